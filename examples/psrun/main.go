@@ -1,0 +1,239 @@
+// Command psrun runs a PowerShell script on a remote host over PowerShell
+// remoting and prints its output and streams the way PowerShell does.
+//
+// Usage:
+//
+//	psrun [flags] SCRIPT
+//
+// With no -host, psrun starts the emulated endpoint of package
+// session/sessiontest in-process (over TLS on 127.0.0.1) and runs SCRIPT
+// there, so that
+//
+//	go run ./examples/psrun 'Get-Date'
+//
+// prints a date on any machine. Against a real host:
+//
+//	GOPSRP_PASSWORD=secret psrun -host win01.corp -user alice 'Get-Service WinRM'
+//
+// The password is read from the environment variable GOPSRP_PASSWORD, or
+// prompted for on the terminal; there is no flag for it, so it never shows in
+// a process list or a shell history.
+//
+// Errors print in red on a terminal, progress as a bar on stderr, warnings,
+// verbose and debug messages with their prefixes. The exit code is 1 when the
+// pipeline failed or wrote errors, 2 when it could not run, 130 when it was
+// interrupted. Ctrl-C stops the remote pipeline; a second Ctrl-C quits at once.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/gopsrp/gopsrp/session"
+	"github.com/gopsrp/gopsrp/session/sessiontest"
+)
+
+// passwordEnv names the environment variable psrun reads the password from.
+const passwordEnv = "GOPSRP_PASSWORD"
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitCannotRun   = 2
+	exitInterrupted = 130
+)
+
+type options struct {
+	host             string
+	port             int
+	useHTTP          bool
+	caFile           string
+	user             string
+	configuration    string
+	allowUnencrypted bool
+	timeout          time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("psrun", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.host, "host", "", "target: a host name, host:port or WS-Man URL (default: the built-in emulated endpoint)")
+	fs.IntVar(&o.port, "port", 0, "port, when -host does not name one (default 5986, or 5985 with -http)")
+	fs.BoolVar(&o.useHTTP, "http", false, "use plain http (port 5985); needs -allow-unencrypted until message encryption lands")
+	fs.StringVar(&o.caFile, "cacert", "", "PEM file of CA certificates to trust for https (default: the system's)")
+	fs.StringVar(&o.user, "user", "", "user name for Basic authentication; the password comes from $"+passwordEnv+" or a prompt")
+	fs.StringVar(&o.configuration, "configuration", "", "session configuration name, e.g. a JEA endpoint (default Microsoft.PowerShell)")
+	fs.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "allow unencrypted traffic over plain http (dangerous: everything, passwords included, crosses the network in clear text)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: no limit)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: psrun [flags] SCRIPT\n\nRuns SCRIPT over PowerShell remoting and prints its output.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitCannotRun
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitCannotRun
+	}
+	script := fs.Arg(0)
+
+	// The first Ctrl-C cancels ctx, which stops the remote pipeline; the
+	// second one, after stop() restores the default handler, kills psrun.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+
+	target, sessOpts, cleanup, err := connectOptions(o, stdin, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "psrun: %v\n", err)
+		return exitCannotRun
+	}
+	defer cleanup()
+
+	p := newPrinter(stdout, stderr)
+	sessOpts = append(sessOpts, session.WithHost(&consoleHost{in: stdin, out: stderr, printer: p}))
+	s, err := session.New(ctx, target, sessOpts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "psrun: %v\n", err)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitCannotRun
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Close(closeCtx); err != nil {
+			fmt.Fprintf(stderr, "psrun: close: %v\n", err)
+		}
+	}()
+
+	pipe, err := s.StartScript(ctx, script)
+	if err != nil {
+		fmt.Fprintf(stderr, "psrun: %v\n", err)
+		return exitCannotRun
+	}
+	wroteErrors := false
+	var runErr error
+	for rec, err := range pipe.Records() {
+		if err != nil {
+			runErr = err
+			break
+		}
+		if _, ok := rec.(session.ErrorRecord); ok {
+			wroteErrors = true
+		}
+		p.record(rec)
+	}
+	p.endProgress()
+	if runErr == nil {
+		_, runErr = pipe.Wait()
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "psrun: interrupted; the remote pipeline was stopped")
+		return exitInterrupted
+	case runErr != nil:
+		var pe *session.PipelineError
+		if errors.As(runErr, &pe) && pe.Record != nil {
+			p.errorRecord(pe.Record)
+		} else {
+			fmt.Fprintf(stderr, "psrun: %v\n", runErr)
+		}
+		return exitFailed
+	case wroteErrors:
+		return exitFailed
+	}
+	return exitOK
+}
+
+// connectOptions turns the flags into a target and session options. With no
+// host it starts the emulated endpoint; cleanup stops it.
+func connectOptions(o options, stdin *os.File, stderr io.Writer) (string, []session.Option, func(), error) {
+	var opts []session.Option
+	if o.configuration != "" {
+		opts = append(opts, session.WithConfigurationName(o.configuration))
+	}
+	if o.host == "" {
+		srv := sessiontest.NewUnstartedServer()
+		srv.StartTLS()
+		opts = append(opts, session.WithHTTPClient(srv.Client()))
+		return srv.URL, opts, srv.Close, nil
+	}
+
+	if o.useHTTP {
+		opts = append(opts, session.WithHTTP())
+	}
+	if o.port != 0 {
+		opts = append(opts, session.WithPort(o.port))
+	}
+	if o.allowUnencrypted {
+		opts = append(opts, session.WithAllowUnencrypted())
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("read -cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return "", nil, nil, fmt.Errorf("-cacert %s holds no PEM certificate", o.caFile)
+		}
+		opts = append(opts, session.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	if o.user != "" {
+		password, err := readPassword(o.user, stdin, stderr)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		opts = append(opts, session.WithBasicAuth(o.user, password))
+	}
+	return o.host, opts, func() {}, nil
+}
+
+// readPassword takes the password from the environment, or prompts for it on
+// the terminal with echo turned off.
+func readPassword(user string, stdin *os.File, stderr io.Writer) (string, error) {
+	if pw, ok := os.LookupEnv(passwordEnv); ok {
+		return pw, nil
+	}
+	if !isTerminal(stdin) {
+		return "", fmt.Errorf("no password: set $%s or run psrun on a terminal", passwordEnv)
+	}
+	fmt.Fprintf(stderr, "Password for %s: ", user)
+	restore := disableEcho(stdin)
+	line, err := readLine(stdin)
+	restore()
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runPsrun runs psrun's main logic in-process with a non-terminal stdin.
+func runPsrun(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	stdin, w, err := os.Pipe()
+	require.NoError(t, err)
+	w.Close()
+	defer stdin.Close()
+	var out, errOut bytes.Buffer
+	code = run(args, stdin, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestDefaultTargetPrintsDate(t *testing.T) {
+	code, out, errOut := runPsrun(t, "Get-Date")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Contains(t, out, strconv.Itoa(time.Now().Year()))
+	assert.Contains(t, out, time.Now().Weekday().String())
+}
+
+func TestStreamsArePrefixedOnStderr(t *testing.T) {
+	for _, tc := range []struct {
+		script, prefix string
+	}{
+		{"Write-Warning careful", "WARNING: careful"},
+		{"Write-Verbose detail", "VERBOSE: detail"},
+		{"Write-Debug trace", "DEBUG: trace"},
+	} {
+		code, out, errOut := runPsrun(t, tc.script)
+		assert.Equal(t, exitOK, code, tc.script)
+		assert.Empty(t, out, tc.script)
+		assert.Contains(t, errOut, tc.prefix, tc.script)
+		assert.NotContains(t, errOut, "\x1b[", "no colours without a terminal")
+	}
+}
+
+func TestErrorsSetExitCode(t *testing.T) {
+	code, _, errOut := runPsrun(t, "Write-Error broken")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "broken")
+
+	code, _, errOut = runPsrun(t, "Get-NoSuchThing")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "The term 'Get-NoSuchThing' is not recognized")
+	assert.Contains(t, errOut, "FullyQualifiedErrorId : CommandNotFoundException")
+}
+
+func TestObjectsFormatAsList(t *testing.T) {
+	code, out, _ := runPsrun(t, "Get-Process -Name svchost")
+	require.Equal(t, exitOK, code)
+	assert.Regexp(t, `(?m)^Name\s+: svchost$`, out)
+	assert.Regexp(t, `(?m)^Id\s+: 812$`, out)
+}
+
+func TestUsageErrors(t *testing.T) {
+	code, _, errOut := runPsrun(t)
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "usage: psrun")
+
+	code, _, _ = runPsrun(t, "-no-such-flag", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+}
+
+func TestPasswordNeverFromAFlag(t *testing.T) {
+	t.Setenv(passwordEnv, "")
+	os.Unsetenv(passwordEnv)
+	code, _, errOut := runPsrun(t, "-host", "127.0.0.1:1", "-user", "alice", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "set $"+passwordEnv)
+}
+
+func TestPlainHTTPRefusedWithoutOptIn(t *testing.T) {
+	t.Setenv(passwordEnv, "s3cret-value")
+	code, _, errOut := runPsrun(t, "-host", "127.0.0.1", "-http", "-user", "alice", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, strings.ToLower(errOut), "unencrypted")
+	assert.NotContains(t, errOut, "s3cret-value")
+}

@@ -1,0 +1,438 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+)
+
+// Host is the client side of PowerShell's host interface (PSHost, PSHostUserInterface,
+// PSHostRawUserInterface): what a remote script reaches when it calls Read-Host,
+// Get-Credential, $Host.UI.PromptForChoice, Write-Host, or asks the console for its
+// window size.
+//
+// Host calls are serviced by the receive loop of the pipeline (or of the runspace
+// pool) that received them: while a Host method runs, no further output of that
+// pipeline is read, exactly as the remote pipeline itself is blocked waiting for the
+// answer. A method must therefore return when ctx is cancelled (the pipeline was
+// stopped or the session closed). Methods may be called from several goroutines at
+// once when several pipelines run.
+//
+// A method that returns an error makes the remote call throw: the server sees a
+// HostException carrying the error's text. Embed DefaultHost in your own type to
+// implement only the methods you care about.
+type Host interface {
+	// ReadLine answers Read-Host.
+	ReadLine(ctx context.Context) (string, error)
+	// ReadLineAsSecureString answers Read-Host -AsSecureString; the
+	// returned SecureString is encrypted with the session key on the way.
+	ReadLineAsSecureString(ctx context.Context) (clixml.SecureString, error)
+	// Prompt answers $Host.UI.Prompt: one value per field, by field name.
+	Prompt(ctx context.Context, caption, message string, fields []FieldDescription) (map[string]any, error)
+	// PromptForCredential answers Get-Credential.
+	PromptForCredential(ctx context.Context, caption, message, userName, targetName string) (clixml.PSCredential, error)
+	// PromptForChoice answers $Host.UI.PromptForChoice with the index of the
+	// chosen item.
+	PromptForChoice(ctx context.Context, caption, message string, choices []ChoiceDescription, defaultChoice int) (int, error)
+	// Write receives the host UI writes (Write-Host, $Host.UI.WriteLine,
+	// WriteErrorLine, WriteWarningLine …). Its error is not reported to the
+	// server (these are void methods).
+	Write(ctx context.Context, w HostWrite) error
+	// WriteProgress receives $Host.UI.WriteProgress calls.
+	WriteProgress(ctx context.Context, sourceID int64, rec clixml.ProgressRecord) error
+	// RawUI answers the console queries ($Host.UI.RawUI: window size,
+	// colours, cursor, title).
+	RawUI(ctx context.Context) (RawUIState, error)
+}
+
+// FieldDescription is one field of a Prompt call.
+type FieldDescription struct {
+	Name, Label, HelpMessage string
+	// ParameterTypeName is the .NET type the value should have, e.g.
+	// "String", "SecureString", "PSCredential".
+	ParameterTypeName string
+	IsMandatory       bool
+	DefaultValue      any
+}
+
+// ChoiceDescription is one choice of a PromptForChoice call. Label may carry
+// a hot key marked with '&'.
+type ChoiceDescription struct {
+	Label, HelpMessage string
+}
+
+// HostWriteKind says which UI write method the server called.
+type HostWriteKind int
+
+// Host write kinds.
+const (
+	// HostWriteText is Write (no line break).
+	HostWriteText HostWriteKind = iota
+	// HostWriteLine is WriteLine.
+	HostWriteLine
+	// HostWriteError is WriteErrorLine.
+	HostWriteError
+	// HostWriteDebug is WriteDebugLine.
+	HostWriteDebug
+	// HostWriteVerbose is WriteVerboseLine.
+	HostWriteVerbose
+	// HostWriteWarning is WriteWarningLine.
+	HostWriteWarning
+)
+
+// HostWrite is one UI write of the remote host.
+type HostWrite struct {
+	Kind HostWriteKind
+	Text string
+	// Foreground and Background are ConsoleColor values when HasColors.
+	Foreground, Background int32
+	HasColors              bool
+}
+
+// Size is a console size (System.Management.Automation.Host.Size).
+type Size struct{ Width, Height int32 }
+
+// Coordinates is a console position (System.Management.Automation.Host.Coordinates).
+type Coordinates struct{ X, Y int32 }
+
+// RawUIState is what the console queries of $Host.UI.RawUI return.
+type RawUIState struct {
+	ForegroundColor, BackgroundColor int32 // ConsoleColor values
+	CursorPosition, WindowPosition   Coordinates
+	CursorSize                       int32
+	BufferSize, WindowSize           Size
+	MaxWindowSize                    Size
+	MaxPhysicalWindowSize            Size
+	WindowTitle                      string
+}
+
+// ErrHostNotSupported is returned (wrapped) by DefaultHost for the
+// interactive methods: the server sees the call fail with a HostException.
+var ErrHostNotSupported = errors.New("session: not supported by this host")
+
+// DefaultHost is the host used when no WithHost option is given. It answers
+// the console queries with the values of a 120x50 console, discards UI writes
+// and fails every interactive call (ReadLine, prompts) with
+// ErrHostNotSupported, which the remote script sees as an exception. Embed it
+// to implement only some methods.
+type DefaultHost struct{}
+
+func notSupported(method string) error {
+	return fmt.Errorf("%w: %s needs an interactive host (use session.WithHost)", ErrHostNotSupported, method)
+}
+
+// ReadLine fails with ErrHostNotSupported.
+func (DefaultHost) ReadLine(context.Context) (string, error) { return "", notSupported("ReadLine") }
+
+// ReadLineAsSecureString fails with ErrHostNotSupported.
+func (DefaultHost) ReadLineAsSecureString(context.Context) (clixml.SecureString, error) {
+	return clixml.SecureString{}, notSupported("ReadLineAsSecureString")
+}
+
+// Prompt fails with ErrHostNotSupported.
+func (DefaultHost) Prompt(context.Context, string, string, []FieldDescription) (map[string]any, error) {
+	return nil, notSupported("Prompt")
+}
+
+// PromptForCredential fails with ErrHostNotSupported.
+func (DefaultHost) PromptForCredential(context.Context, string, string, string, string) (clixml.PSCredential, error) {
+	return clixml.PSCredential{}, notSupported("PromptForCredential")
+}
+
+// PromptForChoice fails with ErrHostNotSupported.
+func (DefaultHost) PromptForChoice(context.Context, string, string, []ChoiceDescription, int) (int, error) {
+	return 0, notSupported("PromptForChoice")
+}
+
+// Write discards the text.
+func (DefaultHost) Write(context.Context, HostWrite) error { return nil }
+
+// WriteProgress discards the record.
+func (DefaultHost) WriteProgress(context.Context, int64, clixml.ProgressRecord) error { return nil }
+
+// RawUI reports a 120x50 console with grey text on black.
+func (DefaultHost) RawUI(context.Context) (RawUIState, error) {
+	return RawUIState{
+		ForegroundColor:       7, // Gray
+		BackgroundColor:       0, // Black
+		CursorSize:            25,
+		BufferSize:            Size{120, 3000},
+		WindowSize:            Size{120, 50},
+		MaxWindowSize:         Size{120, 50},
+		MaxPhysicalWindowSize: Size{120, 50},
+		WindowTitle:           "gopsrp",
+	}, nil
+}
+
+var _ Host = DefaultHost{}
+
+// hostName is what GetName answers.
+const hostName = "gopsrp"
+
+// voidHostMethod reports whether a host method returns nothing; the client
+// sends no response for those (MS-PSRP 3.1.5.4.x, PowerShell's
+// RemoteHostCall.IsVoidMethod).
+func voidHostMethod(m psrp.HostMethodID) bool {
+	switch m {
+	case psrp.HostSetShouldExit, psrp.HostEnterNestedPrompt, psrp.HostExitNestedPrompt,
+		psrp.HostNotifyBeginApplication, psrp.HostNotifyEndApplication,
+		psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
+		psrp.HostWriteErrorLine, psrp.HostWriteDebugLine, psrp.HostWriteProgress,
+		psrp.HostWriteVerboseLine, psrp.HostWriteWarningLine,
+		psrp.HostSetForegroundColor, psrp.HostSetBackgroundColor, psrp.HostSetCursorPosition,
+		psrp.HostSetWindowPosition, psrp.HostSetCursorSize, psrp.HostSetBufferSize,
+		psrp.HostSetWindowSize, psrp.HostSetWindowTitle, psrp.HostFlushInputBuffer,
+		psrp.HostSetBufferContents1, psrp.HostSetBufferContents2, psrp.HostScrollBufferContents,
+		psrp.HostPushRunspace, psrp.HostPopRunspace:
+		return true
+	}
+	return false
+}
+
+// callHost runs one host call against h and returns the value to send back
+// (ignored for void methods) or the error to report.
+func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (any, error) {
+	p := hostParams(params)
+	switch m {
+	case psrp.HostGetName:
+		return hostName, nil
+	case psrp.HostGetVersion:
+		return clixml.Version{Major: 1, Minor: 0, Build: -1, Revision: -1}, nil
+	case psrp.HostGetCurrentCulture, psrp.HostGetCurrentUICulture:
+		return "en-US", nil
+	case psrp.HostReadLine:
+		return h.ReadLine(ctx)
+	case psrp.HostReadLineAsSecureString:
+		return h.ReadLineAsSecureString(ctx)
+	case psrp.HostPrompt:
+		return h.Prompt(ctx, p.str(0), p.str(1), p.fields(2))
+	case psrp.HostPromptForCredential1, psrp.HostPromptForCredential2:
+		c, err := h.PromptForCredential(ctx, p.str(0), p.str(1), p.str(2), p.str(3))
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	case psrp.HostPromptForChoice:
+		n, err := h.PromptForChoice(ctx, p.str(0), p.str(1), p.choices(2), int(p.i32(3)))
+		return int32(n), err
+	case psrp.HostWrite1:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteText, Text: p.str(0)})
+	case psrp.HostWrite2:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteText, Foreground: p.i32(0), Background: p.i32(1), Text: p.str(2), HasColors: true})
+	case psrp.HostWriteLine1:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteLine})
+	case psrp.HostWriteLine2:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteLine, Text: p.str(0)})
+	case psrp.HostWriteLine3:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteLine, Foreground: p.i32(0), Background: p.i32(1), Text: p.str(2), HasColors: true})
+	case psrp.HostWriteErrorLine:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteError, Text: p.str(0)})
+	case psrp.HostWriteDebugLine:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteDebug, Text: p.str(0)})
+	case psrp.HostWriteVerboseLine:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteVerbose, Text: p.str(0)})
+	case psrp.HostWriteWarningLine:
+		return nil, h.Write(ctx, HostWrite{Kind: HostWriteWarning, Text: p.str(0)})
+	case psrp.HostWriteProgress:
+		var rec clixml.ProgressRecord
+		if len(params) > 1 {
+			switch v := params[1].(type) {
+			case clixml.ProgressRecord:
+				rec = v
+			case *clixml.ProgressRecord:
+				rec = *v
+			default:
+				_ = rec.UnmarshalCLIXML(v) // best effort: a void call has no way to report
+			}
+		}
+		return nil, h.WriteProgress(ctx, p.i64(0), rec)
+	case psrp.HostGetForegroundColor, psrp.HostGetBackgroundColor, psrp.HostGetCursorPosition,
+		psrp.HostGetWindowPosition, psrp.HostGetCursorSize, psrp.HostGetBufferSize, psrp.HostGetWindowSize,
+		psrp.HostGetWindowTitle, psrp.HostGetMaxWindowSize, psrp.HostGetMaxPhysicalWindowSize:
+		ui, err := h.RawUI(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return rawUIValue(m, ui), nil
+	case psrp.HostGetKeyAvailable:
+		return false, nil
+	case psrp.HostGetIsRunspacePushed:
+		return false, nil
+	}
+	if voidHostMethod(m) {
+		return nil, nil // setters and notifications: accepted and ignored
+	}
+	return nil, fmt.Errorf("%w: host method %v", ErrHostNotSupported, m)
+}
+
+// rawUIValue encodes one RawUI property as PowerShell's remote host encoder
+// does: structs as objects whose members are the .NET field names.
+func rawUIValue(m psrp.HostMethodID, ui RawUIState) any {
+	size := func(s Size) any {
+		return &clixml.Object{Members: []clixml.Property{{Name: "width", Value: s.Width}, {Name: "height", Value: s.Height}}}
+	}
+	coord := func(c Coordinates) any {
+		return &clixml.Object{Members: []clixml.Property{{Name: "x", Value: c.X}, {Name: "y", Value: c.Y}}}
+	}
+	switch m {
+	case psrp.HostGetForegroundColor:
+		return ui.ForegroundColor
+	case psrp.HostGetBackgroundColor:
+		return ui.BackgroundColor
+	case psrp.HostGetCursorPosition:
+		return coord(ui.CursorPosition)
+	case psrp.HostGetWindowPosition:
+		return coord(ui.WindowPosition)
+	case psrp.HostGetCursorSize:
+		return ui.CursorSize
+	case psrp.HostGetBufferSize:
+		return size(ui.BufferSize)
+	case psrp.HostGetWindowSize:
+		return size(ui.WindowSize)
+	case psrp.HostGetMaxWindowSize:
+		return size(ui.MaxWindowSize)
+	case psrp.HostGetMaxPhysicalWindowSize:
+		return size(ui.MaxPhysicalWindowSize)
+	}
+	return ui.WindowTitle
+}
+
+// hostErrorRecord turns a Host error into the ErrorRecord sent back, so that
+// the remote call throws a HostException with the error's text.
+func hostErrorRecord(m psrp.HostMethodID, err error) *clixml.ErrorRecord {
+	id := "HostMethodFailed"
+	if errors.Is(err, ErrHostNotSupported) {
+		id = "HostFunctionNotImplemented"
+	}
+	return &clixml.ErrorRecord{
+		Exception: clixml.ExceptionInfo{
+			TypeNames: []string{"System.Management.Automation.Host.HostException", "System.Exception", "System.Object"},
+			Message:   err.Error(),
+		},
+		FullyQualifiedErrorID: id,
+		CategoryInfo: clixml.ErrorCategoryInfo{
+			Category: 11, // ErrorCategory.NotImplemented
+			Reason:   "HostException",
+		},
+	}
+}
+
+// hostParams reads host call parameters leniently: a missing or mistyped
+// parameter reads as its zero value, since a host call must never panic.
+type hostParams []any
+
+func (p hostParams) at(i int) any {
+	if i < 0 || i >= len(p) {
+		return nil
+	}
+	if o, ok := p[i].(*clixml.Object); ok && o != nil && o.Value != nil && o.Kind == clixml.NotContainer {
+		return o.Value
+	}
+	return p[i]
+}
+
+func (p hostParams) str(i int) string {
+	switch v := p.at(i).(type) {
+	case string:
+		return v
+	case *clixml.Object:
+		if v != nil && v.HasToString {
+			return v.ToString
+		}
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(p.at(i))
+}
+
+func toInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int8:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+func (p hostParams) i64(i int) int64 {
+	n, _ := toInt64(p.at(i))
+	return n
+}
+
+func (p hostParams) i32(i int) int32 { return int32(p.i64(i)) }
+
+// items returns the elements of a collection parameter.
+func (p hostParams) items(i int) []any {
+	switch v := p.at(i).(type) {
+	case *clixml.Object:
+		if v != nil {
+			return v.Items
+		}
+	case []any:
+		return v
+	}
+	return nil
+}
+
+func memberString(o *clixml.Object, name string) string {
+	v, ok := o.Member(name)
+	if !ok || v == nil {
+		return ""
+	}
+	return hostParams{v}.str(0)
+}
+
+func (p hostParams) fields(i int) []FieldDescription {
+	var out []FieldDescription
+	for _, it := range p.items(i) {
+		o, ok := it.(*clixml.Object)
+		if !ok || o == nil {
+			continue
+		}
+		f := FieldDescription{
+			Name:              memberString(o, "name"),
+			Label:             memberString(o, "label"),
+			HelpMessage:       memberString(o, "helpMessage"),
+			ParameterTypeName: memberString(o, "parameterTypeName"),
+		}
+		if v, ok := o.Member("isMandatory"); ok {
+			f.IsMandatory, _ = v.(bool)
+		}
+		if v, ok := o.Member("defaultValue"); ok {
+			f.DefaultValue = v
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (p hostParams) choices(i int) []ChoiceDescription {
+	var out []ChoiceDescription
+	for _, it := range p.items(i) {
+		switch o := it.(type) {
+		case *clixml.Object:
+			if o != nil {
+				out = append(out, ChoiceDescription{Label: memberString(o, "label"), HelpMessage: memberString(o, "helpMessage")})
+			}
+		case string:
+			out = append(out, ChoiceDescription{Label: o})
+		}
+	}
+	return out
+}

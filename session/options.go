@@ -1,0 +1,320 @@
+package session
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// Default ports and path of the WinRM listener.
+const (
+	DefaultHTTPSPort = 5986
+	DefaultHTTPPort  = 5985
+	DefaultPath      = "/wsman"
+	// DefaultConfigurationName is the session configuration used when
+	// WithConfigurationName is not given.
+	DefaultConfigurationName = "Microsoft.PowerShell"
+)
+
+// Envelope sizes: PowerShell v2's 150 KiB until the server's protocol
+// version is known, then 500 KiB for protocol 2.2 and later.
+const (
+	initialEnvelopeSize = 153600
+	v22EnvelopeSize     = 512000
+)
+
+// Option configures New. Options are applied in order; a later option
+// overrides an earlier one.
+type Option func(*config)
+
+type config struct {
+	httpClient       *http.Client
+	basicUser        string
+	basicPass        string
+	basic            bool
+	tlsConfig        *tls.Config
+	forceHTTP        bool
+	port             int
+	configName       string
+	minRunspaces     int
+	maxRunspaces     int
+	appArgs          map[string]any
+	idleTimeout      time.Duration
+	noProfile        bool
+	host             Host
+	opTimeout        time.Duration
+	maxEnvelope      int
+	allowRedirects   bool
+	logger           *slog.Logger
+	allowUnencrypted bool
+	stateHook        func(StateChange)
+	errs             []error
+}
+
+func (c *config) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("session: "+format, args...))
+}
+
+// WithHTTPClient sends every request through client. Its Transport is where
+// authentication and message encryption live (see package auth). A Transport
+// that implements auth.MessageEncrypter and reports true counts as encrypted
+// for plain http:// URLs. The client is not modified and not closed.
+func WithHTTPClient(client *http.Client) Option {
+	return func(c *config) {
+		if client == nil {
+			c.fail("WithHTTPClient: nil client")
+			return
+		}
+		c.httpClient = client
+	}
+}
+
+// WithBasicAuth authenticates with HTTP Basic (auth.Basic). Basic sends the
+// password with every request and encrypts nothing: it is refused over
+// plain http:// unless WithAllowUnencrypted is given too.
+func WithBasicAuth(user, password string) Option {
+	return func(c *config) {
+		c.basic, c.basicUser, c.basicPass = true, user, password
+	}
+}
+
+// WithTLSConfig uses cfg for HTTPS (root CAs, client certificates, server
+// name). Certificates are verified unless cfg itself says otherwise. It
+// cannot be combined with WithHTTPClient: configure that client's transport
+// instead.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *config) { c.tlsConfig = cfg }
+}
+
+// WithHTTP makes a target given as a host name use http:// and port 5985.
+// Plain HTTP still needs WithAllowUnencrypted or an encrypting transport.
+func WithHTTP() Option { return func(c *config) { c.forceHTTP = true } }
+
+// WithPort sets the port used when the target does not name one.
+func WithPort(port int) Option {
+	return func(c *config) {
+		if port <= 0 || port > 65535 {
+			c.fail("WithPort: invalid port %d", port)
+			return
+		}
+		c.port = port
+	}
+}
+
+// WithConfigurationName selects the session configuration (endpoint), e.g. a
+// JEA endpoint. A bare name gets "http://schemas.microsoft.com/powershell/"
+// prefixed; a full resource URI is used as is. The default is
+// Microsoft.PowerShell.
+func WithConfigurationName(name string) Option {
+	return func(c *config) {
+		if strings.TrimSpace(name) == "" {
+			c.fail("WithConfigurationName: empty name")
+			return
+		}
+		c.configName = name
+	}
+}
+
+// WithRunspaces sets the minimum and maximum number of runspaces of the pool;
+// at most max pipelines run at once (default 1 and 1).
+func WithRunspaces(minRunspaces, maxRunspaces int) Option {
+	return func(c *config) {
+		if minRunspaces < 1 || maxRunspaces < minRunspaces || maxRunspaces > 1<<16 {
+			c.fail("WithRunspaces: need 1 <= min <= max <= 65536, got %d, %d", minRunspaces, maxRunspaces)
+			return
+		}
+		c.minRunspaces, c.maxRunspaces = minRunspaces, maxRunspaces
+	}
+}
+
+// WithApplicationArguments sends args to the server, where they appear as
+// $PSSenderInfo.ApplicationArguments.
+func WithApplicationArguments(args map[string]any) Option {
+	return func(c *config) { c.appArgs = args }
+}
+
+// WithIdleTimeout asks the server to close the shell after d without
+// activity (rsp:IdleTimeOut). Zero leaves the server's default.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.fail("WithIdleTimeout: negative duration")
+			return
+		}
+		c.idleTimeout = d
+	}
+}
+
+// WithNoProfile asks the server not to load the user profile (WINRS_NOPROFILE).
+func WithNoProfile() Option { return func(c *config) { c.noProfile = true } }
+
+// WithHost services host calls (Read-Host, prompts, Write-Host) with h
+// instead of DefaultHost.
+func WithHost(h Host) Option {
+	return func(c *config) {
+		if h == nil {
+			c.fail("WithHost: nil host")
+			return
+		}
+		c.host = h
+	}
+}
+
+// WithOperationTimeout sets the WS-Man OperationTimeout: how long a Receive
+// waits on the server before it is re-issued (default 20 s).
+func WithOperationTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail("WithOperationTimeout: need a positive duration")
+			return
+		}
+		c.opTimeout = d
+	}
+}
+
+// WithMaxEnvelopeSize fixes the WS-Man MaxEnvelopeSize in bytes. Without it
+// the session starts at 153600 and raises it to 512000 once the server
+// reports protocol 2.2 or later.
+func WithMaxEnvelopeSize(n int) Option {
+	return func(c *config) {
+		if n < 8192 {
+			c.fail("WithMaxEnvelopeSize: %d is too small (minimum 8192)", n)
+			return
+		}
+		c.maxEnvelope = n
+	}
+}
+
+// WithAllowRedirects follows HTTP redirects (at most 5), like
+// -AllowRedirection. They are refused by default.
+func WithAllowRedirects() Option { return func(c *config) { c.allowRedirects = true } }
+
+// WithLogger logs one debug record per WS-Man call and the session's state
+// changes to l. Bodies and credentials are never logged.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithAllowUnencrypted permits traffic over plain http:// that the transport
+// does not encrypt (and Basic authentication over it): everything, including
+// a Basic password, then crosses the network in clear text. Use it only on
+// trusted test networks.
+func WithAllowUnencrypted() Option { return func(c *config) { c.allowUnencrypted = true } }
+
+// WithStateChanges calls fn with every change of the session's state and
+// availability from the start of New (Opening) to Close (Closed), in order,
+// from one goroutine of the session. Close returns only after fn has
+// received the change to StateClosed. fn must not call Close or wait for
+// the session. See also Session.Watch.
+func WithStateChanges(fn func(StateChange)) Option {
+	return func(c *config) { c.stateHook = fn }
+}
+
+// resourceURI returns the WS-Man resource URI of the configuration.
+func (c *config) resourceURI() string {
+	name := c.configName
+	if name == "" {
+		name = DefaultConfigurationName
+	}
+	if strings.Contains(name, "://") {
+		return name
+	}
+	return wsman.ResourcePowerShellPrefix + name
+}
+
+// ErrInvalidTarget is wrapped by the error New returns for a target it
+// cannot turn into a WS-Man URL.
+var ErrInvalidTarget = errors.New("session: invalid target")
+
+// endpointURL turns target (a URL, or a host name or IP with an optional
+// port; IPv6 in brackets) into the WS-Man endpoint URL.
+func (c *config) endpointURL(target string) (*url.URL, error) {
+	target = strings.TrimSpace(target)
+	if target == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidTarget)
+	}
+	if strings.Contains(target, "://") {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidTarget, err)
+		}
+		scheme := strings.ToLower(u.Scheme)
+		if scheme != "http" && scheme != "https" {
+			return nil, fmt.Errorf("%w: scheme %q (want http or https)", ErrInvalidTarget, u.Scheme)
+		}
+		if u.Hostname() == "" {
+			return nil, fmt.Errorf("%w: no host in %q", ErrInvalidTarget, redactURL(u))
+		}
+		u.Scheme = scheme
+		if u.User != nil {
+			return nil, fmt.Errorf("%w: credentials in the URL are not supported; use an auth option", ErrInvalidTarget)
+		}
+		if u.Port() == "" {
+			port := c.port
+			if port == 0 {
+				port = DefaultHTTPSPort
+				if scheme == "http" {
+					port = DefaultHTTPPort
+				}
+			}
+			u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
+		}
+		if u.Path == "" || u.Path == "/" {
+			u.Path = DefaultPath
+		}
+		return u, nil
+	}
+	host, port := target, ""
+	switch {
+	case strings.HasPrefix(target, "["):
+		end := strings.IndexByte(target, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("%w: unterminated IPv6 literal %q", ErrInvalidTarget, target)
+		}
+		host = target[1:end]
+		rest := target[end+1:]
+		if rest != "" {
+			if !strings.HasPrefix(rest, ":") {
+				return nil, fmt.Errorf("%w: %q", ErrInvalidTarget, target)
+			}
+			port = rest[1:]
+		}
+	case strings.Count(target, ":") == 1:
+		host, port = target[:strings.IndexByte(target, ':')], target[strings.IndexByte(target, ':')+1:]
+	case strings.Count(target, ":") > 1:
+		host = target // a bare IPv6 address
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@ ") {
+		return nil, fmt.Errorf("%w: bad host %q", ErrInvalidTarget, target)
+	}
+	scheme := "https"
+	p := DefaultHTTPSPort
+	if c.forceHTTP {
+		scheme, p = "http", DefaultHTTPPort
+	}
+	if c.port != 0 {
+		p = c.port
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("%w: bad port %q", ErrInvalidTarget, port)
+		}
+		p = n
+	}
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(p)), Path: DefaultPath}, nil
+}
+
+// redactURL prints u without any user information.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
+}

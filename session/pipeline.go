@@ -1,0 +1,356 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// maxQueued bounds the records a pipeline buffers for a consumer that reads
+// slower than the server writes: beyond it the receive loop stops polling,
+// and the server blocks the remote pipeline (WinRM's Block buffer mode).
+const maxQueued = 4096
+
+// stopTimeout bounds the WS-Man signals sent to stop a pipeline whose
+// context was cancelled: the caller gets its error promptly either way.
+const stopTimeout = 5 * time.Second
+
+// StartOption configures Start and Invoke.
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	input     iter.Seq[any]
+	openInput bool
+	history   bool
+}
+
+// WithInput feeds the values of seq to the pipeline as its input ($input,
+// pipeline-bound parameters), then closes the input. seq runs in its own
+// goroutine; it should return when the pipeline ends (ctx of Start).
+func WithInput(seq iter.Seq[any]) StartOption {
+	return func(c *startConfig) { c.input = seq }
+}
+
+// WithOpenInput keeps the pipeline's input open so that the caller feeds it
+// with Pipeline.Send and ends it with Pipeline.CloseInput.
+func WithOpenInput() StartOption { return func(c *startConfig) { c.openInput = true } }
+
+// WithAddToHistory adds the pipeline to the remote runspace's history.
+func WithAddToHistory() StartOption { return func(c *startConfig) { c.history = true } }
+
+// Pipeline is one running PowerShell pipeline, shaped like exec.Cmd and
+// ssh.Session: records stream out through Records, Wait collects the rest and
+// the outcome, Stop stops it. A Pipeline is single use; its methods are safe
+// for concurrent use, but Records and Wait must not be consumed at the same
+// time from two goroutines.
+type Pipeline struct {
+	s     *Session
+	cp    *psrp.ClientPipeline
+	id    uuid.UUID
+	cmdID string
+
+	ctx       context.Context // the receive loop's context
+	cancel    context.CancelFunc
+	stopWatch func() bool // stops watching the Start context
+
+	created     chan struct{} // closed when the WS-Man Command succeeded or the start failed
+	createdOnce sync.Once
+	createdErr  error // set before created is closed on failure
+	done       chan struct{} // closed when the pipeline has ended
+	wake       chan struct{} // signals queue changes (cap 1)
+	input      bool
+
+	mu          sync.Mutex
+	queue       []Record
+	state       psrp.PSInvocationState
+	record      *PipelineError // set when the server reports Failed/Stopped
+	err         error          // final error, valid once done is closed
+	abortErr    error          // why the loop was cancelled
+	commandSent bool
+	finished    bool
+	result      Result
+	inputClosed bool
+}
+
+// ID returns the pipeline's ID (its WS-Man CommandId).
+func (p *Pipeline) ID() uuid.UUID { return p.id }
+
+// State returns the pipeline's state as last reported by the server.
+func (p *Pipeline) State() psrp.PSInvocationState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// Done returns a channel that is closed when the pipeline has ended.
+func (p *Pipeline) Done() <-chan struct{} { return p.done }
+
+func (p *Pipeline) notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a record for the consumer.
+func (p *Pipeline) push(r Record) {
+	p.mu.Lock()
+	p.queue = append(p.queue, r)
+	p.mu.Unlock()
+	p.notify()
+}
+
+// waitRoom blocks the receive loop while the consumer is behind.
+func (p *Pipeline) waitRoom(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		n := len(p.queue)
+		p.mu.Unlock()
+		if n < maxQueued {
+			return nil
+		}
+		select {
+		case <-p.wake:
+			// A consumer popped, or a record arrived; re-check.
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// next pops the next record, waiting for one; ok is false once the pipeline
+// has ended and everything was consumed.
+func (p *Pipeline) next() (Record, bool) {
+	for {
+		p.mu.Lock()
+		if len(p.queue) > 0 {
+			r := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if len(p.queue) == 0 {
+				p.queue = nil // let the backing array go
+			}
+			p.mu.Unlock()
+			p.notify() // room for the receive loop
+			return r, true
+		}
+		fin := p.finished
+		p.mu.Unlock()
+		if fin {
+			return nil, false
+		}
+		select {
+		case <-p.wake:
+		case <-p.done:
+		}
+	}
+}
+
+// Records returns an iterator over the pipeline's records in the order the
+// server sent them. It ends when the pipeline has ended; if the pipeline
+// failed, was stopped or was cut short, the last pair carries the error
+// (Wait's error) with a nil Record. Records consumed here are not repeated in
+// Wait's Result. Stopping the iteration early does not stop the pipeline:
+// call Stop or Wait, since an unread pipeline eventually blocks on the
+// server.
+func (p *Pipeline) Records() iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		for {
+			r, ok := p.next()
+			if !ok {
+				break
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := p.finalErr(); err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+func (p *Pipeline) finalErr() error {
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Wait waits for the pipeline to end and returns what it produced that was
+// not consumed through Records. The error is a *PipelineError if the
+// pipeline ended Failed or Stopped (errors.Is(err, ErrStopped) for the
+// latter), the Start context's error if that was cancelled, ErrClosed if the
+// session was closed, or a transport error. The Result is returned in every
+// case.
+func (p *Pipeline) Wait() (*Result, error) {
+	for {
+		r, ok := p.next()
+		if !ok {
+			break
+		}
+		p.mu.Lock()
+		p.result.add(r)
+		p.mu.Unlock()
+	}
+	err := p.finalErr()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := p.result
+	res.State = p.state
+	return &res, err
+}
+
+// Stop asks the server to stop the pipeline (WS-Man Signal
+// powershell/signal/crtl_c) and waits until it has ended or ctx is done. The
+// pipeline then ends Stopped and Wait returns a *PipelineError matching
+// ErrStopped. Stopping a pipeline that already ended does nothing.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.waitCreated(ctx); err != nil {
+		select {
+		case <-p.done:
+			return nil
+		default:
+			return err
+		}
+	}
+	p.s.mu.Lock()
+	_ = p.cp.BeginStop() // a state error just means it already ended
+	p.s.mu.Unlock()
+	if err := p.s.wsc.Signal(ctx, p.s.shell, p.cmdID, wsman.SignalPSCtrlC); err != nil {
+		select {
+		case <-p.done:
+			return nil // it ended meanwhile; the command is gone
+		default:
+		}
+		return fmt.Errorf("session: stop pipeline: %w", err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitCreated waits until the WS-Man Command of the pipeline was sent.
+func (p *Pipeline) waitCreated(ctx context.Context) error {
+	select {
+	case <-p.created:
+		return p.createdErr
+	case <-p.done:
+		return p.finalErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Send sends one value to the pipeline's input. The pipeline must have been
+// started with WithOpenInput.
+func (p *Pipeline) Send(ctx context.Context, v any) error {
+	if !p.input {
+		return ErrNoInput
+	}
+	if err := p.waitCreated(ctx); err != nil {
+		return err
+	}
+	p.s.mu.Lock()
+	if p.inputClosedLocked() {
+		p.s.mu.Unlock()
+		return errors.New("session: pipeline input already closed")
+	}
+	err := p.cp.Send(v)
+	p.s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("session: send input: %w", err)
+	}
+	return p.s.flush(ctx)
+}
+
+func (p *Pipeline) inputClosedLocked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inputClosed
+}
+
+// CloseInput ends the pipeline's input (the remote pipeline's input loop
+// finishes). Closing it twice does nothing.
+func (p *Pipeline) CloseInput(ctx context.Context) error {
+	if !p.input {
+		return ErrNoInput
+	}
+	if err := p.waitCreated(ctx); err != nil {
+		return err
+	}
+	p.s.mu.Lock()
+	p.mu.Lock()
+	already := p.inputClosed
+	p.inputClosed = true
+	p.mu.Unlock()
+	var err error
+	if !already {
+		err = p.cp.CloseInput()
+	}
+	p.s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("session: close input: %w", err)
+	}
+	return p.s.flush(ctx)
+}
+
+// feed sends the values of seq, then closes the input.
+func (p *Pipeline) feed(seq iter.Seq[any]) {
+	defer p.s.wg.Done()
+	for v := range seq {
+		if p.ctx.Err() != nil {
+			return
+		}
+		if err := p.Send(p.ctx, v); err != nil {
+			return // the pipeline reports the failure
+		}
+	}
+	_ = p.CloseInput(p.ctx)
+}
+
+// closeCreated releases the waiters of the WS-Man Command, with err if the
+// pipeline could not be created.
+func (p *Pipeline) closeCreated(err error) {
+	p.createdOnce.Do(func() {
+		p.createdErr = err
+		close(p.created)
+	})
+}
+
+// abort cancels the receive loop with cause (the Start context's error,
+// ErrClosed, or a broken pool). A pipeline whose Command was never sent has
+// no loop, so it is finished here.
+func (p *Pipeline) abort(cause error) {
+	p.mu.Lock()
+	if p.abortErr == nil && !p.finished {
+		p.abortErr = cause
+	}
+	sent := p.commandSent
+	p.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	if !sent {
+		p.s.finishPipeline(p, cause)
+	}
+}
+
+// commandID formats a pipeline ID as WS-Man expects it.
+func commandID(id uuid.UUID) string { return strings.ToUpper(id.String()) }

@@ -1,0 +1,291 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// receive issues one WS-Man Receive for the pool (p nil) or a pipeline and
+// feeds what arrives to the pool state machine, then handles the events.
+// It returns the command state's Done flag.
+func (s *Session) receive(ctx context.Context, p *Pipeline) (done bool, err error) {
+	cmd := ""
+	if p != nil {
+		cmd = p.cmdID
+	}
+	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true})
+	if err != nil {
+		return false, err
+	}
+	for _, st := range res.Streams {
+		if len(st.Data) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		rerr := s.pool.Receive(st.Data)
+		events := s.drainEventsLocked()
+		s.mu.Unlock()
+		s.handleEvents(ctx, events)
+		if rerr != nil {
+			return false, fmt.Errorf("session: receive: %w", rerr)
+		}
+	}
+	return res.CommandState.Done(), nil
+}
+
+func (s *Session) drainEventsLocked() []psrp.Event {
+	var evs []psrp.Event
+	for {
+		ev, ok := s.pool.NextEvent()
+		if !ok {
+			return evs
+		}
+		evs = append(evs, ev)
+	}
+}
+
+// poolLoop keeps a Receive outstanding on the pool while the session is
+// open: it completes the open, and carries pool host calls, key exchange
+// answers and state changes. It ends when the session closes or breaks.
+func (s *Session) poolLoop() {
+	defer s.wg.Done()
+	ctx := s.bgCtx
+	for {
+		_, err := s.receive(ctx, nil)
+		if ctx.Err() != nil {
+			s.openDone(ErrClosed)
+			return
+		}
+		if err != nil {
+			if wsman.IsTimeout(err) {
+				continue
+			}
+			err = fmt.Errorf("session: pool receive: %w", err)
+			s.openDone(err)
+			s.markBroken(err)
+			return
+		}
+		s.mu.Lock()
+		st := s.state
+		s.mu.Unlock()
+		if st == StateBroken || st == StateClosed {
+			s.openDone(&brokenError{cause: s.brokenErr})
+			return
+		}
+	}
+}
+
+// openDone releases New with err (nil: opened).
+func (s *Session) openDone(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.opened:
+		return
+	default:
+	}
+	s.openErr = err
+	close(s.opened)
+}
+
+// pipelineLoop receives a pipeline's output until it ends, then finishes it.
+func (s *Session) pipelineLoop(p *Pipeline) {
+	defer s.wg.Done()
+	err := s.pipelineReceive(p)
+	println("DEBUG loop end", fmt.Sprint(err), fmt.Sprint(p.ctx.Err()), p.endedRemotely())
+	if p.ctx.Err() != nil {
+		p.mu.Lock()
+		cause := p.abortErr
+		p.mu.Unlock()
+		if cause == nil {
+			cause = ErrClosed
+		}
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if !closing && !errors.Is(cause, ErrBroken) && !p.endedRemotely() {
+			println("DEBUG stopRemote"); s.stopRemote(p)
+		}
+		s.finishPipeline(p, cause)
+		return
+	}
+	if err != nil && errors.Is(err, wsman.ErrShellNotFound) {
+		s.markBroken(err)
+	}
+	s.finishPipeline(p, err)
+}
+
+// endedRemotely reports whether the server already reported a final state.
+func (p *Pipeline) endedRemotely() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.Terminal()
+}
+
+func (s *Session) pipelineReceive(p *Pipeline) error {
+	for {
+		if err := p.waitRoom(p.ctx); err != nil {
+			return err
+		}
+		done, err := s.receive(p.ctx, p)
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return p.ctx.Err()
+			}
+			if wsman.IsTimeout(err) {
+				continue
+			}
+			return fmt.Errorf("session: pipeline receive: %w", err)
+		}
+		if p.endedRemotely() {
+			return nil
+		}
+		if done {
+			return errors.New("session: the server ended the command without a final pipeline state")
+		}
+	}
+}
+
+// stopRemote stops a pipeline whose caller gave up (context cancelled): the
+// PowerShell stop signal, then terminate to release the command. A fresh,
+// short context bounds both, since the caller's is already done.
+func (s *Session) stopRemote(p *Pipeline) {
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalPSCtrlC); err != nil { println("DEBUG", err.Error()) }
+	_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalTerminate)
+	p.mu.Lock()
+	p.commandSent = false // already terminated: keep it off the toClose list
+	p.mu.Unlock()
+}
+
+// handleEvents routes the pool's events: records to their pipeline, state
+// changes to the session or pipeline, host calls to the Host.
+func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
+	for _, ev := range events {
+		switch e := ev.(type) {
+		case psrp.PoolStateChanged:
+			s.poolStateChanged(e)
+		case psrp.PipelineOutputEvent:
+			s.toPipeline(e.PipelineID, Output{Value: e.Value})
+		case psrp.PipelineErrorEvent:
+			s.toPipeline(e.PipelineID, ErrorRecord{e.Record})
+		case psrp.PipelineWarningEvent:
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, Warning{*e.Record})
+			}
+		case psrp.PipelineVerboseEvent:
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, Verbose{*e.Record})
+			}
+		case psrp.PipelineDebugEvent:
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, Debug{*e.Record})
+			}
+		case psrp.PipelineProgressEvent:
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, Progress{*e.Record})
+			}
+		case psrp.PipelineInformationEvent:
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, Information{*e.Record})
+			}
+		case psrp.PipelineStateChanged:
+			s.pipelineStateChanged(e)
+		case psrp.SessionKeyReceived:
+			// Pipelines held for the key exchange can be created now.
+			if err := s.flush(ctx); err != nil {
+				s.markBroken(err)
+			}
+		case psrp.PoolHostCallEvent:
+			s.serviceHostCall(ctx, nil, e.CallID, e.Method, e.Params)
+		case psrp.PipelineHostCallEvent:
+			s.mu.Lock()
+			p := s.pipelines[e.PipelineID]
+			s.mu.Unlock()
+			if p != nil {
+				s.serviceHostCall(p.ctx, p, e.CallID, e.Method, e.Params)
+			}
+		}
+	}
+}
+
+func (s *Session) pipelineByID(id uuid.UUID) *Pipeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pipelines[id]
+}
+
+func (s *Session) toPipeline(id uuid.UUID, r Record) {
+	if p := s.pipelineByID(id); p != nil {
+		p.push(r)
+	}
+}
+
+func (s *Session) pipelineStateChanged(e psrp.PipelineStateChanged) {
+	p := s.pipelineByID(e.PipelineID)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.state = e.State
+	if e.State == psrp.PipelineFailed || e.State == psrp.PipelineStopped {
+		p.record = &PipelineError{Record: e.Err, State: e.State}
+	}
+	p.mu.Unlock()
+	p.notify()
+}
+
+func (s *Session) poolStateChanged(e psrp.PoolStateChanged) {
+	switch e.State {
+	case psrp.RunspacePoolOpened:
+		s.mu.Lock()
+		v := s.pool.ProtocolVersion()
+		s.mu.Unlock()
+		if s.cfg.maxEnvelope == 0 && psrp.VersionSupportsConnect(v) {
+			s.wsc.SetMaxEnvelopeSize(v22EnvelopeSize)
+		}
+		s.setState(StateOpened, nil)
+		s.openDone(nil)
+	case psrp.RunspacePoolBroken, psrp.RunspacePoolClosed:
+		var err error = errors.New("session: the server closed the runspace pool")
+		if e.Err != nil {
+			err = &PoolError{Record: e.Err}
+		}
+		s.openDone(fmt.Errorf("session: open: %w", err))
+		s.markBroken(err)
+	}
+}
+
+// serviceHostCall runs a host call on the Host and sends the answer back for
+// methods that return a value.
+func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64, m psrp.HostMethodID, params []any) {
+	val, err := callHost(ctx, s.host, m, params)
+	if voidHostMethod(m) {
+		return
+	}
+	var rec *clixml.ErrorRecord
+	if err != nil {
+		rec, val = hostErrorRecord(m, err), nil
+	}
+	s.mu.Lock()
+	var rerr error
+	if p != nil {
+		rerr = p.cp.HostResponse(callID, val, rec)
+	} else {
+		rerr = s.pool.HostResponse(callID, val, rec)
+	}
+	s.mu.Unlock()
+	if rerr != nil {
+		return
+	}
+	if err := s.flush(ctx); err != nil && p != nil {
+		p.abort(err)
+	}
+}

@@ -1,0 +1,558 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gopsrp/gopsrp/internal/replay"
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/session"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// TestReplayWindowsCaptures replays every recorded pypsrp conversation with
+// a real Windows host (test_psrp_*.yml and test_client_*.yml in
+// $GOPSRP_CAPTURES_DIR, default ../shared/conformance/pypsrp-windows-captures
+// beside the module) to our client through the session API. What to run
+// comes from the recording itself (the recorded INIT_RUNSPACEPOOL,
+// CREATE_PIPELINE and PIPELINE_INPUT); what the client must surface comes
+// from the recorded server messages, decoded here as the oracle. Scenarios
+// the client cannot drive yet are skipped by name with the reason.
+func TestReplayWindowsCaptures(t *testing.T) {
+	t.Parallel()
+	dir, err := replay.CapturesDir()
+	require.NoError(t, err)
+	var files []string
+	for _, pat := range []string{"test_psrp_*.yml", "test_client_*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		require.NoError(t, err)
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	require.NotEmpty(t, files, "no captures in %s (set %s)", dir, replay.EnvCapturesDir)
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			conv, err := replay.Load(f)
+			require.NoError(t, err)
+			sc := replayAnalyze(t, conv)
+			if sc.skip != "" {
+				t.Skipf("%s: %s", name, sc.skip)
+			}
+			replayRun(t, conv, sc)
+			if sc.partial != "" {
+				// The PowerShell part ran and was checked above (a failure
+				// there still fails the test); the rest is reported.
+				t.Skipf("%s: PowerShell part replayed; not replayed: %s", name, sc.partial)
+			}
+		})
+	}
+}
+
+// replayScenario is what a recording asks of the client and what it must
+// surface.
+type replayScenario struct {
+	// skip says why the scenario cannot run at all.
+	skip string
+	// partial says which part of the scenario is not replayed (WinRS cmd
+	// shells beside the PowerShell ones).
+	partial string
+	shells  []*replayShell
+	winrs   map[int]bool // shell positions of WinRS shells
+}
+
+type replayShell struct {
+	init       *psrp.InitRunspacePool
+	noProfile  bool
+	configName string
+	poolStates []psrp.RunspacePoolState
+	pipelines  []*replayPipeline
+}
+
+type replayPipeline struct {
+	create   *psrp.CreatePipeline
+	input    []any
+	endInput bool
+
+	output      []any
+	errors      []*clixml.ErrorRecord
+	warnings    []clixml.InformationalRecord
+	verbose     []clixml.InformationalRecord
+	debug       []clixml.InformationalRecord
+	progress    []clixml.ProgressRecord
+	information []clixml.InformationRecord
+	final       *psrp.PipelineState
+}
+
+// replaySkip records the first reason a scenario cannot run.
+func (sc *replayScenario) replaySkip(format string, args ...any) {
+	if sc.skip == "" {
+		sc.skip = fmt.Sprintf(format, args...)
+	}
+}
+
+// replayMessages decodes the PSRP messages of blobs through asm.
+func replayMessages(t *testing.T, e *replay.Entry, asm *replay.Assembler, blobs []replay.Blob) []replay.Message {
+	t.Helper()
+	var out []replay.Message
+	for _, b := range blobs {
+		if b.Data == nil {
+			continue
+		}
+		m, err := asm.Add(b.Data)
+		require.NoError(t, err, "entry %d (%s): %s", e.Index, e.Action(), b.Element)
+		out = append(out, m...)
+	}
+	return out
+}
+
+// replayBody decodes a recorded message body with the psrp package; a body
+// that does not decode fails the test.
+func replayBody(t *testing.T, e *replay.Entry, m replay.Message) psrp.Body {
+	t.Helper()
+	data := m.Data
+	data = []byte(strings.TrimPrefix(string(data), "\ufeff"))
+	b, err := psrp.DecodeBody(psrp.MessageType(m.Type), data, clixml.UnmarshalOptions{})
+	require.NoError(t, err, "entry %d (%s): message %#x", e.Index, e.Action(), m.Type)
+	return b
+}
+
+// replayAnalyze derives the scenario from the recording.
+func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
+	t.Helper()
+	sc := &replayScenario{winrs: map[int]bool{}}
+	shells := map[int]*replayShell{}
+	pipes := map[int]*replayPipeline{}
+	clientAsm := map[int]*replay.Assembler{} // per shell: client ObjectIds count across the pool
+	serverAsm := map[int]*replay.Assembler{}
+	asm := func(m map[int]*replay.Assembler, shell int) *replay.Assembler {
+		if m[shell] == nil {
+			m[shell] = &replay.Assembler{}
+		}
+		return m[shell]
+	}
+	for _, e := range conv.Entries {
+		switch e.Action() {
+		case "Create":
+			if !strings.HasPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/") {
+				if sc.partial == "" {
+					sc.partial = fmt.Sprintf("WinRS cmd shell (%s): the session API runs PowerShell only", e.Req.ResourceURI)
+				}
+				sc.winrs[e.Shell] = true
+				continue
+			}
+			sh := &replayShell{noProfile: strings.Contains(e.Request, `Name="WINRS_NOPROFILE"`)}
+			if cfg := strings.TrimPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/"); cfg != "Microsoft.PowerShell" {
+				sh.configName = cfg
+			}
+			for _, m := range replayMessages(t, e, asm(clientAsm, e.Shell), e.Req.Blobs) {
+				if b, ok := replayBody(t, e, m).(*psrp.InitRunspacePool); ok {
+					sh.init = b
+				}
+			}
+			shells[e.Shell] = sh
+			sc.shells = append(sc.shells, sh)
+		case "Connect", "Disconnect", "Reconnect":
+			sc.replaySkip("disconnect/reconnect (%s) is not in the session API yet", e.Action())
+		case "Enumerate":
+			sc.replaySkip("enumerating disconnected shells is not in the session API yet")
+		case "Get":
+			sc.replaySkip("the is-alive check (WS-Man Get on the shell) is not in the session API yet")
+		case "Command":
+			sh := shells[e.Shell]
+			if sh == nil {
+				continue // a WinRS command, already skipped
+			}
+			p := &replayPipeline{}
+			pipes[e.Command] = p
+			sh.pipelines = append(sh.pipelines, p)
+			for _, m := range replayMessages(t, e, asm(clientAsm, e.Shell), e.Req.Blobs) {
+				if b, ok := replayBody(t, e, m).(*psrp.CreatePipeline); ok {
+					p.create = b
+				}
+			}
+		case "Send":
+			if shells[e.Shell] == nil {
+				continue
+			}
+			for _, m := range replayMessages(t, e, asm(clientAsm, e.Shell), e.Req.Blobs) {
+				body := replayBody(t, e, m)
+				switch b := body.(type) {
+				case *psrp.CreatePipeline:
+					if p := pipes[e.Command]; p != nil {
+						p.create = b
+					}
+				case *psrp.PipelineInput:
+					if p := pipes[e.Command]; p != nil {
+						p.input = append(p.input, b.Value)
+					}
+				case *psrp.EndOfPipelineInput:
+					if p := pipes[e.Command]; p != nil {
+						p.endInput = true
+					}
+				}
+				switch psrp.MessageType(m.Type) {
+				case psrp.MessagePipelineHostResponse, psrp.MessageRunspacePoolHostResponse:
+					sc.replaySkip("the recorded host answered host calls (%T); replaying needs a host scripted with those answers", body)
+				case psrp.MessageSetMaxRunspaces, psrp.MessageSetMinRunspaces, psrp.MessageGetAvailableRunspaces:
+					sc.replaySkip("changing or querying the pool's runspace counts (%T) is not in the session API yet", body)
+				case psrp.MessageResetRunspaceState:
+					sc.replaySkip("ResetRunspaceState is not in the session API yet")
+				case psrp.MessagePublicKey:
+					sc.replaySkip("the recorded client started a session key exchange that the server never answered (key exchange timeout); the session API has no call that starts one without a SecureString")
+				}
+			}
+		case "Signal":
+			if strings.Contains(strings.ToLower(e.Req.SignalCode), "ctrl_c") || strings.Contains(e.Req.SignalCode, "crtl_c") {
+				if shells[e.Shell] != nil {
+					sc.replaySkip("the recorded client stopped a pipeline it left running while a nested one ran (ctrl_c); nested pipelines are not in the session API")
+				}
+			}
+		case "Receive":
+			sh := shells[e.Shell]
+			if sh == nil {
+				continue
+			}
+			if e.Command >= 0 && pipes[e.Command] == nil {
+				sc.replaySkip("the recording asks for the output of a command that was never created (receive failure); the session API cannot produce that request")
+				continue
+			}
+			if e.HTTPError || e.AuthError {
+				sc.replaySkip("a Receive fails at the transport; the expected client reaction is not defined")
+			}
+			for _, m := range replayMessages(t, e, asm(serverAsm, e.Shell), e.Resp.Blobs) {
+				body := replayBody(t, e, m)
+				if e.Command < 0 {
+					if b, ok := body.(*psrp.RunspacePoolStateMessage); ok {
+						sh.poolStates = append(sh.poolStates, b.State)
+					}
+					continue
+				}
+				p := pipes[e.Command]
+				switch b := body.(type) {
+				case *psrp.PipelineOutput:
+					p.output = append(p.output, b.Value)
+				case *psrp.ErrorRecord:
+					p.errors = append(p.errors, &b.Record)
+				case *psrp.WarningRecord:
+					p.warnings = append(p.warnings, b.Record)
+				case *psrp.VerboseRecord:
+					p.verbose = append(p.verbose, b.Record)
+				case *psrp.DebugRecord:
+					p.debug = append(p.debug, b.Record)
+				case *psrp.ProgressRecord:
+					p.progress = append(p.progress, b.Record)
+				case *psrp.InformationRecord:
+					p.information = append(p.information, b.Record)
+				case *psrp.PipelineState:
+					p.final = b
+				}
+			}
+		}
+	}
+	for _, p := range pipes {
+		if p.create == nil {
+			t.Fatalf("a recorded Command carries no complete CREATE_PIPELINE")
+		}
+		if p.create.IsNested || p.create.PowerShell.IsNested {
+			sc.replaySkip("nested pipelines are not in the session API")
+		}
+	}
+	if len(sc.shells) == 0 {
+		sc.replaySkip("no PowerShell runspace pool in the recording: %s", sc.partial)
+	}
+	for _, sh := range sc.shells {
+		if sh.init == nil {
+			t.Fatalf("a recorded Create carries no INIT_RUNSPACEPOOL")
+		}
+	}
+	return sc
+}
+
+func replaySeq(values []any) iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for _, v := range values {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// replayRun drives the scenario through the session API against the
+// replay server and checks what the client surfaced.
+func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
+	srv := replay.NewServer(t, conv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, sh := range sc.shells {
+		opts := []session.Option{
+			session.WithHTTPClient(srv.Client()),
+			session.WithAllowUnencrypted(),
+			session.WithRunspaces(int(sh.init.MinRunspaces), int(sh.init.MaxRunspaces)),
+		}
+		if sh.init.ApplicationArguments != nil {
+			opts = append(opts, session.WithApplicationArguments(sh.init.ApplicationArguments))
+		}
+		if sh.noProfile {
+			opts = append(opts, session.WithNoProfile())
+		}
+		if sh.configName != "" {
+			opts = append(opts, session.WithConfigurationName(sh.configName))
+		}
+		s, err := session.New(ctx, srv.URL, opts...)
+		if len(sh.poolStates) == 0 || sh.poolStates[len(sh.poolStates)-1] != psrp.RunspacePoolOpened {
+			require.Error(t, err, "shell %d: the recorded pool never opened", i)
+			continue
+		}
+		require.NoError(t, err, "shell %d", i)
+		assert.Equal(t, session.StateOpened, s.State(), "shell %d", i)
+		for j, p := range sh.pipelines {
+			replayInvoke(ctx, t, s, fmt.Sprintf("shell %d pipeline %d", i, j), p)
+		}
+		require.NoError(t, s.Close(ctx), "shell %d: Close", i)
+		assert.Equal(t, session.StateClosed, s.State(), "shell %d", i)
+	}
+
+	replayCheckSent(t, srv, sc)
+
+	// Every recorded exchange that carries something the client needs must
+	// have been asked for; the rest is reported.
+	for _, e := range srv.Unserved() {
+		switch {
+		case sc.winrs[e.Shell]:
+			continue // reported by the caller's Skip
+		case e.Action() == "Create", e.Action() == "Command", e.Action() == "Delete",
+			e.Action() == "Receive" && len(e.Resp.Blobs) > 0:
+			t.Errorf("recorded %s #%d (shell %d, command %d) was never requested", e.Action(), e.Index, e.Shell, e.Command)
+		default:
+			t.Logf("recorded %s #%d (shell %d, command %d) not requested (code %q)", e.Action(), e.Index, e.Shell, e.Command, e.Req.SignalCode)
+		}
+	}
+	counts := map[string]int{}
+	for _, u := range srv.Unmatched() {
+		counts[u.Action]++
+	}
+	for a, n := range counts {
+		t.Logf("%d %s request(s) had no recorded counterpart and got a generic answer", n, a)
+	}
+	if t.Failed() {
+		for _, l := range srv.Transcript() {
+			t.Log(l)
+		}
+	}
+}
+
+// replayCheckSent checks that what our client sent asks the same of the
+// server as the recording: the pool's runspace counts and application
+// arguments, each pipeline's commands and arguments, and its input.
+func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
+	t.Helper()
+	var wantPipes []*replayPipeline
+	for _, sh := range sc.shells {
+		wantPipes = append(wantPipes, sh.pipelines...)
+	}
+	asms := map[int]*replay.Assembler{}
+	inits := map[int]*psrp.InitRunspacePool{}
+	creates := map[int]*psrp.CreatePipeline{}
+	inputs := map[int][]any{}
+	for _, r := range srv.Received() {
+		if r.Shell < 0 {
+			continue
+		}
+		if asms[r.Shell] == nil {
+			asms[r.Shell] = &replay.Assembler{}
+		}
+		e := &replay.Entry{Index: -1, Req: r.Env}
+		for _, m := range replayMessages(t, e, asms[r.Shell], r.Env.Blobs) {
+			switch b := replayBody(t, e, m).(type) {
+			case *psrp.InitRunspacePool:
+				inits[r.Shell] = b
+			case *psrp.CreatePipeline:
+				creates[r.Command] = b
+			case *psrp.PipelineInput:
+				inputs[r.Command] = append(inputs[r.Command], b.Value)
+			}
+		}
+	}
+	for i, sh := range sc.shells {
+		got := inits[i]
+		if !assert.NotNil(t, got, "shell %d: our client sent no INIT_RUNSPACEPOOL", i) {
+			continue
+		}
+		assert.Equal(t, sh.init.MinRunspaces, got.MinRunspaces, "shell %d: MinRunspaces", i)
+		assert.Equal(t, sh.init.MaxRunspaces, got.MaxRunspaces, "shell %d: MaxRunspaces", i)
+		replayEqualMap(t, fmt.Sprintf("shell %d: ApplicationArguments", i), sh.init.ApplicationArguments, got.ApplicationArguments)
+	}
+	for i, p := range wantPipes {
+		got := creates[i]
+		if !assert.NotNil(t, got, "pipeline %d: our client sent no complete CREATE_PIPELINE", i) {
+			continue
+		}
+		assert.Equal(t, p.create.PowerShell.Statements, got.PowerShell.Statements, "pipeline %d: commands", i)
+		assert.Equal(t, p.create.AddToHistory, got.AddToHistory, "pipeline %d: AddToHistory", i)
+		assert.Equal(t, p.create.NoInput, got.NoInput, "pipeline %d: NoInput", i)
+		replayEqual(t, fmt.Sprintf("pipeline %d: input", i), p.input, inputs[i])
+	}
+}
+
+func replayEqualMap(t *testing.T, what string, want, got map[string]any) {
+	t.Helper()
+	if len(want) == 0 && len(got) == 0 {
+		return
+	}
+	assert.Equal(t, want, got, what)
+}
+
+func replayInvoke(ctx context.Context, t *testing.T, s *session.Session, what string, p *replayPipeline) {
+	t.Helper()
+	var opts []session.StartOption
+	if p.create.AddToHistory {
+		opts = append(opts, session.WithAddToHistory())
+	}
+	if len(p.input) > 0 || p.endInput {
+		opts = append(opts, session.WithInput(replaySeq(p.input)))
+	}
+	res, err := s.Invoke(ctx, p.create.PowerShell, opts...)
+	t.Logf("%s: %d outputs, %d errors, %d warnings, %d verbose, %d debug, %d progress, %d information; err %v",
+		what, len(p.output), len(p.errors), len(p.warnings), len(p.verbose), len(p.debug), len(p.progress), len(p.information), err)
+	require.NotNil(t, p.final, "%s: the recording has no final PIPELINE_STATE", what)
+	switch p.final.State {
+	case psrp.PipelineCompleted:
+		require.NoError(t, err, what)
+	case psrp.PipelineFailed, psrp.PipelineStopped:
+		var pe *session.PipelineError
+		require.ErrorAs(t, err, &pe, what)
+		assert.Equal(t, p.final.State, pe.State, "%s: state", what)
+		if p.final.Error != nil {
+			require.NotNil(t, pe.Record, "%s: the terminating ErrorRecord", what)
+			assert.Equal(t, p.final.Error.Exception.Message, pe.Record.Exception.Message, "%s: exception message", what)
+			assert.Equal(t, p.final.Error.FullyQualifiedErrorID, pe.Record.FullyQualifiedErrorID, "%s: FullyQualifiedErrorId", what)
+			assert.Equal(t, p.final.Error.CategoryInfo, pe.Record.CategoryInfo, "%s: CategoryInfo", what)
+		}
+	default:
+		t.Fatalf("%s: recorded final state %v not handled", what, p.final.State)
+	}
+	require.NotNil(t, res, what)
+	assert.Equal(t, p.final.State, res.State, "%s: Result.State", what)
+	replayEqual(t, what+": output", p.output, res.Output)
+	replayEqual(t, what+": errors", p.errors, res.Errors)
+	replayEqual(t, what+": warnings", p.warnings, res.Warnings)
+	replayEqual(t, what+": verbose", p.verbose, res.Verbose)
+	replayEqual(t, what+": debug", p.debug, res.Debug)
+	replayEqual(t, what+": progress", p.progress, res.Progress)
+	replayEqual(t, what+": information", p.information, res.Information)
+}
+
+// replayEqual compares two streams, treating nil and empty alike.
+func replayEqual[T any](t *testing.T, what string, want, got []T) {
+	t.Helper()
+	if len(want) == 0 && len(got) == 0 {
+		return
+	}
+	assert.Equal(t, want, got, what)
+}
+
+// TestReplayUnknownFileFails: a capture that does not parse is an error, not
+// a silently skipped scenario.
+func TestReplayUnknownFileFails(t *testing.T) {
+	t.Parallel()
+	_, err := replay.Parse("broken", []byte("messages:\n- request: <a><b></a>\n"))
+	if !errors.Is(err, replay.ErrCapture) {
+		t.Fatalf("err = %v, want replay.ErrCapture", err)
+	}
+}
+
+// replayLoad loads one capture of the captures directory.
+func replayLoad(t *testing.T, name string) *replay.Conversation {
+	t.Helper()
+	dir, err := replay.CapturesDir()
+	require.NoError(t, err)
+	c, err := replay.Load(filepath.Join(dir, name))
+	require.NoError(t, err)
+	return c
+}
+
+// TestReplayRecordedFaults injects faults Windows really sent (taken from
+// other recordings) into a recorded conversation, and checks that the
+// client surfaces them as typed errors and still closes cleanly.
+func TestReplayRecordedFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		base        string
+		index       int // entry of base whose answer is replaced
+		donor       string
+		donorIndex  int
+		failsOpen   bool
+		wantIs      error  // errors.Is target, if any
+		wantWSMan   uint32 // WSManFault code, if a fault
+		wantSubcode string
+	}{
+		{
+			name: "pipeline receive: command not found", base: "test_psrp_no_profile.yml", index: 4,
+			donor: "test_psrp_receive_failure.yml", donorIndex: 3,
+			wantIs: wsman.ErrShellNotFound, wantWSMan: wsman.CodeUnexpectedSelectors, wantSubcode: "w:InvalidSelectors",
+		},
+		{
+			name: "create: invalid header", base: "test_psrp_no_profile.yml", index: 0,
+			donor: "test_psrp_is_alive_other_wsman_error.yml", donorIndex: 3, failsOpen: true,
+			wantWSMan: wsman.CodeInvalidMessageHeader, wantSubcode: "a:InvalidMessageInformationHeader",
+		},
+		{
+			name: "pool receive: connection dropped", base: "test_psrp_no_profile.yml", index: 1,
+			donor: "test_psrp_is_alive_http_error.yml", donorIndex: 4, failsOpen: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			base := replayLoad(t, tt.base)
+			donor := replayLoad(t, tt.donor).Entries[tt.donorIndex]
+			conv, err := base.Splice(tt.index, donor)
+			require.NoError(t, err)
+			srv := replay.NewServer(t, conv)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted(), session.WithNoProfile())
+			if !tt.failsOpen {
+				require.NoError(t, err)
+				sc := replayAnalyze(t, base)
+				_, err = s.Invoke(ctx, sc.shells[0].pipelines[0].create.PowerShell)
+				defer func() { assert.NoError(t, s.Close(ctx)) }()
+			}
+			require.Error(t, err)
+			t.Logf("error: %v", err)
+			if tt.wantIs != nil {
+				assert.ErrorIs(t, err, tt.wantIs)
+			}
+			if tt.failsOpen && tt.index > 0 {
+				// The shell was created before the failure: the client
+				// must not leave it behind on the server.
+				for _, e := range srv.Unserved() {
+					assert.NotEqual(t, "Delete", e.Action(), "the shell created before the failure was not deleted")
+				}
+			}
+			if tt.wantWSMan != 0 {
+				var f *wsman.Fault
+				if assert.ErrorAs(t, err, &f) {
+					assert.Equal(t, tt.wantWSMan, f.WSManCode)
+					assert.Equal(t, tt.wantSubcode, f.Subcode)
+					assert.Equal(t, 500, f.HTTPStatus)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package session
+
+import (
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+)
+
+// Record is one record a pipeline produced, as Pipeline.Records yields them:
+// one of Output, ErrorRecord, Warning, Verbose, Debug, Progress or
+// Information. The set is closed; use a type switch.
+type Record interface{ isRecord() }
+
+// Output is an object of the output stream. Value is in the clixml lossless
+// model (*clixml.Object for complex objects, Go primitives otherwise).
+type Output struct{ Value any }
+
+// ErrorRecord is a non-terminating error (the error stream, Write-Error).
+type ErrorRecord struct{ *clixml.ErrorRecord }
+
+// Warning is a record of the warning stream (Write-Warning).
+type Warning struct{ clixml.InformationalRecord }
+
+// Verbose is a record of the verbose stream (Write-Verbose).
+type Verbose struct{ clixml.InformationalRecord }
+
+// Debug is a record of the debug stream (Write-Debug).
+type Debug struct{ clixml.InformationalRecord }
+
+// Progress is a progress record (Write-Progress).
+type Progress struct{ clixml.ProgressRecord }
+
+// Information is a record of the information stream (Write-Information,
+// Write-Host on protocol 2.3).
+type Information struct{ clixml.InformationRecord }
+
+func (Output) isRecord()      {}
+func (ErrorRecord) isRecord() {}
+func (Warning) isRecord()     {}
+func (Verbose) isRecord()     {}
+func (Debug) isRecord()       {}
+func (Progress) isRecord()    {}
+func (Information) isRecord() {}
+
+// Result is everything a pipeline produced, stream by stream, and the state
+// it ended in.
+type Result struct {
+	Output      []any
+	Errors      []*clixml.ErrorRecord
+	Warnings    []clixml.InformationalRecord
+	Verbose     []clixml.InformationalRecord
+	Debug       []clixml.InformationalRecord
+	Progress    []clixml.ProgressRecord
+	Information []clixml.InformationRecord
+	// State is Completed, Failed or Stopped for a pipeline that ended on
+	// the server; Running if the client stopped waiting (context cancelled,
+	// session closed or broken).
+	State psrp.PSInvocationState
+}
+
+// add appends rec to the matching stream.
+func (r *Result) add(rec Record) {
+	switch v := rec.(type) {
+	case Output:
+		r.Output = append(r.Output, v.Value)
+	case ErrorRecord:
+		r.Errors = append(r.Errors, v.ErrorRecord)
+	case Warning:
+		r.Warnings = append(r.Warnings, v.InformationalRecord)
+	case Verbose:
+		r.Verbose = append(r.Verbose, v.InformationalRecord)
+	case Debug:
+		r.Debug = append(r.Debug, v.InformationalRecord)
+	case Progress:
+		r.Progress = append(r.Progress, v.ProgressRecord)
+	case Information:
+		r.Information = append(r.Information, v.InformationRecord)
+	}
+}

@@ -1,0 +1,747 @@
+// Package session is what most programs use: open a runspace pool on a
+// Windows host (like New-PSSession), run pipelines on it (like
+// Invoke-Command), stream their output, and close it.
+//
+//	s, err := session.New(ctx, "win01.corp.example", session.WithHTTPClient(authClient))
+//	if err != nil { … }
+//	defer s.Close(context.Background())
+//	res, err := s.InvokeScript(ctx, "Get-Service WinRM")
+//
+// A Session owns goroutines: one receive loop for the runspace pool while it
+// is open, and one per running pipeline. They service host calls (see Host)
+// and end when the pipeline ends or the session is closed; none outlives
+// Close.
+//
+// Security: TLS certificates are verified, and traffic over plain http:// is
+// refused with ErrUnencrypted unless the HTTP transport encrypts messages
+// (auth.MessageEncrypter) or the caller opts in with WithAllowUnencrypted.
+// Credentials never appear in errors or logs.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gopsrp/gopsrp/auth"
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// closeTimeout bounds the best-effort Delete sent when New fails half way.
+const closeTimeout = 10 * time.Second
+
+// Session is an open runspace pool on a remote host. Its methods are safe for
+// concurrent use by multiple goroutines.
+type Session struct {
+	cfg          config
+	url          string
+	wsc          *wsman.Client
+	shell        wsman.ShellRef
+	host         Host
+	ownTransport *http.Transport // ours to close on Close, or nil
+	logger       *slog.Logger
+
+	bgCtx    context.Context // cancelled by Close: ends every loop
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup // every goroutine the session started
+	hookWG   sync.WaitGroup // the WithStateChanges forwarder
+
+	slots chan struct{} // one token per running pipeline (MaxRunspaces)
+
+	sendMu sync.Mutex // serialises DataToSend with its wire send, keeping fragment order
+
+	mu        sync.Mutex // guards pool and everything below
+	pool      *psrp.ClientPool
+	state     State
+	brokenErr error
+	closing   bool
+	pipelines map[uuid.UUID]*Pipeline
+	running   int
+	watchers  []*watcher
+	opened    chan struct{} // closed once the pool is Opened or failed to open
+	openErr   error
+	toClose   []string // CommandIds of finished commands not yet terminated
+
+	closeDone chan struct{}
+	closeErr  error
+}
+
+// New opens a runspace pool on target and returns when it is Opened.
+//
+// target is a URL ("https://host:5986/wsman", "http://host:5985/wsman") or
+// a host name or IP address, optionally with a port ("win01", "10.0.0.5:5986",
+// "[fe80::1]"); a bare host means https on port 5986 with path /wsman
+// (WithHTTP and WithPort change that). Cancelling ctx aborts the open.
+func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
+	var cfg config
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	u, err := cfg.endpointURL(target)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{
+		cfg:       cfg,
+		url:       u.String(),
+		host:      cfg.host,
+		logger:    cfg.logger,
+		pipelines: make(map[uuid.UUID]*Pipeline),
+		opened:    make(chan struct{}),
+		closeDone: make(chan struct{}),
+	}
+	if s.host == nil {
+		s.host = DefaultHost{}
+	}
+	client, err := s.buildHTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "http" && !cfg.allowUnencrypted && !encrypts(client) {
+		s.closeTransport()
+		return nil, ErrUnencrypted
+	}
+	s.wsc = &wsman.Client{
+		URL:              s.url,
+		HTTPClient:       client,
+		OperationTimeout: cfg.opTimeout,
+		MaxEnvelopeSize:  initialEnvelopeSize,
+		AllowRedirects:   cfg.allowRedirects,
+		Logger:           cfg.logger,
+	}
+	if cfg.maxEnvelope > 0 {
+		s.wsc.MaxEnvelopeSize = cfg.maxEnvelope
+	}
+	minRS, maxRS := cfg.minRunspaces, cfg.maxRunspaces
+	if maxRS == 0 {
+		minRS, maxRS = 1, 1
+	}
+	s.slots = make(chan struct{}, maxRS)
+	s.pool = psrp.NewClientPool(psrp.ClientPoolConfig{
+		MinRunspaces:         int32(minRS),
+		MaxRunspaces:         int32(maxRS),
+		HostInfo:             interactiveHostInfo(),
+		ApplicationArguments: cfg.appArgs,
+	})
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	if cfg.stateHook != nil {
+		s.startHook(cfg.stateHook)
+	}
+
+	if err := s.open(ctx); err != nil {
+		s.bgCancel()
+		s.wg.Wait()
+		s.mu.Lock()
+		for _, w := range s.watchers {
+			w.finish()
+		}
+		s.watchers = nil
+		s.mu.Unlock()
+		s.hookWG.Wait()
+		s.closeTransport()
+		return nil, err
+	}
+	return s, nil
+}
+
+// interactiveHostInfo tells the server that the client has a host with a UI,
+// so that Read-Host, prompts and Write-Host reach the Host interface.
+func interactiveHostInfo() *clixml.HostInfo {
+	return &clixml.HostInfo{} // every _isHost*Null false, _useRunspaceHost false
+}
+
+// encrypts reports whether the client's transport seals message bodies.
+func encrypts(c *http.Client) bool {
+	if c == nil || c.Transport == nil {
+		return false
+	}
+	e, ok := c.Transport.(auth.MessageEncrypter)
+	return ok && e.EncryptsMessages()
+}
+
+// buildHTTPClient returns the client the WS-Man layer uses: the caller's,
+// or one of our own (then closed on Close), wrapped with Basic if asked.
+func (s *Session) buildHTTPClient() (*http.Client, error) {
+	cfg := &s.cfg
+	var client *http.Client
+	if cfg.httpClient != nil {
+		if cfg.tlsConfig != nil {
+			return nil, errors.New("session: WithTLSConfig cannot be combined with WithHTTPClient; configure that client's transport")
+		}
+		c := *cfg.httpClient // shallow copy: never modify the caller's client
+		client = &c
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.tlsConfig != nil {
+			tr.TLSClientConfig = cfg.tlsConfig.Clone()
+		}
+		s.ownTransport = tr
+		client = &http.Client{Transport: tr}
+	}
+	if cfg.basic {
+		client.Transport = &auth.Basic{Username: cfg.basicUser, Password: cfg.basicPass, Base: client.Transport}
+	}
+	return client, nil
+}
+
+func (s *Session) closeTransport() {
+	if s.ownTransport != nil {
+		s.ownTransport.CloseIdleConnections()
+	}
+}
+
+// open creates the shell with the pool's opening fragments and waits until
+// the pool loop reports Opened.
+func (s *Session) open(ctx context.Context) error {
+	s.setState(StateOpening, nil)
+	s.mu.Lock()
+	err := s.pool.Open()
+	var creation psrp.Payload
+	var ok bool
+	if err == nil {
+		creation, ok = s.pool.DataToSend(s.maxPayload())
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return s.openFailed(fmt.Errorf("session: open: %w", err))
+	}
+	if !ok {
+		return s.openFailed(errors.New("session: open: no opening data from the runspace pool"))
+	}
+	shell, err := s.wsc.Create(ctx, wsman.ShellOptions{
+		ResourceURI: s.cfg.resourceURI(),
+		ShellID:     commandID(s.pool.ID()),
+		CreationXML: creation.Data,
+		IdleTimeout: s.cfg.idleTimeout,
+		NoProfile:   s.cfg.noProfile,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return s.openFailed(fmt.Errorf("session: open: %w", err))
+	}
+	s.shell = shell.Ref()
+	if s.shell.ResourceURI == "" {
+		s.shell.ResourceURI = s.cfg.resourceURI()
+	}
+	if err := s.flush(ctx); err != nil {
+		return s.openFailed(s.deleteAfterFailedOpen(fmt.Errorf("session: open: %w", err)))
+	}
+	s.wg.Add(1)
+	go s.poolLoop()
+	select {
+	case <-s.opened:
+	case <-ctx.Done():
+		s.bgCancel()
+		return s.openFailed(s.deleteAfterFailedOpen(ctx.Err()))
+	}
+	s.mu.Lock()
+	err = s.openErr
+	s.mu.Unlock()
+	if err != nil {
+		s.bgCancel()
+		return s.openFailed(s.deleteAfterFailedOpen(err))
+	}
+	return nil
+}
+
+// openFailed records the failure of New; the session was never handed out.
+func (s *Session) openFailed(err error) error {
+	s.setState(StateBroken, err)
+	return err
+}
+
+// deleteAfterFailedOpen removes the half-open shell, best effort, with a
+// fresh short context since the caller's may be done.
+func (s *Session) deleteAfterFailedOpen(cause error) error {
+	if s.shell.ID == "" {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = s.wsc.Delete(ctx, s.shell)
+	return cause
+}
+
+// envelopeOverhead is a conservative size of a Send envelope without its
+// data: the header of PROTOCOL.md §3.3 (about 1.3 KB with a long URL and
+// resource URI) and the Send body element.
+func (s *Session) envelopeOverhead() int {
+	return 1536 + len(s.url) + len(s.cfg.resourceURI())
+}
+
+// maxPayload is the largest fragment data that fits one Send envelope: the
+// room left by the envelope overhead and a 256-byte margin, in base64.
+func (s *Session) maxPayload() int {
+	room := s.wsc.EffectiveMaxEnvelopeSize() - s.envelopeOverhead() - 256
+	n := room / 4 * 3
+	if n < 1024 {
+		n = 1024
+	}
+	return n
+}
+
+// MaxEnvelopeSize returns the WS-Man MaxEnvelopeSize in use, in bytes.
+func (s *Session) MaxEnvelopeSize() int { return s.wsc.EffectiveMaxEnvelopeSize() }
+
+// ID returns the runspace pool's ID (the WS-Man ShellId).
+func (s *Session) ID() uuid.UUID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pool.ID()
+}
+
+// URL returns the WS-Man endpoint URL.
+func (s *Session) URL() string { return s.url }
+
+// State returns the session's current state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Availability reports whether Start can run a pipeline right away:
+// Available while a runspace is free, Busy while all MaxRunspaces run a
+// pipeline, None unless the session is Opened.
+func (s *Session) Availability() Availability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.availabilityLocked()
+}
+
+func (s *Session) availabilityLocked() Availability {
+	if s.state != StateOpened || s.closing {
+		return AvailabilityNone
+	}
+	if s.running >= cap(s.slots) {
+		return Busy
+	}
+	return Available
+}
+
+// Watch returns a channel that receives every later change of the session's
+// state and availability, in order. State changes are never dropped;
+// availability-only changes are coalesced if the reader falls behind. The
+// channel is closed after the change to StateClosed has been delivered, or
+// when ctx is done. Read it until it is closed or cancel ctx: an abandoned
+// channel keeps a goroutine alive.
+func (s *Session) Watch(ctx context.Context) <-chan StateChange {
+	w := &watcher{wake: make(chan struct{}, 1)}
+	out := make(chan StateChange)
+	s.mu.Lock()
+	if s.state == StateClosed {
+		w.closed = true
+	} else {
+		s.watchers = append(s.watchers, w)
+	}
+	s.mu.Unlock()
+	go w.run(ctx, out)
+	return out
+}
+
+// startHook runs fn for every change, in order, until Closed.
+func (s *Session) startHook(fn func(StateChange)) {
+	w := &watcher{wake: make(chan struct{}, 1)}
+	ch := make(chan StateChange)
+	s.watchers = append(s.watchers, w)
+	s.hookWG.Add(2)
+	go func() {
+		defer s.hookWG.Done()
+		w.run(context.Background(), ch)
+	}()
+	go func() {
+		defer s.hookWG.Done()
+		for c := range ch {
+			fn(c)
+		}
+	}()
+}
+
+// setState changes the state and tells the watchers.
+func (s *Session) setState(to State, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setStateLocked(to, cause)
+}
+
+func (s *Session) setStateLocked(to State, cause error) {
+	from := s.state
+	if from == to || from == StateClosed {
+		return
+	}
+	s.state = to
+	if to == StateBroken && s.brokenErr == nil {
+		s.brokenErr = cause
+	}
+	c := StateChange{From: from, To: to, Availability: s.availabilityLocked()}
+	if to == StateBroken {
+		c.Err = cause
+	}
+	if s.logger != nil {
+		s.logger.Debug("session state", "from", from.String(), "to", to.String())
+	}
+	for _, w := range s.watchers {
+		w.push(c)
+		if to == StateClosed {
+			w.finish()
+		}
+	}
+	if to == StateClosed {
+		s.watchers = nil
+	}
+}
+
+// availabilityChangedLocked tells the watchers about a new availability.
+func (s *Session) availabilityChangedLocked(before Availability) {
+	now := s.availabilityLocked()
+	if now == before {
+		return
+	}
+	c := StateChange{From: s.state, To: s.state, Availability: now}
+	for _, w := range s.watchers {
+		w.push(c)
+	}
+}
+
+// usable returns nil if pipelines can run, else why not.
+func (s *Session) usableLocked() error {
+	switch {
+	case s.closing || s.state == StateClosed:
+		return ErrClosed
+	case s.state == StateBroken:
+		return &brokenError{cause: s.brokenErr}
+	case s.state != StateOpened:
+		return fmt.Errorf("session: not open (state %v)", s.state)
+	}
+	return nil
+}
+
+// markBroken moves an open session to Broken and ends its pipelines.
+func (s *Session) markBroken(cause error) {
+	s.mu.Lock()
+	if s.closing || s.state == StateClosed || s.state == StateBroken {
+		s.mu.Unlock()
+		return
+	}
+	s.pool.Broken(cause)
+	s.setStateLocked(StateBroken, cause)
+	ps := make([]*Pipeline, 0, len(s.pipelines))
+	for _, p := range s.pipelines {
+		ps = append(ps, p)
+	}
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.abort(&brokenError{cause: cause})
+	}
+}
+
+// InvokeScript runs script (like Invoke-Command -ScriptBlock) and collects
+// its output; see Invoke.
+func (s *Session) InvokeScript(ctx context.Context, script string, opts ...StartOption) (*Result, error) {
+	return s.Invoke(ctx, psrp.Script(script).Build(), opts...)
+}
+
+// StartScript starts script; see Start.
+func (s *Session) StartScript(ctx context.Context, script string, opts ...StartOption) (*Pipeline, error) {
+	return s.Start(ctx, psrp.Script(script).Build(), opts...)
+}
+
+// Invoke runs ps, waits for it to end and returns everything it produced.
+// Build ps with psrp's builders, e.g.
+//
+//	s.Invoke(ctx, psrp.Cmd("Get-Service").Param("Name", "WinRM").Build())
+//
+// A
+// pipeline that ends Failed returns the Result and a *PipelineError carrying
+// the terminating ErrorRecord; non-terminating errors are in Result.Errors
+// with a nil error. Cancelling ctx stops the remote pipeline and returns
+// ctx.Err().
+func (s *Session) Invoke(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (*Result, error) {
+	p, err := s.Start(ctx, ps, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Start starts ps and returns while it runs. If all MaxRunspaces runspaces
+// are busy, Start waits for one to be free (or ctx). ctx governs the whole
+// pipeline, like exec.CommandContext: cancelling it, even after Start
+// returned, stops the remote pipeline (WS-Man Signal crtl_c, bounded by a
+// short timeout of its own) and Wait returns ctx.Err().
+func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (*Pipeline, error) {
+	var sc startConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&sc)
+		}
+	}
+	s.mu.Lock()
+	err := s.usableLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// Wait for a free runspace.
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.bgCtx.Done():
+		return nil, ErrClosed
+	}
+	p, err := s.newPipeline(ps, sc)
+	if err != nil {
+		<-s.slots
+		return nil, err
+	}
+	p.stopWatch = context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
+	s.terminateFinished()
+	if err := s.flush(ctx); err != nil {
+		p.failCreate(err)
+	}
+	if err := p.waitCreated(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		p.abort(err)
+		<-p.done
+		return nil, err
+	}
+	if sc.input != nil {
+		s.wg.Add(1)
+		go p.feed(sc.input)
+	}
+	return p, nil
+}
+
+// newPipeline registers a pipeline with the pool and queues CREATE_PIPELINE.
+func (s *Session) newPipeline(ps psrp.PowerShell, sc startConfig) (*Pipeline, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	input := sc.input != nil || sc.openInput
+	cp, err := s.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history})
+	if err != nil {
+		return nil, fmt.Errorf("session: start: %w", err)
+	}
+	if err := cp.Invoke(); err != nil {
+		_ = cp.Close()
+		return nil, fmt.Errorf("session: start: %w", err)
+	}
+	p := &Pipeline{
+		s:       s,
+		cp:      cp,
+		id:      cp.ID(),
+		cmdID:   commandID(cp.ID()),
+		created: make(chan struct{}),
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		input:   input,
+		state:   psrp.PipelineNotStarted,
+	}
+	p.ctx, p.cancel = context.WithCancel(s.bgCtx)
+	before := s.availabilityLocked()
+	s.pipelines[p.id] = p
+	s.running++
+	s.availabilityChangedLocked(before)
+	return p, nil
+}
+
+// failCreate ends a pipeline whose WS-Man Command could not be sent.
+func (p *Pipeline) failCreate(err error) {
+	p.mu.Lock()
+	sent := p.commandSent
+	p.mu.Unlock()
+	if sent {
+		return
+	}
+	p.closeCreated(err)
+	p.s.finishPipeline(p, err)
+}
+
+// finishPipeline ends p with err (nil: derive it from the final state),
+// releases its runspace and wakes its consumers. It runs once.
+func (s *Session) finishPipeline(p *Pipeline, err error) {
+	if p.stopWatch != nil {
+		p.stopWatch()
+	}
+	p.mu.Lock()
+	if p.finished {
+		p.mu.Unlock()
+		return
+	}
+	if err == nil {
+		if p.record != nil {
+			err = p.record
+		} else if !p.state.Terminal() {
+			err = errors.New("session: pipeline ended without a final state")
+		}
+	}
+	p.err = err
+	p.finished = true
+	sent := p.commandSent
+	p.mu.Unlock()
+
+	s.mu.Lock()
+	_ = p.cp.Close()
+	before := s.availabilityLocked()
+	if _, ok := s.pipelines[p.id]; ok {
+		delete(s.pipelines, p.id)
+		s.running--
+	}
+	if sent && !s.closing {
+		s.toClose = append(s.toClose, p.cmdID)
+	}
+	s.availabilityChangedLocked(before)
+	s.mu.Unlock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.closeCreated(err)
+	<-s.slots
+	close(p.done)
+	p.notify()
+}
+
+// terminateFinished closes the WS-Man commands of finished pipelines in the
+// background (Signal terminate): not needed before Delete, so Close skips it
+// and a short-lived session pays no extra round trip.
+func (s *Session) terminateFinished() {
+	s.mu.Lock()
+	ids := s.toClose
+	s.toClose = nil
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(s.bgCtx, stopTimeout)
+			_ = s.wsc.Signal(ctx, s.shell, id, wsman.SignalTerminate)
+			cancel()
+		}
+	}()
+}
+
+// flush sends every payload the pool has queued, in order: pool data with
+// Send, the first payload of a new pipeline with Command (then its receive
+// loop starts), later pipeline data with Send on the pipeline.
+func (s *Session) flush(ctx context.Context) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	for {
+		s.mu.Lock()
+		pl, ok := s.pool.DataToSend(s.maxPayload())
+		var p *Pipeline
+		if ok && pl.PipelineID != uuid.Nil {
+			p = s.pipelines[pl.PipelineID]
+		}
+		s.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		if pl.PipelineID == uuid.Nil {
+			if err := s.wsc.Send(ctx, s.shell, "", pl.Stream.Name(), pl.Data, false); err != nil {
+				return fmt.Errorf("session: send to pool: %w", err)
+			}
+			continue
+		}
+		if p == nil {
+			continue // the pipeline is gone; its data is moot
+		}
+		p.mu.Lock()
+		sent := p.commandSent
+		p.mu.Unlock()
+		if !sent {
+			if _, err := s.wsc.Command(ctx, s.shell, p.cmdID, pl.Data); err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
+				p.failCreate(fmt.Errorf("session: start pipeline: %w", err))
+				continue
+			}
+			p.mu.Lock()
+			p.commandSent = true
+			p.mu.Unlock()
+			p.closeCreated(nil)
+			s.wg.Add(1)
+			go s.pipelineLoop(p)
+			continue
+		}
+		if err := s.wsc.Send(ctx, s.shell, p.cmdID, pl.Stream.Name(), pl.Data, false); err != nil {
+			p.abort(fmt.Errorf("session: send to pipeline: %w", err))
+		}
+	}
+}
+
+// Close stops the running pipelines, deletes the shell on the server (which
+// ends everything it runs) and waits for every goroutine of the session to
+// end. It waits for the Delete round trip and nothing else; ctx bounds it.
+// Closing a closed session returns the first Close's result.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		select {
+		case <-s.closeDone:
+			return s.closeErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.closing = true
+	broken := s.state == StateBroken
+	ps := make([]*Pipeline, 0, len(s.pipelines))
+	for _, p := range s.pipelines {
+		ps = append(ps, p)
+	}
+	_ = s.pool.Close()
+	s.mu.Unlock()
+
+	for _, p := range ps {
+		p.abort(ErrClosed)
+	}
+	s.bgCancel() // aborts the pool's pending Receive
+	var err error
+	if !broken || !errors.Is(s.brokenErr, wsman.ErrShellNotFound) {
+		if derr := s.wsc.Delete(ctx, s.shell); derr != nil && !errors.Is(derr, wsman.ErrShellNotFound) {
+			err = fmt.Errorf("session: close: %w", derr)
+		}
+	}
+	s.wg.Wait()
+	s.mu.Lock()
+	s.pool.Closed()
+	s.drainEventsLocked() // the pool's final events concern nobody now
+	s.setStateLocked(StateClosed, nil)
+	s.closeErr = err
+	s.mu.Unlock()
+	s.hookWG.Wait()
+	s.closeTransport()
+	close(s.closeDone)
+	return err
+}
+
+// String describes the session without credentials.
+func (s *Session) String() string {
+	return "session.Session{" + strings.TrimSpace(s.url) + ", " + s.State().String() + "}"
+}

@@ -1,0 +1,458 @@
+package sessiontest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// psrpBackend runs a psrp.ServerPool for one shell and a goroutine per
+// pipeline for its handler. The pool is not safe for concurrent use, so
+// every call into it holds mu; handler goroutines take mu for each write.
+type psrpBackend struct {
+	srv    *Server
+	notify func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	pool   *psrp.ServerPool
+	queues map[uuid.UUID][][]byte // payloads drained for other targets
+	runs   map[uuid.UUID]*pipeRun
+}
+
+// pipeRun is the state of one pipeline's handler.
+type pipeRun struct {
+	pl       *psrp.ServerPipeline
+	cancel   context.CancelFunc
+	input    *inputQueue
+	stopped  bool // the client sent the stop signal
+	closed   bool // the client terminated the command
+	finished bool // the final PIPELINE_STATE is queued
+	waits    map[int64]chan hostReply
+}
+
+type hostReply struct {
+	result any
+	err    *clixml.ErrorRecord
+}
+
+// maxDefaultMessage bounds what one client message may reassemble to.
+const maxDefaultMessage = 16 << 20
+
+func parseProtocolVersion(v string) (clixml.Version, error) {
+	major, minor, ok := strings.Cut(v, ".")
+	a, err1 := strconv.Atoi(major)
+	b, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil || a != 2 {
+		return clixml.Version{}, fmt.Errorf("sessiontest: ProtocolVersion %q is not 2.x", v)
+	}
+	return clixml.Version{Major: int32(a), Minor: int32(b), Build: -1, Revision: -1}, nil
+}
+
+// defaultBackend makes the PSRP backend of a shell from its creationXml.
+func defaultBackend(s *Server, shellID uuid.UUID, creationXML []byte, notify func()) (backend, error) {
+	v, err := parseProtocolVersion(s.protocolVersion())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	b := &psrpBackend{
+		srv: s, notify: notify, ctx: ctx, cancel: cancel,
+		pool:   psrp.NewServerPool(psrp.ServerPoolConfig{ProtocolVersion: v, MaxMessageSize: maxDefaultMessage}),
+		queues: make(map[uuid.UUID][][]byte),
+		runs:   make(map[uuid.UUID]*pipeRun),
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.pool.Receive(creationXML, psrp.StreamDefault, uuid.Nil); err != nil {
+		cancel()
+		return nil, err
+	}
+	// Windows does not check that the RPID matches the ShellId (old pypsrp
+	// sent byte-swapped GUIDs and worked), so neither does the endpoint.
+	b.processEvents()
+	return b, nil
+}
+
+func (b *psrpBackend) Command(id uuid.UUID, args []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.runs[id] = &pipeRun{input: newInputQueue(), waits: make(map[int64]chan hostReply)}
+	err := b.pool.Receive(args, psrp.StreamDefault, id)
+	b.processEvents()
+	if err != nil {
+		delete(b.runs, id)
+	}
+	return err
+}
+
+func (b *psrpBackend) Input(id uuid.UUID, stream string, data []byte) error {
+	st := psrp.StreamDefault
+	if stream == "pr" {
+		st = psrp.StreamPromptResponse
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.pool.Receive(data, st, id)
+	b.processEvents()
+	return err
+}
+
+// processEvents acts on what the pool reports. Called with mu held.
+func (b *psrpBackend) processEvents() {
+	for {
+		ev, ok := b.pool.NextEvent()
+		if !ok {
+			return
+		}
+		switch e := ev.(type) {
+		case psrp.PipelineCreated:
+			b.startPipeline(e.Pipeline)
+		case psrp.CommandMetadataRequested:
+			// No command metadata: answer with a count of zero.
+			_ = e.Pipeline.WriteOutput(int32(0))
+			_ = e.Pipeline.Complete()
+			if r := b.runs[e.Pipeline.ID()]; r != nil {
+				r.pl, r.finished = e.Pipeline, true
+			}
+		case psrp.PipelineInputReceived:
+			if r := b.runs[e.Pipeline.ID()]; r != nil {
+				r.input.push(e.Value)
+			}
+		case psrp.PipelineInputEnded:
+			if r := b.runs[e.Pipeline.ID()]; r != nil {
+				r.input.end()
+			}
+		case psrp.HostResponseReceived:
+			if e.Pipeline == nil {
+				continue
+			}
+			if r := b.runs[e.Pipeline.ID()]; r != nil {
+				if ch := r.waits[e.CallID]; ch != nil {
+					delete(r.waits, e.CallID)
+					ch <- hostReply{result: e.Result, err: e.Err}
+				}
+			}
+		}
+	}
+}
+
+// startPipeline resolves the pipeline's handler and runs it in its own
+// goroutine. Called with mu held.
+func (b *psrpBackend) startPipeline(pl *psrp.ServerPipeline) {
+	r := b.runs[pl.ID()]
+	if r == nil { // pipeline data arrived on the pool's stream
+		r = &pipeRun{input: newInputQueue(), waits: make(map[int64]chan hostReply)}
+		b.runs[pl.ID()] = r
+	}
+	r.pl = pl
+	if pl.NoInput() {
+		r.input.end()
+	}
+	stmts := pl.Commands()
+	if len(stmts) == 0 || len(stmts[0]) == 0 {
+		_ = pl.Fail(recordFromError(errors.New("the pipeline has no commands")))
+		r.finished = true
+		return
+	}
+	type step struct {
+		h    HandlerFunc
+		call *Call
+	}
+	var steps []step
+	for i, stmt := range stmts {
+		first := stmt[0]
+		h, name := b.srv.resolve(first.Cmd, first.IsScript)
+		if h == nil {
+			_ = pl.Fail(CommandNotFoundRecord(name))
+			r.finished = true
+			return
+		}
+		call := &Call{Name: name, Script: first.Cmd, IsScript: first.IsScript, NoInput: pl.NoInput() || i > 0}
+		if init := b.pool.InitData(); init != nil {
+			call.ApplicationArguments = init.ApplicationArguments
+		}
+		for _, a := range first.Args {
+			call.Args = append(call.Args, Arg{Name: a.Name, Value: a.Value})
+		}
+		if first.IsScript && len(first.Args) == 0 && !strings.EqualFold(strings.TrimSpace(first.Cmd), name) {
+			// A handler chosen by the script's first word sees the
+			// script's simple arguments.
+			if _, exact := b.srv.scriptHandler(first.Cmd); !exact {
+				call.Args = scriptArgs(first.Cmd)
+			}
+		}
+		call.sink = &pipeSink{b: b, r: r}
+		if i == 0 {
+			call.input = r.input
+		}
+		steps = append(steps, step{h, call})
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	r.cancel = cancel
+	b.wg.Add(1)
+	b.srv.wg.Add(1)
+	go func() {
+		defer b.srv.wg.Done()
+		defer b.wg.Done()
+		defer cancel()
+		var err error
+		for _, st := range steps {
+			if err = runHandler(ctx, st.h, st.call); err != nil {
+				break
+			}
+		}
+		b.finish(r, err)
+	}()
+}
+
+// runHandler calls h, turning a panic into an error so that one broken
+// handler fails its pipeline instead of the test binary.
+func runHandler(ctx context.Context, h HandlerFunc, c *Call) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sessiontest: handler for %s panicked: %v", c.Name, p)
+		}
+	}()
+	return h(ctx, c)
+}
+
+// finish ends the pipeline as the handler's result says.
+func (b *psrpBackend) finish(r *pipeRun, err error) {
+	b.mu.Lock()
+	switch {
+	case r.closed || b.ctx.Err() != nil:
+		// Terminated or shell gone: nobody will read a state.
+	case r.stopped:
+		_ = r.pl.Stopped()
+	case err == nil:
+		_ = r.pl.Complete()
+	default:
+		_ = r.pl.Fail(recordFromError(err))
+	}
+	r.finished = true
+	b.mu.Unlock()
+	b.notify()
+}
+
+func (b *psrpBackend) Output(id uuid.UUID, max int) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.queues[id]; len(q) > 0 {
+		if len(q[0]) > max {
+			return nil, &errChunkTooLarge{need: len(q[0])}
+		}
+		b.queues[id] = q[1:]
+		if len(q) == 1 {
+			delete(b.queues, id)
+		}
+		return q[0], nil
+	}
+	for {
+		p, ok := b.pool.DataToSend(max)
+		if !ok {
+			if max < psrp.FragmentHeaderSize+1 && (b.pool.HasDataToSend(id)) {
+				return nil, &errChunkTooLarge{need: psrp.FragmentHeaderSize + 1}
+			}
+			return nil, nil
+		}
+		if p.PipelineID == id {
+			return p.Data, nil
+		}
+		if r := b.runs[p.PipelineID]; p.PipelineID == uuid.Nil || r != nil && !r.closed {
+			b.queues[p.PipelineID] = append(b.queues[p.PipelineID], p.Data)
+		}
+	}
+}
+
+func (b *psrpBackend) Done(id uuid.UUID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.runs[id]
+	if r == nil || !r.finished || len(b.queues[id]) > 0 || b.pool.HasDataToSend(id) {
+		return false
+	}
+	return true
+}
+
+func (b *psrpBackend) Signal(id uuid.UUID, code string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.runs[id]
+	if r == nil {
+		return fmt.Errorf("sessiontest: no pipeline %v", id)
+	}
+	if code == wsman.SignalPSCtrlC {
+		if !r.finished && !r.stopped && r.pl != nil {
+			r.stopped = true
+			_ = r.pl.Stopping()
+			if r.cancel != nil {
+				r.cancel()
+			}
+		}
+		return nil
+	}
+	// Any other code closes the command (terminate).
+	r.closed = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.pl != nil && r.finished {
+		r.pl.Close()
+	}
+	delete(b.queues, id)
+	delete(b.runs, id)
+	return nil
+}
+
+func (b *psrpBackend) Disconnect() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pool.Disconnected()
+}
+
+func (b *psrpBackend) Reconnect() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pool.Reconnected()
+}
+
+func (b *psrpBackend) Connect(data []byte) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.pool.Receive(data, psrp.StreamDefault, uuid.Nil); err != nil {
+		return nil, err
+	}
+	b.processEvents()
+	out, ok := b.pool.ConnectResponse(b.srv.maxEnvelope() / 2)
+	if !ok {
+		return nil, errors.New("sessiontest: connectXml held no CONNECT_RUNSPACEPOOL")
+	}
+	return out, nil
+}
+
+func (b *psrpBackend) Close() {
+	b.mu.Lock()
+	_ = b.pool.Close()
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
+
+// pipeSink writes a handler's streams into its ServerPipeline.
+type pipeSink struct {
+	b *psrpBackend
+	r *pipeRun
+}
+
+func (k *pipeSink) do(f func(pl *psrp.ServerPipeline) error) error {
+	k.b.mu.Lock()
+	var err error
+	if k.r.closed {
+		err = errors.New("sessiontest: the command was terminated")
+	} else {
+		err = f(k.r.pl)
+	}
+	k.b.mu.Unlock()
+	if err == nil {
+		k.b.notify()
+	}
+	return err
+}
+
+func (k *pipeSink) output(v any) error {
+	return k.do(func(pl *psrp.ServerPipeline) error { return pl.WriteOutput(v) })
+}
+
+func (k *pipeSink) errorRecord(rec *clixml.ErrorRecord) error {
+	return k.do(func(pl *psrp.ServerPipeline) error { return pl.WriteError(rec) })
+}
+
+func (k *pipeSink) informational(kind recordKind, msg string) error {
+	return k.do(func(pl *psrp.ServerPipeline) error {
+		switch kind {
+		case kindDebug:
+			return pl.WriteDebug(msg)
+		case kindVerbose:
+			return pl.WriteVerbose(msg)
+		}
+		return pl.WriteWarning(msg)
+	})
+}
+
+func (k *pipeSink) progress(rec clixml.ProgressRecord) error {
+	return k.do(func(pl *psrp.ServerPipeline) error { return pl.WriteProgress(rec) })
+}
+
+func (k *pipeSink) information(rec clixml.InformationRecord) error {
+	return k.do(func(pl *psrp.ServerPipeline) error { return pl.WriteInformation(rec) })
+}
+
+// voidHostMethod reports whether a host method returns nothing, so the
+// client sends no response to it.
+func voidHostMethod(m int32) bool {
+	switch psrp.HostMethodID(m) {
+	case psrp.HostSetShouldExit, psrp.HostEnterNestedPrompt, psrp.HostExitNestedPrompt,
+		psrp.HostNotifyBeginApplication, psrp.HostNotifyEndApplication,
+		psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
+		psrp.HostWriteErrorLine, psrp.HostWriteDebugLine, psrp.HostWriteProgress,
+		psrp.HostWriteVerboseLine, psrp.HostWriteWarningLine,
+		psrp.HostSetForegroundColor, psrp.HostSetBackgroundColor, psrp.HostSetCursorPosition,
+		psrp.HostSetWindowPosition, psrp.HostSetCursorSize, psrp.HostSetBufferSize,
+		psrp.HostSetWindowSize, psrp.HostSetWindowTitle, psrp.HostFlushInputBuffer,
+		psrp.HostSetBufferContents1, psrp.HostSetBufferContents2, psrp.HostScrollBufferContents,
+		psrp.HostPushRunspace, psrp.HostPopRunspace:
+		return true
+	}
+	return false
+}
+
+// HostError is the error a host call returns when the client's host
+// answered with an error record.
+type HostError struct {
+	Record *clixml.ErrorRecord
+}
+
+func (e *HostError) Error() string {
+	return "sessiontest: host call failed: " + e.Record.Exception.Message
+}
+
+func (k *pipeSink) hostCall(ctx context.Context, method int32, params []any) (any, error) {
+	var ch chan hostReply
+	var ci int64
+	err := k.do(func(pl *psrp.ServerPipeline) error {
+		var err error
+		ci, err = pl.HostCall(psrp.HostMethodID(method), params...)
+		if err == nil && !voidHostMethod(method) {
+			ch = make(chan hostReply, 1)
+			k.r.waits[ci] = ch
+		}
+		return err
+	})
+	if err != nil || ch == nil {
+		return nil, err
+	}
+	select {
+	case rep := <-ch:
+		if rep.err != nil {
+			return nil, &HostError{Record: rep.err}
+		}
+		return rep.result, nil
+	case <-ctx.Done():
+		k.b.mu.Lock()
+		delete(k.r.waits, ci)
+		k.b.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}

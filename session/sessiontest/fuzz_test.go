@@ -1,0 +1,106 @@
+package sessiontest
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// capturesDir is where the recorded Windows conversations are:
+// GOPSRP_CAPTURES_DIR, else <root>/shared/conformance/pypsrp-windows-captures
+// next to the repository (<root>/main).
+func capturesDir() string {
+	if d := os.Getenv("GOPSRP_CAPTURES_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "..", "shared", "conformance", "pypsrp-windows-captures")
+}
+
+type captureFile struct {
+	Messages []captureMessage `yaml:"messages"`
+}
+
+type captureMessage struct {
+	Request        string `yaml:"request"`
+	Response       string `yaml:"response"`
+	HTTPError      any    `yaml:"http_error"`
+	AuthError      any    `yaml:"auth_error"`
+	TransportError any    `yaml:"transport_error"`
+	Timeout        any    `yaml:"timeout"`
+}
+
+// loadCaptures reads every scenario file matching pattern, sorted by name.
+func loadCaptures(tb testing.TB, pattern string) map[string]*captureFile {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(capturesDir(), pattern))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(files)
+	out := make(map[string]*captureFile, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var cf captureFile
+		if err := yaml.Unmarshal(b, &cf); err != nil {
+			tb.Fatalf("%s: %v", f, err)
+		}
+		out[filepath.Base(f)] = &cf
+	}
+	return out
+}
+
+// FuzzServeRequest sends arbitrary bodies through the whole HTTP handler:
+// parsing, header checks and every operation. It must never panic, and
+// every answer must be a SOAP envelope or an empty 200.
+func FuzzServeRequest(f *testing.F) {
+	for _, cf := range loadCaptures(f, "test_*.yml") {
+		for _, m := range cf.Messages {
+			if m.Request != "" && len(m.Request) < 64*1024 {
+				f.Add([]byte(m.Request))
+			}
+		}
+	}
+	f.Add([]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body/></s:Envelope>`))
+	f.Add([]byte("<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"))
+
+	s := NewUnstartedServer()
+	s.newBackend = newFakeFactory(nil, nil)
+	s.MaxTimeout = time.Millisecond
+	s.MaxEnvelopeSizeKB = 256
+	f.Cleanup(s.Close)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/wsman", bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		s.serveHTTP(w, req)
+		if w.Code == http.StatusOK && w.Body.Len() == 0 {
+			return
+		}
+		if _, err := parseTree(w.Body.Bytes()); err != nil {
+			t.Fatalf("status %d, answer is not XML: %v", w.Code, err)
+		}
+	})
+}
+
+// FuzzParseDuration checks that xs:duration parsing never panics and never
+// yields a negative duration.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"PT20S", "PT0.5S", "P1DT2H3M4.5S", "PT-1S", "PT7200.000S", "P", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err == nil && d < 0 {
+			t.Fatalf("%q parsed to negative %v", s, d)
+		}
+	})
+}

@@ -1,0 +1,482 @@
+package sessiontest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+)
+
+// HandlerFunc serves one pipeline: it reads the call's arguments and input
+// and writes its streams. ctx is cancelled when the client stops the
+// pipeline (Signal powershell/signal/crtl_c), when the shell is deleted and
+// when the server closes.
+//
+// The return value decides how the pipeline ends:
+//   - nil: Completed (errors written with Call.WriteError are non-terminating,
+//     as in PowerShell);
+//   - ctx.Err() after the client stopped the pipeline: Stopped;
+//   - a *TerminatingError: Failed, with its ErrorRecord;
+//   - any other error: Failed, with an ErrorRecord built from its message.
+type HandlerFunc func(ctx context.Context, c *Call) error
+
+// TerminatingError fails the pipeline with a specific ErrorRecord, as a
+// PowerShell `throw` or ThrowTerminatingError does.
+type TerminatingError struct {
+	Record *clixml.ErrorRecord
+}
+
+func (e *TerminatingError) Error() string {
+	if e.Record == nil {
+		return "sessiontest: terminating error"
+	}
+	return "sessiontest: terminating error: " + e.Record.Exception.Message
+}
+
+// ErrorCategory values of System.Management.Automation.ErrorCategory used by
+// the endpoint.
+const (
+	CategoryNotSpecified     clixml.ErrorCategory = 0
+	CategoryInvalidArgument  clixml.ErrorCategory = 5
+	CategoryInvalidOperation clixml.ErrorCategory = 7
+	CategoryObjectNotFound   clixml.ErrorCategory = 13
+	CategoryOperationStopped clixml.ErrorCategory = 14
+)
+
+// NewErrorRecord builds an ErrorRecord the way PowerShell builds one for a
+// Write-Error: a Microsoft.PowerShell.Commands.WriteErrorException with
+// message, the given FullyQualifiedErrorId and category.
+func NewErrorRecord(message, errorID string, category clixml.ErrorCategory) *clixml.ErrorRecord {
+	if errorID == "" {
+		errorID = "Microsoft.PowerShell.Commands.WriteErrorException"
+	}
+	return &clixml.ErrorRecord{
+		Exception: clixml.ExceptionInfo{
+			TypeNames: []string{"Microsoft.PowerShell.Commands.WriteErrorException", "System.SystemException", "System.Exception", "System.Object"},
+			Message:   message,
+		},
+		FullyQualifiedErrorID: errorID,
+		CategoryInfo:          clixml.ErrorCategoryInfo{Category: category, Reason: "WriteErrorException"},
+	}
+}
+
+// CommandNotFoundRecord is the ErrorRecord PowerShell gives for a command
+// name it cannot resolve.
+func CommandNotFoundRecord(name string) *clixml.ErrorRecord {
+	return &clixml.ErrorRecord{
+		Exception: clixml.ExceptionInfo{
+			TypeNames: []string{"System.Management.Automation.CommandNotFoundException", "System.Management.Automation.RuntimeException", "System.SystemException", "System.Exception", "System.Object"},
+			Message:   "The term '" + name + "' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.",
+		},
+		TargetObject:          name,
+		FullyQualifiedErrorID: "CommandNotFoundException",
+		CategoryInfo: clixml.ErrorCategoryInfo{
+			Category: CategoryObjectNotFound, Reason: "CommandNotFoundException",
+			TargetName: name, TargetType: "String",
+		},
+	}
+}
+
+// recordFromError turns a handler's error into the ErrorRecord a failed
+// pipeline reports.
+func recordFromError(err error) *clixml.ErrorRecord {
+	var te *TerminatingError
+	if errors.As(err, &te) && te.Record != nil {
+		return te.Record
+	}
+	return &clixml.ErrorRecord{
+		Exception: clixml.ExceptionInfo{
+			TypeNames: []string{"System.Management.Automation.RuntimeException", "System.SystemException", "System.Exception", "System.Object"},
+			Message:   err.Error(),
+		},
+		FullyQualifiedErrorID: "RuntimeException",
+		CategoryInfo:          clixml.ErrorCategoryInfo{Category: CategoryOperationStopped, Reason: "RuntimeException"},
+	}
+}
+
+// Arg is one argument of a command: a named parameter (Name set, Value the
+// value or nil for a switch) or a positional argument (Name empty).
+// SecureString values arrive decrypted as clixml.SecureString.
+type Arg struct {
+	Name  string
+	Value any
+}
+
+// Host method identifiers (MS-PSRP 2.2.3.17) for Call.HostCall.
+const (
+	HostReadLine             int32 = 11
+	HostWrite1               int32 = 13
+	HostWriteLine2           int32 = 16
+	HostPrompt               int32 = 23
+	HostPromptForCredential1 int32 = 24
+	HostPromptForChoice      int32 = 26
+)
+
+// sink is where a Call's writes go: the PSRP server pipeline in the real
+// endpoint, a recorder in tests. Methods are safe for concurrent use.
+type sink interface {
+	output(v any) error
+	errorRecord(rec *clixml.ErrorRecord) error
+	// informational writes a debug, verbose or warning record.
+	informational(kind recordKind, msg string) error
+	progress(rec clixml.ProgressRecord) error
+	information(rec clixml.InformationRecord) error
+	// hostCall makes a host call; void methods return at once with nil.
+	hostCall(ctx context.Context, method int32, params []any) (any, error)
+}
+
+type recordKind int
+
+const (
+	kindDebug recordKind = iota
+	kindVerbose
+	kindWarning
+)
+
+// Call is one invocation of a command handler: the command as the client
+// sent it, its arguments and input, and the streams to write to. Its
+// methods are safe for concurrent use.
+type Call struct {
+	// Name is the command name the handler was chosen by: the command text
+	// for a command, the first word of the script for a script.
+	Name string
+	// Script is the full text of the first command: the script when
+	// IsScript, else the command name.
+	Script string
+	// IsScript reports whether the client sent the command as a script.
+	IsScript bool
+	// Args are the arguments of the first command, in wire order.
+	Args []Arg
+	// NoInput reports that the client will send no pipeline input.
+	NoInput bool
+	// ApplicationArguments are the arguments the client gave when it opened
+	// the runspace pool ($PSSenderInfo.ApplicationArguments), or nil.
+	ApplicationArguments map[string]any
+
+	sink  sink
+	input *inputQueue
+}
+
+// Arg returns the value of the named parameter (case-insensitive, without
+// the leading dash) and whether it was given.
+func (c *Call) Arg(name string) (any, bool) {
+	name = strings.TrimPrefix(name, "-")
+	for _, a := range c.Args {
+		if strings.EqualFold(strings.TrimPrefix(a.Name, "-"), name) {
+			return a.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Positional returns the positional arguments, in order.
+func (c *Call) Positional() []any {
+	var out []any
+	for _, a := range c.Args {
+		if a.Name == "" {
+			out = append(out, a.Value)
+		}
+	}
+	return out
+}
+
+// NextInput waits for the next pipeline input object. ok is false when the
+// client has ended the input (or sent none); err is ctx's error if ctx ends
+// first.
+func (c *Call) NextInput(ctx context.Context) (v any, ok bool, err error) {
+	if c.input == nil {
+		return nil, false, nil
+	}
+	return c.input.next(ctx)
+}
+
+// Input returns the pipeline input objects as they arrive, until the client
+// ends the input or ctx ends.
+func (c *Call) Input(ctx context.Context) iter.Seq[any] {
+	return func(yield func(any) bool) {
+		for {
+			v, ok, err := c.NextInput(ctx)
+			if !ok || err != nil {
+				return
+			}
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// WriteOutput writes objects to the output stream.
+func (c *Call) WriteOutput(vs ...any) error {
+	for _, v := range vs {
+		if err := c.sink.output(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteError writes a non-terminating error record.
+func (c *Call) WriteError(rec *clixml.ErrorRecord) error { return c.sink.errorRecord(rec) }
+
+// WriteWarning writes to the warning stream.
+func (c *Call) WriteWarning(msg string) error { return c.sink.informational(kindWarning, msg) }
+
+// WriteVerbose writes to the verbose stream.
+func (c *Call) WriteVerbose(msg string) error { return c.sink.informational(kindVerbose, msg) }
+
+// WriteDebug writes to the debug stream.
+func (c *Call) WriteDebug(msg string) error { return c.sink.informational(kindDebug, msg) }
+
+// WriteProgress writes a progress record.
+func (c *Call) WriteProgress(rec clixml.ProgressRecord) error { return c.sink.progress(rec) }
+
+// WriteInformation writes an information record with data and tags, as
+// Write-Information does.
+func (c *Call) WriteInformation(data any, tags ...string) error {
+	return c.sink.information(clixml.InformationRecord{
+		MessageData: data, Source: c.Name, TimeGenerated: clixml.DateTime{Time: time.Now(), Kind: clixml.Local},
+		Tags: tags, User: "sessiontest\\user", Computer: "localhost", ProcessID: 4242,
+	})
+}
+
+// WriteHost writes text as Write-Host does on protocol 2.3: an information
+// record tagged PSHOST.
+func (c *Call) WriteHost(msg string) error { return c.WriteInformation(msg, "PSHOST") }
+
+// HostCall calls a method of the client's host and waits for its answer.
+// Void methods (the Write* family, SetShouldExit...) return nil at once.
+func (c *Call) HostCall(ctx context.Context, method int32, params ...any) (any, error) {
+	return c.sink.hostCall(ctx, method, params)
+}
+
+// ReadLine shows prompt (when not empty) and reads a line from the client's
+// host, as Read-Host does.
+func (c *Call) ReadLine(ctx context.Context, prompt string) (string, error) {
+	if prompt != "" {
+		if _, err := c.HostCall(ctx, HostWrite1, prompt+": "); err != nil {
+			return "", err
+		}
+	}
+	v, err := c.HostCall(ctx, HostReadLine)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok && v != nil {
+		return "", fmt.Errorf("sessiontest: ReadLine returned %T, not a string", v)
+	}
+	return s, nil
+}
+
+// PromptForChoice asks the client's host to choose among choices (labels
+// such as "&Yes"); it returns the chosen index.
+func (c *Call) PromptForChoice(ctx context.Context, caption, message string, choices []string, defaultChoice int) (int, error) {
+	items := make([]any, len(choices))
+	for i, ch := range choices {
+		items[i] = &clixml.Object{
+			TypeNames: []string{"System.Management.Automation.Host.ChoiceDescription", "System.Object"},
+			Members: []clixml.Property{
+				{Name: "helpMessage", Value: ""},
+				{Name: "label", Value: ch},
+			},
+		}
+	}
+	list := &clixml.Object{TypeNames: []string{"System.Collections.ObjectModel.Collection`1[[System.Management.Automation.Host.ChoiceDescription, System.Management.Automation, Version=3.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35]]", "System.Object"}, Kind: clixml.List, Items: items}
+	v, err := c.HostCall(ctx, HostPromptForChoice, caption, message, list, int32(defaultChoice))
+	if err != nil {
+		return 0, err
+	}
+	switch n := v.(type) {
+	case int32:
+		return int(n), nil
+	case int64:
+		return int(n), nil
+	case int:
+		return n, nil
+	}
+	return 0, fmt.Errorf("sessiontest: PromptForChoice returned %T, not an integer", v)
+}
+
+// PromptForCredential asks the client's host for a credential.
+func (c *Call) PromptForCredential(ctx context.Context, caption, message, userName, targetName string) (*clixml.PSCredential, error) {
+	v, err := c.HostCall(ctx, HostPromptForCredential1, caption, message, userName, targetName)
+	if err != nil {
+		return nil, err
+	}
+	var cred clixml.PSCredential
+	if err := cred.UnmarshalCLIXML(v); err != nil {
+		return nil, fmt.Errorf("sessiontest: PromptForCredential answer: %w", err)
+	}
+	return &cred, nil
+}
+
+// inputQueue carries pipeline input from the PSRP side to a handler.
+type inputQueue struct {
+	mu    sync.Mutex
+	items []any
+	ended bool
+	wake  chan struct{}
+}
+
+func newInputQueue() *inputQueue { return &inputQueue{wake: make(chan struct{})} }
+
+func (q *inputQueue) push(v any) {
+	q.mu.Lock()
+	if !q.ended {
+		q.items = append(q.items, v)
+	}
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+}
+
+func (q *inputQueue) end() {
+	q.mu.Lock()
+	q.ended = true
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+}
+
+func (q *inputQueue) next(ctx context.Context) (any, bool, error) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			v := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return v, true, nil
+		}
+		if q.ended {
+			q.mu.Unlock()
+			return nil, false, nil
+		}
+		w := q.wake
+		q.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// Handle registers h for the command name (case-insensitive). It replaces
+// any handler for that name, including a built-in one.
+func (s *Server) Handle(name string, h HandlerFunc) {
+	s.mu.Lock()
+	s.handlers[strings.ToLower(name)] = h
+	s.mu.Unlock()
+}
+
+// HandleScript registers h for a script of exactly this text (leading and
+// trailing space ignored). Script handlers win over command handlers.
+func (s *Server) HandleScript(script string, h HandlerFunc) {
+	s.mu.Lock()
+	s.scripts[strings.TrimSpace(script)] = h
+	s.mu.Unlock()
+}
+
+// resolve finds the handler for a command or script: an exact script
+// handler, else the handler of its first word. name is that word.
+func (s *Server) resolve(text string, isScript bool) (h HandlerFunc, name string) {
+	text = strings.TrimSpace(text)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if isScript {
+		if h := s.scripts[text]; h != nil {
+			return h, firstWord(text)
+		}
+		name = firstWord(text)
+	} else {
+		name = text
+	}
+	return s.handlers[strings.ToLower(name)], name
+}
+
+// scriptHandler returns the exact-text handler of a script, if any.
+func (s *Server) scriptHandler(script string) (HandlerFunc, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.scripts[strings.TrimSpace(script)]
+	return h, ok
+}
+
+// firstWord returns the command word a script starts with: "Get-Date" of
+// "Get-Date -Format o", "$PSVersionTable" of "$PSVersionTable.PSVersion".
+func firstWord(script string) string {
+	script = strings.TrimSpace(script)
+	end := strings.IndexFunc(script, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == ';' || r == '|' || r == '(' || r == '.' && !strings.HasPrefix(script, ".")
+	})
+	if end < 0 {
+		return script
+	}
+	return script[:end]
+}
+
+// scriptArgs splits the arguments after the first word of a simple script
+// ("Get-Date -Format o", "Start-Sleep 5", "Write-Output 'a b'") so that a
+// command handler chosen by that word sees them as it would for a command.
+// It stops at the first |, ; or newline: this is not a PowerShell parser.
+func scriptArgs(script string) []Arg {
+	var toks []string
+	var cur strings.Builder
+	var quote rune
+	inTok := false
+	rest := strings.TrimSpace(script)
+	rest = rest[len(firstWord(rest)):]
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return nil // member access such as $PSVersionTable.PSVersion
+	}
+scan:
+	for _, r := range rest {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+				continue
+			}
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inTok = r, true
+		case r == '|' || r == ';' || r == '\n' || r == '\r':
+			break scan
+		case r == ' ' || r == '\t':
+			if inTok {
+				toks = append(toks, cur.String())
+				cur.Reset()
+				inTok = false
+			}
+		default:
+			cur.WriteRune(r)
+			inTok = true
+		}
+	}
+	if inTok {
+		toks = append(toks, cur.String())
+	}
+	var args []Arg
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if len(t) > 1 && t[0] == '-' && (t[1] < '0' || t[1] > '9') {
+			name := strings.TrimSuffix(t[1:], ":")
+			if i+1 < len(toks) && !(len(toks[i+1]) > 1 && toks[i+1][0] == '-' && (toks[i+1][1] < '0' || toks[i+1][1] > '9')) {
+				args = append(args, Arg{Name: name, Value: toks[i+1]})
+				i++
+			} else {
+				args = append(args, Arg{Name: name, Value: true})
+			}
+			continue
+		}
+		args = append(args, Arg{Value: t})
+	}
+	return args
+}

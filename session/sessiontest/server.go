@@ -1,0 +1,424 @@
+package sessiontest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ConfigurationAccess describes one session configuration (the part of the
+// resource URI after http://schemas.microsoft.com/powershell/) and who may
+// use it.
+type ConfigurationAccess struct {
+	// Users lists the user names allowed to use the configuration. Nil
+	// allows everyone, including unauthenticated clients when Users on the
+	// Server is empty.
+	Users []string
+}
+
+func (c ConfigurationAccess) allows(user string) bool {
+	if c.Users == nil {
+		return true
+	}
+	for _, u := range c.Users {
+		if strings.EqualFold(u, user) {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultConfiguration is the configuration every Server offers unless
+// Configurations says otherwise.
+const DefaultConfiguration = "Microsoft.PowerShell"
+
+// Server is an emulated Windows remoting endpoint: a WS-Management server on
+// 127.0.0.1 that speaks the WinRM shell protocol for PowerShell. It is meant
+// for tests, like net/http/httptest.Server, whose shape it copies.
+//
+// The exported configuration fields may be changed after NewUnstartedServer
+// and before Start or StartTLS; changing them later is a data race.
+// Handlers may be registered at any time.
+type Server struct {
+	// URL is the endpoint URL, of the form http://127.0.0.1:port/wsman.
+	// It is set by Start or StartTLS.
+	URL string
+
+	// MaxEnvelopeSizeKB is the server's MaxEnvelopeSizekb: requests larger
+	// than this many KiB are refused with a w:EncodingLimit fault, and no
+	// response is larger. Zero means 500, the Windows default.
+	MaxEnvelopeSizeKB int
+	// MaxShellsPerUser is the per-user shell quota (winrs MaxShellsPerUser).
+	// Zero means 30; negative means no limit.
+	MaxShellsPerUser int
+	// MaxTimeout caps a request's OperationTimeout (MaxTimeoutms). Zero
+	// means 60 seconds.
+	MaxTimeout time.Duration
+	// Users holds user name → password for HTTP Basic authentication. Empty
+	// means no authentication: every request is served as an anonymous user.
+	Users map[string]string
+	// AllowUnencryptedBasic allows Basic authentication over plain HTTP.
+	// When false (as on Windows), Basic is only accepted over TLS and every
+	// request over plain HTTP is answered 401 when Users is set.
+	AllowUnencryptedBasic bool
+	// Disabled makes the endpoint behave like a host whose PowerShell
+	// remoting is disabled: every shell operation is answered with the
+	// access-denied fault.
+	Disabled bool
+	// Configurations lists the session configurations offered, by name
+	// (case-insensitive). Nil offers DefaultConfiguration to everyone.
+	Configurations map[string]ConfigurationAccess
+	// ProtocolVersion is the PSRP protocol version the endpoint reports.
+	// Empty means "2.3".
+	ProtocolVersion string
+	// IdleTimeout is how long a shell with no activity survives. Zero means
+	// 7200 seconds, the Windows default.
+	IdleTimeout time.Duration
+
+	ts        *httptest.Server
+	ctx       context.Context
+	cancel    context.CancelFunc
+	tlsCert   *x509.Certificate
+	isTLS     bool
+	startOnce sync.Once
+
+	mu         sync.Mutex
+	closed     bool
+	shells     map[uuid.UUID]*shell
+	faults     []*injected
+	handlers   map[string]HandlerFunc
+	scripts    map[string]HandlerFunc
+	newBackend backendFactory
+
+	wg sync.WaitGroup // goroutines started for shells and handlers
+}
+
+// NewServer starts and returns a new Server listening on 127.0.0.1 over
+// plain HTTP. The caller should call Close when finished.
+func NewServer() *Server {
+	s := NewUnstartedServer()
+	s.Start()
+	return s
+}
+
+// NewUnstartedServer returns a new Server that is not started yet. Change
+// its configuration, then call Start or StartTLS.
+func NewUnstartedServer() *Server {
+	s := &Server{
+		shells:   make(map[uuid.UUID]*shell),
+		handlers: make(map[string]HandlerFunc),
+		scripts:  make(map[string]HandlerFunc),
+	}
+	s.newBackend = defaultBackend
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	registerBuiltins(s)
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	return s
+}
+
+// Start starts the server over plain HTTP. It panics if the server was
+// already started.
+func (s *Server) Start() {
+	s.start(false)
+}
+
+// StartTLS starts the server over HTTPS with a self-signed certificate for
+// 127.0.0.1 and localhost. It panics if the server was already started.
+func (s *Server) StartTLS() {
+	s.start(true)
+}
+
+func (s *Server) start(useTLS bool) {
+	started := true
+	s.startOnce.Do(func() { started = false })
+	if started {
+		panic("sessiontest: Server already started")
+	}
+	if useTLS {
+		cert, leaf := selfSignedCert()
+		s.tlsCert = leaf
+		s.isTLS = true
+		s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		s.ts.StartTLS()
+	} else {
+		s.ts.Start()
+	}
+	s.URL = s.ts.URL + "/wsman"
+}
+
+// Certificate returns the certificate of a server started with StartTLS, or
+// nil.
+func (s *Server) Certificate() *x509.Certificate {
+	return s.tlsCert
+}
+
+// Client returns an HTTP client configured for the server: it trusts the
+// TLS certificate, and its idle connections are closed by Close.
+func (s *Server) Client() *http.Client {
+	return s.ts.Client()
+}
+
+// CloseClientConnections closes every open connection to the server, as a
+// network cut would. Shells survive.
+func (s *Server) CloseClientConnections() {
+	s.ts.CloseClientConnections()
+}
+
+// Close shuts the server down: it fails every waiting Receive, waits for all
+// outstanding requests, deletes every shell, stops every command handler and
+// waits for all of them to return.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	shells := make([]*shell, 0, len(s.shells))
+	for id, sh := range s.shells {
+		shells = append(shells, sh)
+		delete(s.shells, id)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.ts.Close()
+	for _, sh := range shells {
+		sh.close()
+	}
+	s.wg.Wait()
+}
+
+// Shells returns the IDs of the shells that exist now.
+func (s *Server) Shells() []uuid.UUID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]uuid.UUID, 0, len(s.shells))
+	for id := range s.shells {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (s *Server) maxEnvelope() int {
+	if s.MaxEnvelopeSizeKB <= 0 {
+		return 500 * 1024
+	}
+	return s.MaxEnvelopeSizeKB * 1024
+}
+
+func (s *Server) maxShells() int {
+	if s.MaxShellsPerUser == 0 {
+		return 30
+	}
+	return s.MaxShellsPerUser
+}
+
+func (s *Server) maxTimeout() time.Duration {
+	if s.MaxTimeout <= 0 {
+		return 60 * time.Second
+	}
+	return s.MaxTimeout
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout <= 0 {
+		return 7200 * time.Second
+	}
+	return s.IdleTimeout
+}
+
+func (s *Server) protocolVersion() string {
+	if s.ProtocolVersion == "" {
+		return "2.3"
+	}
+	return s.ProtocolVersion
+}
+
+// configuration looks a configuration name up.
+func (s *Server) configuration(name string) (ConfigurationAccess, bool) {
+	if s.Configurations == nil {
+		return ConfigurationAccess{}, strings.EqualFold(name, DefaultConfiguration)
+	}
+	for n, c := range s.Configurations {
+		if strings.EqualFold(n, name) {
+			return c, true
+		}
+	}
+	return ConfigurationAccess{}, false
+}
+
+const machineName = "127.0.0.1"
+
+// serveHTTP is the whole HTTP side: path and method, authentication, size
+// limit, parsing, fault injection and dispatch.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.URL.Path, "/wsman") {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "sessiontest: only POST is supported", http.StatusMethodNotAllowed)
+		return
+	}
+	user, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	limit := s.maxEnvelope()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeFault(w, "", faultRequestTooLarge(limit))
+			return
+		}
+		return // the client went away
+	}
+	if len(body) == 0 {
+		// An empty POST is how clients finish authentication before
+		// sending encrypted messages; there is nothing to answer.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	req, err := parseRequest(body)
+	if err != nil {
+		s.writeFault(w, "", &soapFault{
+			Code: "s:Sender", Subcode: "w:SchemaValidationError",
+			Reason:    "The SOAP XML in the message does not match the corresponding XML schema definition. Change the XML and retry. ",
+			WSManCode: 2150858817, // ERROR_WSMAN_SCHEMA_VALIDATION_ERROR (0x80338041)
+			Message:   err.Error(),
+		})
+		return
+	}
+	if inj := s.takeFault(actionName(req.Header.Action)); inj != nil {
+		if !s.applyFault(w, r, req, inj) {
+			return
+		}
+		if inj.TruncateBody {
+			w = &truncatingWriter{ResponseWriter: w}
+			defer w.(*truncatingWriter).flush()
+		}
+	}
+	resp, f := s.dispatch(r.Context(), req, user, clientIP(r))
+	if f != nil {
+		s.writeFault(w, req.Header.MessageID, f)
+		return
+	}
+	writeSOAP(w, http.StatusOK, resp)
+}
+
+// authenticate checks HTTP Basic credentials when Users is set. It writes
+// the 401 itself and reports false when the request must stop.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if len(s.Users) == 0 {
+		return "", true
+	}
+	if !s.isTLS && !s.AllowUnencryptedBasic {
+		// Windows refuses Basic over HTTP unless AllowUnencrypted is set,
+		// and then offers nothing this endpoint can do.
+		w.Header().Set("WWW-Authenticate", "Negotiate")
+		http.Error(w, "sessiontest: Basic authentication requires HTTPS (set AllowUnencryptedBasic)", http.StatusUnauthorized)
+		return "", false
+	}
+	user, pass, ok := r.BasicAuth()
+	if ok {
+		want, found := s.Users[user]
+		// Compare in constant time; an unknown user still costs a compare.
+		if subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1 && found {
+			return user, true
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	return "", false
+}
+
+func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f *soapFault) {
+	writeSOAP(w, f.status(), f.render(relatesTo, machineName))
+}
+
+func writeSOAP(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// selfSignedCert makes an ECDSA certificate for 127.0.0.1, ::1 and
+// localhost, valid for a day around now.
+func selfSignedCert() (tls.Certificate, *x509.Certificate) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic("sessiontest: generate key: " + err.Error())
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic("sessiontest: serial: " + err.Error())
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"gopsrp sessiontest"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic("sessiontest: create certificate: " + err.Error())
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic("sessiontest: parse certificate: " + err.Error())
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
+}
+
+// KillShell deletes a shell on the server side, as if its host process had
+// ended: later requests for it get the invalid-selectors fault. It reports
+// whether the shell existed.
+func (s *Server) KillShell(id uuid.UUID) bool {
+	s.mu.Lock()
+	sh := s.shells[id]
+	delete(s.shells, id)
+	s.mu.Unlock()
+	if sh == nil {
+		return false
+	}
+	sh.close()
+	return true
+}

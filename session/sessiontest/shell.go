@@ -1,0 +1,725 @@
+package sessiontest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+// shell is one WinRM shell, i.e. one PSRP runspace pool.
+type shell struct {
+	id          uuid.UUID
+	owner       string
+	resourceURI string
+	clientIP    string
+	created     time.Time
+	idle        time.Duration
+	noProfile   bool
+
+	mu         sync.Mutex // guards everything below and calls into be
+	be         backend
+	commands   map[uuid.UUID]*command
+	order      []uuid.UUID // command creation order, for Enumerate
+	state      string      // "Connected" or "Disconnected"
+	deleted    bool
+	lastActive time.Time
+
+	wakeMu sync.Mutex
+	wake   chan struct{}
+}
+
+type command struct {
+	finished bool // CommandState Done was reported
+}
+
+func (sh *shell) notify() {
+	sh.wakeMu.Lock()
+	close(sh.wake)
+	sh.wake = make(chan struct{})
+	sh.wakeMu.Unlock()
+}
+
+func (sh *shell) wakeChan() <-chan struct{} {
+	sh.wakeMu.Lock()
+	defer sh.wakeMu.Unlock()
+	return sh.wake
+}
+
+// close deletes the shell's backend; callers have removed it from the
+// registry already.
+func (sh *shell) close() {
+	sh.mu.Lock()
+	sh.deleted = true
+	be := sh.be
+	sh.mu.Unlock()
+	if be != nil {
+		be.Close()
+	}
+	sh.notify()
+}
+
+func shellIDString(id uuid.UUID) string { return strings.ToUpper(id.String()) }
+
+// dispatch serves one parsed request. It returns the response envelope or a
+// fault.
+func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([]byte, *soapFault) {
+	h := &req.Header
+	maxEnv := s.maxEnvelope()
+	if h.MaxEnvelopeSize != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(h.MaxEnvelopeSize))
+		if err != nil || n <= 0 {
+			return nil, faultInvalidHeader("The XML contains an invalid MaxEnvelopeSize field in the SOAP header: " + h.MaxEnvelopeSize + ".")
+		}
+		// DSP0226 6.2: a MaxEnvelopeSize under 8192 octets is refused.
+		if n < 8192 {
+			return nil, faultEnvelopeTooSmall(8192, n)
+		}
+		maxEnv = min(maxEnv, n)
+	}
+	timeout := s.maxTimeout()
+	if h.OperationTimeout != "" {
+		d, err := parseDuration(h.OperationTimeout)
+		if err != nil {
+			return nil, faultInvalidHeader("The XML contains an invalid timeout field in the SOAP header: " + h.OperationTimeout + ".")
+		}
+		timeout = min(timeout, d)
+	}
+	s.reapIdle()
+
+	action := h.Action
+	var body string
+	var f *soapFault
+	switch action {
+	case wsman.ActionCreate:
+		body, f = s.opCreate(req, user, ip)
+	case wsman.ActionDelete:
+		body, f = s.opDelete(req, user)
+	case wsman.ActionCommand:
+		body, f = s.opCommand(req, user)
+	case wsman.ActionSend:
+		body, f = s.opSend(req, user)
+	case wsman.ActionReceive:
+		return s.opReceive(ctx, req, user, maxEnv, timeout)
+	case wsman.ActionSignal:
+		body, f = s.opSignal(req, user)
+	case wsman.ActionDisconnect:
+		body, f = s.opSetState(req, user, "Disconnected")
+	case wsman.ActionReconnect:
+		body, f = s.opSetState(req, user, "Connected")
+	case wsman.ActionConnect:
+		body, f = s.opConnect(req, user)
+	case wsman.ActionGet:
+		body, f = s.opGet(req, user)
+	case wsman.ActionEnumerate:
+		body, f = s.opEnumerate(req, user)
+	case wsman.ActionPull:
+		body = `<n:PullResponse><w:Items></w:Items><n:EndOfSequence/></n:PullResponse>`
+	default:
+		return nil, faultActionNotSupported(action)
+	}
+	if f != nil {
+		return nil, f
+	}
+	resp := responseEnvelope(action+"Response", h.MessageID, body)
+	if len(resp) > maxEnv {
+		return nil, faultEnvelopeTooSmall(len(resp), maxEnv)
+	}
+	return resp, nil
+}
+
+// reapIdle deletes shells that have been idle longer than their timeout.
+func (s *Server) reapIdle() {
+	now := time.Now()
+	var dead []*shell
+	s.mu.Lock()
+	for id, sh := range s.shells {
+		sh.mu.Lock()
+		idle := now.Sub(sh.lastActive) > sh.idle
+		sh.mu.Unlock()
+		if idle {
+			delete(s.shells, id)
+			dead = append(dead, sh)
+		}
+	}
+	s.mu.Unlock()
+	for _, sh := range dead {
+		sh.close()
+	}
+}
+
+// lookup finds the shell named by the ShellId selector and owned by user.
+func (s *Server) lookup(req *request, user string) (*shell, *soapFault) {
+	if s.Disabled {
+		return nil, faultAccessDenied(disabledMessage)
+	}
+	id, err := uuid.Parse(req.Header.selector("ShellId"))
+	if err != nil {
+		return nil, faultShellNotFound()
+	}
+	s.mu.Lock()
+	sh := s.shells[id]
+	s.mu.Unlock()
+	if sh == nil || !strings.EqualFold(sh.owner, user) {
+		return nil, faultShellNotFound()
+	}
+	return sh, nil
+}
+
+const disabledMessage = "Access is denied. PowerShell remoting is disabled on this endpoint (sessiontest Server.Disabled): no session configuration accepts connections."
+
+// checkConfiguration validates a PowerShell resource URI for user.
+func (s *Server) checkConfiguration(uri, user string) *soapFault {
+	if s.Disabled {
+		return faultAccessDenied(disabledMessage)
+	}
+	if len(uri) < len(wsman.ResourcePowerShellPrefix) || !strings.EqualFold(uri[:len(wsman.ResourcePowerShellPrefix)], wsman.ResourcePowerShellPrefix) {
+		return faultResourceNotFound(uri)
+	}
+	name := uri[len(wsman.ResourcePowerShellPrefix):]
+	c, ok := s.configuration(name)
+	if !ok {
+		return faultResourceNotFound(uri)
+	}
+	if !c.allows(user) {
+		who := user
+		if who == "" {
+			who = "the anonymous user"
+		}
+		return faultAccessDenied(fmt.Sprintf("Access is denied. The user %s lacks access to the session configuration %s (it is not in the configuration's Users list).", who, name))
+	}
+	return nil
+}
+
+func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
+	if f := s.checkConfiguration(req.Header.ResourceURI, user); f != nil {
+		return "", f
+	}
+	b := req.Body.Shell
+	if b == nil {
+		return "", faultInvalidParameter("The Create request has no rsp:Shell element. ")
+	}
+	if v, ok := req.Header.option("protocolversion"); ok && !strings.HasPrefix(v, "2.") {
+		return "", faultInvalidParameter("The protocolversion option " + v + " is not supported; the major version must be 2. ")
+	}
+	id := uuid.New()
+	if b.ShellID != "" {
+		var err error
+		if id, err = uuid.Parse(b.ShellID); err != nil {
+			return "", faultInvalidParameter("The ShellId attribute is not a GUID. ")
+		}
+	}
+	creation, err := decodeB64(b.CreationXML)
+	if err != nil {
+		return "", faultInvalidParameter("The creationXml is not valid base64. ")
+	}
+	idle := s.idleTimeout()
+	if b.IdleTimeOut != "" {
+		if d, err := parseDuration(b.IdleTimeOut); err == nil && d >= time.Second {
+			idle = d
+		}
+	}
+	np, _ := req.Header.option("WINRS_NOPROFILE")
+	now := time.Now()
+	sh := &shell{
+		id: id, owner: user, resourceURI: req.Header.ResourceURI, clientIP: ip,
+		created: now, idle: idle, noProfile: strings.EqualFold(np, "TRUE"),
+		commands: make(map[uuid.UUID]*command), state: "Connected", lastActive: now,
+		wake: make(chan struct{}),
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", faultInternal("The server is closing. ")
+	}
+	if _, dup := s.shells[id]; dup {
+		s.mu.Unlock()
+		return "", faultInvalidParameter("A shell with ShellId " + shellIDString(id) + " already exists. ")
+	}
+	if q := s.maxShells(); q > 0 {
+		n := 0
+		for _, o := range s.shells {
+			if strings.EqualFold(o.owner, user) {
+				n++
+			}
+		}
+		if n >= q {
+			s.mu.Unlock()
+			return "", faultQuotaShells()
+		}
+	}
+	s.shells[id] = sh // reserve the ID and quota slot
+	s.mu.Unlock()
+
+	be, err := s.newBackend(s, id, creation, sh.notify)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.shells, id)
+		s.mu.Unlock()
+		return "", faultInvalidParameter("The creationXml was refused: " + err.Error() + " ")
+	}
+	sh.mu.Lock()
+	sh.be = be
+	sh.mu.Unlock()
+	sh.notify()
+
+	ref := `<x:ResourceCreated><a:Address>` + esc(s.URL) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` +
+		esc(sh.resourceURI) + `</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + shellIDString(id) +
+		`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`
+	return ref + sh.describe(false), nil
+}
+
+// describe renders the rsp:Shell element of Create, Get and Enumerate.
+func (sh *shell) describe(full bool) string {
+	sh.mu.Lock()
+	state := sh.state
+	inactive := time.Since(sh.lastActive)
+	sh.mu.Unlock()
+	owner := sh.owner
+	if owner == "" {
+		owner = "anonymous"
+	}
+	// Get and Enumerate also report the host process (captures
+	// test_psrp_is_alive_*, test_psrp_disconnect_runspaces); Create does not.
+	extra := ""
+	if full {
+		extra = `<rsp:MemoryUsed>46MB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>`
+	}
+	profile := "Yes"
+	if sh.noProfile {
+		profile = "No"
+	}
+	return `<rsp:Shell xmlns:rsp="` + wsman.NsShell + `"><rsp:ShellId>` + shellIDString(sh.id) + `</rsp:ShellId><rsp:ResourceUri>` +
+		esc(sh.resourceURI) + `</rsp:ResourceUri><rsp:Owner>` + esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(sh.clientIP) +
+		`</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId><rsp:IdleTimeOut>` + formatSeconds(sh.idle) +
+		`</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>` +
+		`<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>` +
+		`<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>` + profile + `</rsp:ProfileLoaded>` +
+		`<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode><rsp:State>` + state + `</rsp:State><rsp:ShellRunTime>` +
+		formatRunTime(time.Since(sh.created)) + `</rsp:ShellRunTime><rsp:ShellInactivity>` + formatRunTime(inactive) +
+		`</rsp:ShellInactivity>` + extra + `</rsp:Shell>`
+}
+
+func (s *Server) opDelete(req *request, user string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	s.mu.Lock()
+	if s.shells[sh.id] != sh {
+		s.mu.Unlock()
+		return "", faultShellNotFound()
+	}
+	delete(s.shells, sh.id)
+	s.mu.Unlock()
+	sh.close()
+	return "", nil
+}
+
+func (s *Server) opCommand(req *request, user string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	c := req.Body.CommandLine
+	if c == nil {
+		return "", faultInvalidParameter("The Command request has no rsp:CommandLine element. ")
+	}
+	id := uuid.New()
+	if c.CommandID != "" {
+		var err error
+		if id, err = uuid.Parse(c.CommandID); err != nil {
+			return "", faultInvalidParameter("The CommandId attribute is not a GUID. ")
+		}
+	}
+	args, err := decodeB64(c.Arguments)
+	if err != nil {
+		return "", faultInvalidParameter("The Arguments are not valid base64. ")
+	}
+	sh.mu.Lock()
+	sh.lastActive = time.Now()
+	if sh.deleted || sh.be == nil {
+		sh.mu.Unlock()
+		return "", faultShellNotFound()
+	}
+	if _, dup := sh.commands[id]; dup {
+		sh.mu.Unlock()
+		return "", faultInvalidParameter("A command with CommandId " + shellIDString(id) + " already exists. ")
+	}
+	if len(sh.commands) >= 1500 { // MaxConcurrentOperationsPerUser
+		sh.mu.Unlock()
+		return "", &soapFault{Code: "s:Receiver", Subcode: "w:QuotaLimit", Reason: "The WS-Management service cannot process the request. The maximum number of concurrent operations for this user has been exceeded. ", WSManCode: wsman.CodeQuotaMaxOperations, Message: "The maximum number of concurrent operations for this user has been exceeded. "}
+	}
+	err = sh.be.Command(id, args)
+	if err == nil {
+		sh.commands[id] = &command{}
+		sh.order = append(sh.order, id)
+	}
+	sh.mu.Unlock()
+	if err != nil {
+		return "", faultInvalidParameter("The command was refused: " + err.Error() + " ")
+	}
+	sh.notify()
+	return `<rsp:CommandResponse><rsp:CommandId>` + shellIDString(id) + `</rsp:CommandId></rsp:CommandResponse>`, nil
+}
+
+// commandID parses an optional CommandId attribute. ok is false for a
+// malformed one.
+func commandID(s string) (uuid.UUID, bool) {
+	if strings.TrimSpace(s) == "" {
+		return uuid.Nil, true
+	}
+	id, err := uuid.Parse(strings.TrimSpace(s))
+	return id, err == nil
+}
+
+func (s *Server) opSend(req *request, user string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	if req.Body.Send == nil {
+		return "", faultInvalidParameter("The Send request has no rsp:Send element. ")
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.lastActive = time.Now()
+	if sh.deleted || sh.be == nil {
+		return "", faultShellNotFound()
+	}
+	for _, st := range req.Body.Send.Streams {
+		id, ok := commandID(st.CommandID)
+		if !ok {
+			return "", faultCommandNotFound()
+		}
+		if id != uuid.Nil {
+			if c := sh.commands[id]; c == nil || c.finished {
+				return "", faultCommandNotFound()
+			}
+		}
+		name := st.Name
+		if name != "stdin" && name != "pr" {
+			return "", faultInvalidParameter("The stream " + name + " is not an input stream of this shell. ")
+		}
+		data, err := decodeB64(st.Data)
+		if err != nil {
+			return "", faultInvalidParameter("The stream data is not valid base64. ")
+		}
+		if err := sh.be.Input(id, name, data); err != nil {
+			return "", faultInvalidParameter("The data was refused: " + err.Error() + " ")
+		}
+	}
+	sh.notify()
+	return `<rsp:SendResponse/>`, nil
+}
+
+func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	sig := req.Body.Signal
+	if sig == nil {
+		return "", faultInvalidParameter("The Signal request has no rsp:Signal element. ")
+	}
+	id, ok := commandID(sig.CommandID)
+	if !ok || id == uuid.Nil {
+		return "", faultCommandNotFound()
+	}
+	code := strings.TrimSpace(sig.Code)
+	sh.mu.Lock()
+	sh.lastActive = time.Now()
+	c := sh.commands[id]
+	if c == nil || sh.deleted {
+		sh.mu.Unlock()
+		return "", faultCommandNotFound()
+	}
+	err := sh.be.Signal(id, code)
+	// Only PowerShell's stop signal keeps the command; every other code
+	// closes it, as the Windows plug-in does.
+	if code != wsman.SignalPSCtrlC {
+		delete(sh.commands, id)
+		for i, o := range sh.order {
+			if o == id {
+				sh.order = append(sh.order[:i], sh.order[i+1:]...)
+				break
+			}
+		}
+	}
+	sh.mu.Unlock()
+	sh.notify()
+	if err != nil {
+		return "", faultInvalidParameter("The signal was refused: " + err.Error() + " ")
+	}
+	return `<rsp:SignalResponse/>`, nil
+}
+
+func (s *Server) opSetState(req *request, user, state string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	sh.mu.Lock()
+	var err error
+	if sh.be != nil && !sh.deleted && sh.state != state {
+		if state == "Disconnected" {
+			err = sh.be.Disconnect()
+		} else {
+			err = sh.be.Reconnect()
+		}
+	}
+	if err == nil {
+		sh.state = state
+	}
+	sh.lastActive = time.Now()
+	sh.mu.Unlock()
+	sh.notify()
+	if err != nil {
+		return "", faultInvalidParameter("The shell cannot change to " + state + ": " + err.Error() + " ")
+	}
+	return "", nil
+}
+
+func (s *Server) opConnect(req *request, user string) (string, *soapFault) {
+	if f := s.checkConfiguration(req.Header.ResourceURI, user); f != nil {
+		return "", f
+	}
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	if req.Body.Connect == nil {
+		return "", faultInvalidParameter("The Connect request has no rsp:Connect element. ")
+	}
+	data, err := decodeB64(req.Body.Connect.ConnectXML)
+	if err != nil {
+		return "", faultInvalidParameter("The connectXml is not valid base64. ")
+	}
+	sh.mu.Lock()
+	sh.lastActive = time.Now()
+	var out []byte
+	if sh.be != nil && !sh.deleted {
+		out, err = sh.be.Connect(data)
+	} else {
+		err = errors.New("shell is closed")
+	}
+	if err == nil {
+		sh.state = "Connected"
+	}
+	sh.mu.Unlock()
+	if err != nil {
+		return "", faultInvalidParameter("The connectXml was refused: " + err.Error() + " ")
+	}
+	sh.notify()
+	return `<rsp:ConnectResponse><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>` +
+		`<connectResponseXml xmlns="` + wsman.NsPowerShell + `">` + base64.StdEncoding.EncodeToString(out) +
+		`</connectResponseXml></rsp:ConnectResponse>`, nil
+}
+
+func (s *Server) opGet(req *request, user string) (string, *soapFault) {
+	uri := req.Header.ResourceURI
+	switch {
+	case strings.EqualFold(uri, wsman.ResourceConfig):
+		return s.configXML(), nil
+	case strings.EqualFold(uri, wsman.ResourceShell):
+		sh, f := s.lookup(req, user)
+		if f != nil {
+			if f.Subcode == "w:InvalidSelectors" {
+				// The shell provider answers a Get itself (capture
+				// test_psrp_is_alive_invalid_selectors).
+				f.Message = f.Reason
+				f.Provider, f.ProviderPath = "Shell provider", `%systemroot%\system32\WsmSvc.dll`
+			}
+			return "", f
+		}
+		return sh.describe(true), nil
+	}
+	return "", faultResourceNotFound(uri)
+}
+
+func (s *Server) configXML() string {
+	auth := "false"
+	if len(s.Users) > 0 {
+		auth = "true"
+	}
+	return `<cfg:Config xmlns:cfg="` + wsman.NsConfig + `"><cfg:MaxEnvelopeSizekb>` + strconv.Itoa(s.maxEnvelope()/1024) +
+		`</cfg:MaxEnvelopeSizekb><cfg:MaxTimeoutms>` + strconv.FormatInt(s.maxTimeout().Milliseconds(), 10) +
+		`</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems><cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests>` +
+		`<cfg:Client><cfg:NetworkDelayms>5000</cfg:NetworkDelayms><cfg:URLPrefix>wsman</cfg:URLPrefix><cfg:AllowUnencrypted>false</cfg:AllowUnencrypted>` +
+		`<cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Digest>true</cfg:Digest><cfg:Kerberos>true</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>` +
+		`<cfg:Certificate>true</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP></cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts>` +
+		`<cfg:TrustedHosts></cfg:TrustedHosts></cfg:Client><cfg:Service><cfg:RootSDDL>O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)</cfg:RootSDDL>` +
+		`<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations><cfg:MaxConcurrentOperationsPerUser>1500</cfg:MaxConcurrentOperationsPerUser>` +
+		`<cfg:EnumerationTimeoutms>240000</cfg:EnumerationTimeoutms><cfg:MaxConnections>300</cfg:MaxConnections><cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds>` +
+		`<cfg:AllowUnencrypted>` + strconv.FormatBool(s.AllowUnencryptedBasic) + `</cfg:AllowUnencrypted><cfg:Auth><cfg:Basic>` + auth + `</cfg:Basic><cfg:Kerberos>false</cfg:Kerberos>` +
+		`<cfg:Negotiate>false</cfg:Negotiate><cfg:Certificate>false</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed</cfg:CbtHardeningLevel></cfg:Auth>` +
+		`<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:IPv4Filter>*</cfg:IPv4Filter><cfg:IPv6Filter>*</cfg:IPv6Filter>` +
+		`<cfg:EnableCompatibilityHttpListener>false</cfg:EnableCompatibilityHttpListener><cfg:EnableCompatibilityHttpsListener>false</cfg:EnableCompatibilityHttpsListener>` +
+		`<cfg:CertificateThumbprint></cfg:CertificateThumbprint><cfg:AllowRemoteAccess>` + strconv.FormatBool(!s.Disabled) + `</cfg:AllowRemoteAccess></cfg:Service>` +
+		`<cfg:Winrs><cfg:AllowRemoteShellAccess>true</cfg:AllowRemoteShellAccess><cfg:IdleTimeout>` + strconv.FormatInt(s.idleTimeout().Milliseconds(), 10) +
+		`</cfg:IdleTimeout><cfg:MaxConcurrentUsers>2147483647</cfg:MaxConcurrentUsers><cfg:MaxShellRunTime>2147483647</cfg:MaxShellRunTime>` +
+		`<cfg:MaxProcessesPerShell>2147483647</cfg:MaxProcessesPerShell><cfg:MaxMemoryPerShellMB>2147483647</cfg:MaxMemoryPerShellMB><cfg:MaxShellsPerUser>` +
+		strconv.Itoa(max(s.maxShells(), 0)) + `</cfg:MaxShellsPerUser></cfg:Winrs></cfg:Config>`
+}
+
+func (s *Server) opEnumerate(req *request, user string) (string, *soapFault) {
+	if s.Disabled {
+		return "", faultAccessDenied(disabledMessage)
+	}
+	uri := req.Header.ResourceURI
+	var items strings.Builder
+	switch {
+	case strings.EqualFold(uri, wsman.ResourceShell):
+		s.mu.Lock()
+		list := make([]*shell, 0, len(s.shells))
+		for _, sh := range s.shells {
+			if strings.EqualFold(sh.owner, user) {
+				list = append(list, sh)
+			}
+		}
+		s.mu.Unlock()
+		sort.Slice(list, func(i, j int) bool { return list[i].created.Before(list[j].created) })
+		for _, sh := range list {
+			items.WriteString(sh.describe(true))
+		}
+	case strings.EqualFold(uri, wsman.ResourceCommand):
+		e := req.Body.Enumerate
+		if e == nil || e.Filter == nil {
+			return "", faultInvalidParameter("Enumerating commands needs a ShellId selector filter. ")
+		}
+		fake := &request{Header: requestHeader{SelectorSet: e.Filter.SelectorSet}}
+		sh, f := s.lookup(fake, user)
+		if f != nil {
+			return "", f
+		}
+		sh.mu.Lock()
+		for _, id := range sh.order {
+			items.WriteString(`<rsp:Command xmlns:rsp="` + wsman.NsShell + `"><rsp:CommandId>` + shellIDString(id) + `</rsp:CommandId></rsp:Command>`)
+		}
+		sh.mu.Unlock()
+	default:
+		return "", faultResourceNotFound(uri)
+	}
+	body := `<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext>`
+	if items.Len() > 0 {
+		body += `<w:Items>` + items.String() + `</w:Items>`
+	}
+	return body + `<w:EndOfSequence/></n:EnumerateResponse>`, nil
+}
+
+// errChunkTooLarge is returned by a backend whose next chunk does not fit
+// the space a Receive offers.
+type errChunkTooLarge struct{ need int }
+
+func (e *errChunkTooLarge) Error() string {
+	return fmt.Sprintf("sessiontest: next output chunk needs %d bytes", e.need)
+}
+
+// opReceive long-polls for output of the pool or a command, up to timeout.
+func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEnv int, timeout time.Duration) ([]byte, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return nil, f
+	}
+	if req.Body.Receive == nil {
+		return nil, faultInvalidParameter("The Receive request has no rsp:Receive element. ")
+	}
+	id, ok := commandID(req.Body.Receive.DesiredStream.CommandID)
+	if !ok {
+		return nil, faultCommandNotFound()
+	}
+	cmdAttr := ""
+	if id != uuid.Nil {
+		cmdAttr = shellIDString(id)
+	}
+	relatesTo := req.Header.MessageID
+	action := wsman.ActionReceive + "Response"
+	doneElem := `<rsp:CommandState CommandId="` + cmdAttr + `" State="` + wsman.CommandStateDone + `"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>`
+	// Space left for streams: the envelope without them, with room for the
+	// CommandState that may close the response.
+	base := len(responseEnvelope(action, relatesTo, `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElem))
+	perStream := len(streamElement(cmdAttr, nil))
+	room := maxEnv - base
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		wake := sh.wakeChan()
+		sh.mu.Lock()
+		sh.lastActive = time.Now()
+		if sh.deleted || sh.be == nil {
+			sh.mu.Unlock()
+			return nil, faultShellNotFound()
+		}
+		var c *command
+		if id != uuid.Nil {
+			if c = sh.commands[id]; c == nil || c.finished {
+				sh.mu.Unlock()
+				return nil, faultCommandNotFound()
+			}
+		}
+		var streams strings.Builder
+		left := room
+		n := 0
+		var tooBig *errChunkTooLarge
+		for n < 1024 {
+			max := (left - perStream) / 4 * 3
+			if max < 22 { // smaller than a fragment header plus one byte
+				if n == 0 {
+					tooBig = &errChunkTooLarge{need: 22}
+				}
+				break
+			}
+			chunk, err := sh.be.Output(id, max)
+			if err != nil {
+				if errors.As(err, &tooBig) && n > 0 {
+					tooBig = nil // it goes in the next response
+				}
+				break
+			}
+			if chunk == nil {
+				break
+			}
+			el := streamElement(cmdAttr, chunk)
+			streams.WriteString(el)
+			left -= len(el)
+			n++
+		}
+		done := c != nil && sh.be.Done(id)
+		if done {
+			c.finished = true
+		}
+		sh.mu.Unlock()
+		if tooBig != nil {
+			need := base + perStream + (tooBig.need+2)/3*4
+			return nil, faultEnvelopeTooSmall(need, maxEnv)
+		}
+		if n > 0 || done {
+			body := `<rsp:ReceiveResponse>` + streams.String()
+			if done {
+				body += doneElem
+			}
+			body += `</rsp:ReceiveResponse>`
+			return responseEnvelope(action, relatesTo, body), nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return nil, faultTimedOut()
+		case <-ctx.Done():
+			return nil, faultTimedOut()
+		case <-s.ctx.Done():
+			return nil, faultShellNotFound()
+		}
+	}
+}

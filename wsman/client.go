@@ -1,0 +1,321 @@
+package wsman
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults used when the corresponding Client field is zero.
+const (
+	// DefaultOperationTimeout is 20 s, what pypsrp sends and the captures
+	// show Windows accepting. PowerShell's own 3 min would exceed the WinRM
+	// service's default MaxTimeoutms (60 s) and draw a fault.
+	DefaultOperationTimeout = 20 * time.Second
+	// DefaultMaxEnvelopeSize is 150 KiB, the PowerShell v2 default that every
+	// Windows host accepts; raise it with SetMaxEnvelopeSize once the server
+	// is known to take more (protocol ≥ 2.2: 512000).
+	DefaultMaxEnvelopeSize = 153600
+	// DefaultLocale is used for Locale and DataLocale.
+	DefaultLocale = "en-US"
+	// DefaultMaxRedirects is PowerShell's MaximumConnectionRedirectionCount.
+	DefaultMaxRedirects = 5
+	// DefaultMaxResponseSize bounds a response body read into memory.
+	DefaultMaxResponseSize = 64 << 20
+)
+
+// Client is a WS-Management client of one endpoint. Set the exported fields
+// before first use and do not change them afterwards; apart from URL the zero
+// value is usable. A Client is safe for concurrent use by multiple goroutines
+// (the session layer runs a Receive per pipeline alongside Sends). Do not copy
+// a Client after first use.
+type Client struct {
+	// URL is the endpoint, e.g. "https://host:5986/wsman". It is also sent as
+	// wsa:To.
+	URL string
+	// HTTPClient carries the requests; authentication and message encryption
+	// live in its Transport. If nil, http.DefaultClient is used (no timeout:
+	// bound calls with their context). The Client never mutates it: redirect
+	// policy is applied on a shallow copy.
+	HTTPClient *http.Client
+	// OperationTimeout is sent as wsman:OperationTimeout. Zero means
+	// DefaultOperationTimeout (20 s). A Receive without output returns the
+	// ErrOperationTimeout fault after this long.
+	OperationTimeout time.Duration
+	// MaxEnvelopeSize is sent as wsman:MaxEnvelopeSize, in bytes. Zero means
+	// DefaultMaxEnvelopeSize (153600). SetMaxEnvelopeSize overrides it at
+	// run time.
+	MaxEnvelopeSize int
+	// Locale and DataLocale are sent as xml:lang of wsman:Locale and
+	// wsmv:DataLocale. Empty means "en-US".
+	Locale, DataLocale string
+	// SessionID is sent as wsmv:SessionId on every request; disconnect and
+	// reconnect need it constant. If zero, a random one is generated on first
+	// use and kept (see CurrentSessionID).
+	SessionID uuid.UUID
+	// AllowRedirects lets the client follow HTTP redirects (like
+	// Connect-PSSession -AllowRedirection). They are refused by default with
+	// a *RedirectError, since a redirect may send credentials elsewhere.
+	AllowRedirects bool
+	// MaxRedirects is the number of redirects followed per call when
+	// AllowRedirects is set. Zero means DefaultMaxRedirects (5).
+	MaxRedirects int
+	// MaxResponseSize bounds a response body, in bytes. Zero means
+	// DefaultMaxResponseSize (64 MiB). A larger body is an error matching
+	// ErrResponseTooLarge.
+	MaxResponseSize int64
+	// Logger receives one Debug record per request (operation, status,
+	// duration). Nil disables logging. Bodies are never logged unless
+	// LogBodies is set.
+	Logger *slog.Logger
+	// LogBodies adds request and response bodies to the debug records. They
+	// carry the PSRP payload (which may hold sensitive data); use only for
+	// troubleshooting.
+	LogBodies bool
+
+	maxEnvelope atomic.Int64 // run-time override of MaxEnvelopeSize
+	sidOnce     sync.Once
+	sid         string
+}
+
+// NewClient returns a Client of the endpoint url that sends its requests
+// through httpClient (nil means http.DefaultClient).
+func NewClient(url string, httpClient *http.Client) *Client {
+	return &Client{URL: url, HTTPClient: httpClient}
+}
+
+// SetMaxEnvelopeSize changes the wsman:MaxEnvelopeSize sent from now on; it is
+// safe to call while other calls are in flight. n <= 0 restores the field's
+// value.
+func (c *Client) SetMaxEnvelopeSize(n int) {
+	if n < 0 {
+		n = 0
+	}
+	c.maxEnvelope.Store(int64(n))
+}
+
+// EffectiveMaxEnvelopeSize returns the MaxEnvelopeSize currently sent.
+func (c *Client) EffectiveMaxEnvelopeSize() int {
+	if n := c.maxEnvelope.Load(); n > 0 {
+		return int(n)
+	}
+	if c.MaxEnvelopeSize > 0 {
+		return c.MaxEnvelopeSize
+	}
+	return DefaultMaxEnvelopeSize
+}
+
+// CurrentSessionID returns the wsmv:SessionId this client sends ("uuid:" +
+// uppercase GUID).
+func (c *Client) CurrentSessionID() string {
+	c.sidOnce.Do(func() {
+		id := c.SessionID
+		if id == uuid.Nil {
+			id = newUUID()
+		}
+		c.sid = "uuid:" + strings.ToUpper(id.String())
+	})
+	return c.sid
+}
+
+func newUUID() uuid.UUID { return uuid.New() }
+
+func (c *Client) operationTimeout(override time.Duration) time.Duration {
+	switch {
+	case override > 0:
+		return override
+	case c.OperationTimeout > 0:
+		return c.OperationTimeout
+	}
+	return DefaultOperationTimeout
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// httpClient returns a shallow copy of the caller's client whose redirect
+// policy hands 3xx responses back to us, so that the redirect decision (and
+// re-POSTing the SOAP body, which net/http would turn into a GET on 301/302)
+// is ours.
+func (c *Client) httpClient() *http.Client {
+	base := c.HTTPClient
+	if base == nil {
+		base = http.DefaultClient
+	}
+	hc := *base
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}
+
+// call sends the request and returns the decoded response envelope. Faults
+// become *Fault; transport, HTTP, size and protocol errors are wrapped with
+// the operation name.
+func (c *Client) call(ctx context.Context, r *request) (*envelopeXML, error) {
+	if c.URL == "" {
+		return nil, fmt.Errorf("wsman: %s: Client.URL is empty", r.op)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	hc := c.httpClient()
+	target := c.URL
+	maxRedirects := c.MaxRedirects
+	if maxRedirects <= 0 {
+		maxRedirects = DefaultMaxRedirects
+	}
+	params := envelopeParams{
+		sessionID:   c.CurrentSessionID(),
+		maxEnvelope: c.EffectiveMaxEnvelopeSize(),
+		locale:      orDefault(c.Locale, DefaultLocale),
+		dataLocale:  orDefault(c.DataLocale, DefaultLocale),
+		timeout:     c.operationTimeout(r.timeout),
+	}
+	for redirects := 0; ; redirects++ {
+		params.to = target
+		params.messageID = "uuid:" + newGUID()
+		body := buildEnvelope(r, params)
+		status, respBody, loc, err := c.post(ctx, hc, target, r, body)
+		if err != nil {
+			return nil, err
+		}
+		if status >= 300 && status < 400 && status != http.StatusNotModified {
+			if !c.AllowRedirects {
+				return nil, &RedirectError{StatusCode: status, Location: loc}
+			}
+			if redirects >= maxRedirects {
+				return nil, &RedirectError{StatusCode: status, Location: loc, TooMany: true}
+			}
+			next, err := resolveLocation(target, loc)
+			if err != nil {
+				return nil, fmt.Errorf("wsman: %s: redirect: %w", r.op, err)
+			}
+			target = next
+			continue
+		}
+		return c.decode(r, params.messageID, status, respBody)
+	}
+}
+
+func resolveLocation(base, loc string) (string, error) {
+	if loc == "" {
+		return "", errors.New("no Location header")
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	l, err := url.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("invalid Location: %w", err)
+	}
+	u := b.ResolveReference(l)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("unsupported Location scheme %q", u.Scheme)
+	}
+	return u.String(), nil
+}
+
+// post does one HTTP exchange and reads the body under the size limit.
+func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *request, body []byte) (status int, respBody []byte, location string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, "", fmt.Errorf("wsman: %s: %w", r.op, err)
+	}
+	// Replayable body: auth handshakes (NTLM, Negotiate) resend the request.
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.Header.Set("Accept-Encoding", "identity")
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.log(ctx, r, 0, start, body, nil, err)
+		return 0, nil, "", fmt.Errorf("wsman: %s: %w", r.op, err)
+	}
+	defer resp.Body.Close()
+	limit := c.MaxResponseSize
+	if limit <= 0 {
+		limit = DefaultMaxResponseSize
+	}
+	respBody, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		c.log(ctx, r, resp.StatusCode, start, body, nil, err)
+		return 0, nil, "", fmt.Errorf("wsman: %s: reading response: %w", r.op, err)
+	}
+	if int64(len(respBody)) > limit {
+		c.log(ctx, r, resp.StatusCode, start, body, nil, ErrResponseTooLarge)
+		return 0, nil, "", &ProtocolError{Op: r.op, Kind: ErrResponseTooLarge, Msg: fmt.Sprintf("response body exceeds %d bytes", limit)}
+	}
+	c.log(ctx, r, resp.StatusCode, start, body, respBody, nil)
+	return resp.StatusCode, respBody, resp.Header.Get("Location"), nil
+}
+
+func (c *Client) log(ctx context.Context, r *request, status int, start time.Time, req, resp []byte, err error) {
+	if c.Logger == nil || !c.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("op", r.op),
+		slog.String("resource", r.resourceURI),
+		slog.Int("status", status),
+		slog.Duration("elapsed", time.Since(start)),
+	}
+	for _, s := range r.selectors {
+		attrs = append(attrs, slog.String(s.name, s.value))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if c.LogBodies {
+		attrs = append(attrs, slog.String("request", string(req)), slog.String("response", string(resp)))
+	}
+	c.Logger.LogAttrs(ctx, slog.LevelDebug, "wsman request", attrs...)
+}
+
+// decode turns an HTTP status and body into an envelope or an error.
+func (c *Client) decode(r *request, messageID string, status int, body []byte) (*envelopeXML, error) {
+	env, perr := parseEnvelope(r.op, body)
+	ok := status >= 200 && status < 300
+	if perr != nil {
+		if !ok {
+			return nil, &HTTPError{StatusCode: status, Status: statusText(status), Body: excerpt(body)}
+		}
+		return nil, perr
+	}
+	if env.Body.Fault != nil {
+		// A fault is reported even when RelatesTo is missing: the server
+		// often cannot relate a request it could not parse.
+		return nil, env.Body.Fault.toFault(status, r.action)
+	}
+	if !ok {
+		return nil, &HTTPError{StatusCode: status, Status: statusText(status), Body: excerpt(body)}
+	}
+	if got := strings.TrimSpace(env.Header.RelatesTo); !strings.EqualFold(got, messageID) {
+		return nil, &ProtocolError{Op: r.op, Kind: ErrUnexpectedResponse, Msg: fmt.Sprintf("wsa:RelatesTo %q does not match MessageID %q", got, messageID)}
+	}
+	if r.rawBody != nil {
+		*r.rawBody = rawBodyOf(body)
+	}
+	return env, nil
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprint(code)
+}

@@ -1,0 +1,134 @@
+package wsman
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FormatDuration renders d as an xs:duration in seconds, the form WinRM
+// expects for OperationTimeout and IdleTimeOut: "PT20S", "PT1.5S". Precision is
+// one millisecond (what the server reports back, e.g. "PT7200.000S"); a
+// negative d is clamped to zero because WinRM rejects negative timeouts with a
+// fault (InvalidMessageInformationHeader).
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	ms := d.Milliseconds()
+	sec, frac := ms/1000, ms%1000
+	if frac == 0 {
+		return "PT" + strconv.FormatInt(sec, 10) + "S"
+	}
+	f := strings.TrimRight(fmt.Sprintf("%03d", frac), "0")
+	return "PT" + strconv.FormatInt(sec, 10) + "." + f + "S"
+}
+
+// ErrInvalidDuration is returned (wrapped) by ParseDuration for text that is
+// not an xs:duration this package understands.
+var ErrInvalidDuration = errors.New("wsman: invalid xs:duration")
+
+// ParseDuration parses the xs:duration forms WinRM sends: "PT7200.000S",
+// "P0DT0H0M9S", "-PT1S". Years and months have no fixed length and are
+// rejected; so are values that overflow time.Duration.
+func ParseDuration(s string) (time.Duration, error) {
+	in := s
+	neg := false
+	if strings.HasPrefix(s, "-") {
+		neg, s = true, s[1:]
+	}
+	if !strings.HasPrefix(s, "P") || len(s) < 2 {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+	}
+	s = s[1:]
+	var total time.Duration
+	inTime := false
+	seen := false
+	for len(s) > 0 {
+		if s[0] == 'T' {
+			if inTime {
+				return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+			}
+			inTime, s = true, s[1:]
+			if s == "" {
+				return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+			}
+			continue
+		}
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 || i == len(s) {
+			return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+		}
+		num, unit := s[:i], s[i]
+		s = s[i+1:]
+		var scale time.Duration
+		switch {
+		case !inTime && unit == 'D':
+			scale = 24 * time.Hour
+		case inTime && unit == 'H':
+			scale = time.Hour
+		case inTime && unit == 'M':
+			scale = time.Minute
+		case inTime && unit == 'S':
+			scale = time.Second
+		default:
+			return 0, fmt.Errorf("%w: unsupported unit %q in %q", ErrInvalidDuration, unit, in)
+		}
+		if strings.Contains(num, ".") && unit != 'S' {
+			return 0, fmt.Errorf("%w: fraction outside seconds in %q", ErrInvalidDuration, in)
+		}
+		v, err := parseScaled(num, scale)
+		if err != nil || total > time.Duration(1<<63-1)-v {
+			return 0, fmt.Errorf("%w: out of range %q", ErrInvalidDuration, in)
+		}
+		total += v
+		seen = true
+	}
+	if !seen {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
+}
+
+// parseScaled converts a decimal number of units to a Duration without
+// floating point, so "7200.000" seconds is exact.
+func parseScaled(num string, scale time.Duration) (time.Duration, error) {
+	whole, frac, _ := strings.Cut(num, ".")
+	if whole == "" && frac == "" || strings.Contains(frac, ".") {
+		return 0, ErrInvalidDuration
+	}
+	var w int64
+	if whole != "" {
+		var err error
+		w, err = strconv.ParseInt(whole, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+	}
+	if w > int64(time.Duration(1<<63-1)/scale) {
+		return 0, ErrInvalidDuration
+	}
+	d := time.Duration(w) * scale
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9] // beyond nanoseconds
+		}
+		f, err := strconv.ParseInt(frac, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		for i := len(frac); i < 9; i++ {
+			f *= 10
+		}
+		d += time.Duration(f) * scale / time.Second
+	}
+	return d, nil
+}

@@ -1,0 +1,148 @@
+package wsman
+
+import (
+	"encoding/base64"
+	"encoding/xml"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Option is one wsman:Option of the request's OptionSet.
+type Option struct {
+	Name  string
+	Value string
+	// MustComply sets MustComply="true": the server faults if it does not
+	// understand the option.
+	MustComply bool
+}
+
+// selector is one wsman:Selector; a slice keeps the order deterministic.
+type selector struct{ name, value string }
+
+// request describes one envelope to build.
+type request struct {
+	op          string // for errors and logs, e.g. "Receive"
+	action      string
+	resourceURI string
+	options     []Option
+	selectors   []selector
+	timeout     time.Duration // 0 => client default
+	body        func(b *strings.Builder)
+	// rawBody, if set, receives the inner XML of the response's s:Body.
+	rawBody *[]byte
+}
+
+// sortedSelectors turns a map into selectors ordered by name.
+func sortedSelectors(m map[string]string) []selector {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]selector, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, selector{k, m[k]})
+	}
+	return out
+}
+
+// esc writes s XML-escaped (valid for text and attribute values).
+func esc(b *strings.Builder, s string) {
+	_ = xml.EscapeText(b, []byte(s)) // a strings.Builder never fails
+}
+
+// writeB64 writes data base64-encoded.
+func writeB64(b *strings.Builder, data []byte) {
+	n := base64.StdEncoding.EncodedLen(len(data))
+	b.Grow(n)
+	buf := make([]byte, n)
+	base64.StdEncoding.Encode(buf, data)
+	b.Write(buf)
+}
+
+// envelopeParams are the per-call header values taken from the client.
+type envelopeParams struct {
+	to, messageID, sessionID string
+	maxEnvelope              int
+	locale, dataLocale       string
+	timeout                  time.Duration
+}
+
+// buildEnvelope renders the SOAP envelope with the header in exactly the order
+// and with the attributes PROTOCOL.md §3.3 documents (as accepted by Windows).
+func buildEnvelope(r *request, p envelopeParams) []byte {
+	var b strings.Builder
+	b.Grow(1536)
+	b.WriteString(`<s:Envelope xmlns:rsp="` + NsShell + `" xmlns:s="` + NsSOAP + `" xmlns:wsa="` + NsAddressing +
+		`" xmlns:wsen="` + NsEnumeration + `" xmlns:wsman="` + NsWSMan + `" xmlns:wsmv="` + NsWSMV + `"><s:Header>`)
+	b.WriteString(`<wsa:Action s:mustUnderstand="true">`)
+	esc(&b, r.action)
+	b.WriteString(`</wsa:Action><wsmv:DataLocale s:mustUnderstand="false" xml:lang="`)
+	esc(&b, p.dataLocale)
+	b.WriteString(`" /><wsman:Locale s:mustUnderstand="false" xml:lang="`)
+	esc(&b, p.locale)
+	b.WriteString(`" /><wsman:MaxEnvelopeSize s:mustUnderstand="true">`)
+	b.WriteString(strconv.Itoa(p.maxEnvelope))
+	b.WriteString(`</wsman:MaxEnvelopeSize><wsa:MessageID>`)
+	esc(&b, p.messageID)
+	b.WriteString(`</wsa:MessageID><wsman:OperationTimeout>`)
+	b.WriteString(FormatDuration(p.timeout))
+	b.WriteString(`</wsman:OperationTimeout><wsa:ReplyTo><wsa:Address s:mustUnderstand="true">` + AddressAnonymous +
+		`</wsa:Address></wsa:ReplyTo><wsman:ResourceURI s:mustUnderstand="true">`)
+	esc(&b, r.resourceURI)
+	b.WriteString(`</wsman:ResourceURI><wsmv:SessionId s:mustUnderstand="false">`)
+	esc(&b, p.sessionID)
+	b.WriteString(`</wsmv:SessionId><wsa:To>`)
+	esc(&b, p.to)
+	b.WriteString(`</wsa:To>`)
+	if len(r.options) > 0 {
+		b.WriteString(`<wsman:OptionSet s:mustUnderstand="true">`)
+		for _, o := range r.options {
+			b.WriteString(`<wsman:Option `)
+			if o.MustComply {
+				b.WriteString(`MustComply="true" `)
+			}
+			b.WriteString(`Name="`)
+			esc(&b, o.Name)
+			b.WriteString(`">`)
+			esc(&b, o.Value)
+			b.WriteString(`</wsman:Option>`)
+		}
+		b.WriteString(`</wsman:OptionSet>`)
+	}
+	writeSelectorSet(&b, r.selectors)
+	b.WriteString(`</s:Header>`)
+	if r.body == nil {
+		b.WriteString(`<s:Body /></s:Envelope>`)
+	} else {
+		b.WriteString(`<s:Body>`)
+		r.body(&b)
+		b.WriteString(`</s:Body></s:Envelope>`)
+	}
+	return []byte(b.String())
+}
+
+func writeSelectorSet(b *strings.Builder, sel []selector) {
+	if len(sel) == 0 {
+		return
+	}
+	b.WriteString(`<wsman:SelectorSet>`)
+	for _, s := range sel {
+		b.WriteString(`<wsman:Selector Name="`)
+		esc(b, s.name)
+		b.WriteString(`">`)
+		esc(b, s.value)
+		b.WriteString(`</wsman:Selector>`)
+	}
+	b.WriteString(`</wsman:SelectorSet>`)
+}
+
+// newGUID returns an uppercase GUID string as WinRM and PowerShell use.
+func newGUID() string {
+	return strings.ToUpper(newUUID().String())
+}
