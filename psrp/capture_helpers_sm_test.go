@@ -8,10 +8,20 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gopsrp/gopsrp/psrp"
 )
 
-// smCaptureDir is where the recorded Windows conversations live.
-const smCaptureDir = "/work/shared/conformance/pypsrp-windows-captures"
+// smCaptureDir is where the recorded Windows conversations live
+// (psrp.CapturesDir: $GOPSRP_CAPTURES_DIR or the shared captures).
+func smCaptureDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := psrp.CapturesDir()
+	if err != nil {
+		tb.Fatalf("captures: %v", err)
+	}
+	return dir
+}
 
 type smCaptureFile struct {
 	Messages []struct {
@@ -24,13 +34,17 @@ type smCaptureFile struct {
 // creationXml, connectXml/connectResponseXml and rsp:Arguments.
 var smBlobRE = regexp.MustCompile(`<(?:rsp:Stream|creationXml|connectXml|connectResponseXml|rsp:Arguments|pwsh:creationXml|pwsh:connectXml|pwsh:connectResponseXml)\b[^>]*>([A-Za-z0-9+/=]+)<`)
 
-// smLoadCapture reads a capture file, skipping the test when the shared
-// conformance data is absent.
+// smLoadCapture reads one of the shared capture files. It fails when the
+// file is missing, unless GOPSRP_CAPTURES_DIR points at another set of
+// captures that may not hold it; then the test is skipped by name.
 func smLoadCapture(tb testing.TB, name string) smCaptureFile {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(smCaptureDir, name))
+	data, err := os.ReadFile(filepath.Join(smCaptureDir(tb), name))
 	if err != nil {
-		tb.Skipf("capture not available: %v", err)
+		if os.Getenv("GOPSRP_CAPTURES_DIR") != "" {
+			tb.Skipf("capture %s not in $GOPSRP_CAPTURES_DIR: %v", name, err)
+		}
+		tb.Fatalf("capture: %v", err)
 	}
 	var c smCaptureFile
 	if err := yaml.Unmarshal(data, &c); err != nil {

@@ -2,6 +2,7 @@ package psrp_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
 // The IDs of test_psrp_no_profile.yml, one of the captures with .NET GUID
@@ -22,10 +24,10 @@ var (
 
 func smVector(tb testing.TB, name string) []byte {
 	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join(smCaptureDir, "..", "vectors", name))
-	if err != nil {
-		tb.Skipf("vector not available: %v", err)
-	}
+	dir, err := psrp.VectorsDir()
+	require.NoError(tb, err)
+	raw, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(tb, err, "vector")
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
 	require.NoError(tb, err)
 	return b
@@ -199,4 +201,136 @@ func smRequireSameBytes(t *testing.T, want, got []byte, what string) {
 	lo := max(0, i-40)
 	t.Fatalf("%s: %d bytes, want %d; first difference at offset %d:\n want %q\n got  %q", what, len(got), len(want), i,
 		want[lo:min(len(want), i+40)], got[lo:min(len(got), i+40)])
+}
+
+// TestServerAnswersCapturedPublicKey feeds the PUBLIC_KEY pypsrp sent to
+// Windows (test_psrp_key_exchange_timeout.yml #3) to a ServerPool, which must
+// answer with an ENCRYPTED_SESSION_KEY whose RPID is zero (MS-PSRP
+// 3.2.5.4.4).
+func TestServerAnswersCapturedPublicKey(t *testing.T) {
+	t.Parallel()
+	capf := smLoadCapture(t, "test_psrp_key_exchange_timeout.yml")
+	s := psrp.NewServerPool(psrp.ServerPoolConfig{})
+	require.NoError(t, s.Receive(smBlobs(t, capf.Messages[0].Request)[0], psrp.StreamDefault, uuid.Nil))
+	smDrainServer(t, s)
+	require.NoError(t, s.Receive(smBlobs(t, capf.Messages[3].Request)[0], psrp.StreamDefault, uuid.Nil))
+	var kinds []string
+	for {
+		ev, ok := s.NextEvent()
+		if !ok {
+			break
+		}
+		kinds = append(kinds, fmt.Sprintf("%T", ev))
+	}
+	require.Equal(t, []string{"psrp.PoolOpened", "psrp.SessionKeyExchanged"}, kinds)
+	pl, ok := s.DataToSend(150 * 1024)
+	require.True(t, ok)
+	var d psrp.Defragmenter
+	require.NoError(t, d.Write(pl.Data))
+	raw, ok := d.Next()
+	require.True(t, ok)
+	m, err := psrp.DecodeMessage(raw)
+	require.NoError(t, err)
+	require.Equal(t, psrp.MessageEncryptedSessionKey, m.Type)
+	require.Equal(t, uuid.Nil, m.RunspacePoolID)
+	body, err := psrp.DecodeBody(m.Type, m.Data, clixml.UnmarshalOptions{})
+	require.NoError(t, err)
+	require.Len(t, body.(*psrp.EncryptedSessionKey).Key, psrp.EncryptedSessionKeyBlobSize)
+}
+
+// TestClientReplaysGeneric replays every LE-GUID capture with pipelines:
+// the client rebuilds each recorded CREATE_PIPELINE from its decoded form
+// (the bytes must match what pypsrp sent, so ObjectIds run on across
+// pipelines), takes the recorded answers, and must end each pipeline in the
+// recorded state with one output event per recorded PIPELINE_OUTPUT.
+func TestClientReplaysGeneric(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"test_psrp_no_profile.yml", "test_psrp_multiple_invocations.yml"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			capf := smLoadCapture(t, name)
+			var c *psrp.ClientPool
+			wantOutputs := map[uuid.UUID]int{}
+			wantState := map[uuid.UUID]psrp.PSInvocationState{}
+			for i, m := range capf.Messages {
+				reqBlobs := smBlobs(t, m.Request)
+				switch {
+				case strings.Contains(m.Request, "<creationXml"):
+					msgs := smDecodeAll(t, reqBlobs[0])
+					c = psrp.NewClientPool(psrp.ClientPoolConfig{ID: msgs[0].RunspacePoolID})
+					require.NoError(t, c.Open())
+					pl, ok := c.DataToSend(512000)
+					require.True(t, ok)
+					smRequireSameBytes(t, reqBlobs[0], pl.Data, fmt.Sprintf("message %d creationXml", i))
+				case strings.Contains(m.Request, "shell/Command<") && len(reqBlobs) == 1:
+					msgs := smDecodeAll(t, reqBlobs[0])
+					require.Len(t, msgs, 1)
+					body, err := psrp.DecodeBody(msgs[0].Type, msgs[0].Data, clixml.UnmarshalOptions{})
+					require.NoError(t, err)
+					cpb := body.(*psrp.CreatePipeline)
+					rso, apt, hi := cpb.RemoteStreamOptions, cpb.ApartmentState, cpb.HostInfo
+					cp := c.Pipeline(msgs[0].PipelineID)
+					if cp == nil { // pypsrp invokes the same pipeline again
+						cp, err = c.NewPipeline(cpb.PowerShell, psrp.PipelineOptions{
+							ID: msgs[0].PipelineID, NoInput: cpb.NoInput, AddToHistory: cpb.AddToHistory,
+							RemoteStreamOptions: &rso, ApartmentState: &apt, HostInfo: &hi, IsNested: cpb.IsNested,
+						})
+						require.NoError(t, err)
+					}
+					require.NoError(t, cp.Invoke())
+					pl, ok := c.DataToSend(512000)
+					require.True(t, ok)
+					require.True(t, pl.Create)
+					smRequireSameBytes(t, reqBlobs[0], pl.Data, fmt.Sprintf("message %d CREATE_PIPELINE", i))
+				}
+				for _, blob := range smBlobs(t, m.Response) {
+					for _, msg := range smDecodeAll(t, blob) {
+						switch msg.Type {
+						case psrp.MessagePipelineOutput:
+							wantOutputs[msg.PipelineID]++
+						case psrp.MessagePipelineState:
+							b, err := psrp.DecodeBody(msg.Type, msg.Data, clixml.UnmarshalOptions{})
+							require.NoError(t, err)
+							wantState[msg.PipelineID] = b.(*psrp.PipelineState).State
+						}
+					}
+					require.NoError(t, c.Receive(blob), "message %d", i)
+				}
+			}
+			require.NotNil(t, c)
+			require.Equal(t, psrp.RunspacePoolOpened, c.State())
+			gotOutputs := map[uuid.UUID]int{}
+			for {
+				ev, ok := c.NextEvent()
+				if !ok {
+					break
+				}
+				if o, ok := ev.(psrp.PipelineOutputEvent); ok {
+					gotOutputs[o.PipelineID]++
+				}
+			}
+			require.NotEmpty(t, wantState)
+			require.Equal(t, wantOutputs, gotOutputs)
+			for id, st := range wantState {
+				require.Equal(t, st, c.Pipeline(id).State(), "pipeline %v", id)
+			}
+		})
+	}
+}
+
+// smDecodeAll reassembles and decodes the messages of one blob.
+func smDecodeAll(t *testing.T, blob []byte) []psrp.Message {
+	t.Helper()
+	var d psrp.Defragmenter
+	require.NoError(t, d.Write(blob))
+	var out []psrp.Message
+	for {
+		raw, ok := d.Next()
+		if !ok {
+			return out
+		}
+		m, err := psrp.DecodeMessage(raw)
+		require.NoError(t, err)
+		out = append(out, m)
+	}
 }

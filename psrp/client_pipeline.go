@@ -58,8 +58,13 @@ func (p *ClientPool) NewPipeline(ps PowerShell, opts PipelineOptions) (*ClientPi
 	if err := p.requireOpened("create a pipeline"); err != nil {
 		return nil, err
 	}
-	if len(ps.Statements) == 0 || len(ps.Statements[0]) == 0 {
-		return nil, fmt.Errorf("psrp: a pipeline needs at least one command")
+	if len(ps.Statements) == 0 {
+		return nil, fmt.Errorf("psrp: create a pipeline: no commands")
+	}
+	for i, st := range ps.Statements {
+		if len(st) == 0 {
+			return nil, fmt.Errorf("psrp: create a pipeline: statement %d has no commands", i)
+		}
 	}
 	hi := p.hostInfo()
 	if opts.HostInfo != nil {
@@ -161,9 +166,13 @@ func (pl *ClientPipeline) send(b Body, stream StreamType) error {
 // GET_COMMAND_METADATA). When the arguments hold a clixml.SecureString and
 // no session key is known, it first queues PUBLIC_KEY and holds the
 // pipeline's messages until the server's ENCRYPTED_SESSION_KEY arrives.
+//
+// A finished pipeline may be invoked again with the same ID, as pypsrp and
+// PowerShell's PowerShell.Invoke allow; the transport creates a new WS-Man
+// command for it.
 func (pl *ClientPipeline) Invoke() error {
-	if pl.state != PipelineNotStarted || pl.body == nil {
-		return pl.stateError("invoke the pipeline", PipelineNotStarted)
+	if (pl.state != PipelineNotStarted && !pl.state.Terminal()) || pl.body == nil {
+		return pl.stateError("invoke the pipeline", PipelineNotStarted, PipelineCompleted, PipelineFailed, PipelineStopped)
 	}
 	if err := pl.pool.requireOpened("invoke a pipeline"); err != nil {
 		return err
@@ -183,6 +192,8 @@ func (pl *ClientPipeline) Invoke() error {
 		pl.waitingKey = false
 		return err
 	}
+	pl.inputClosed = false
+	clear(pl.hostCalls)
 	pl.setState(PipelineRunning, nil, nil)
 	return nil
 }
@@ -219,7 +230,7 @@ func (pl *ClientPipeline) Send(value any) error {
 	if pl.inputClosed {
 		return fmt.Errorf("psrp: send input: input already closed")
 	}
-	if _, ok := value.(clixml.SecureString); ok && pl.pool.needsKeyExchange() {
+	if hasSecureString(value, 0) && pl.pool.needsKeyExchange() {
 		if err := pl.pool.ExchangeKey(); err != nil {
 			return err
 		}
@@ -314,7 +325,9 @@ func (pl *ClientPipeline) process(body Body) error {
 		if len(pl.hostCalls) >= maxOutstandingHostCalls {
 			return &ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls on pipeline %v", maxOutstandingHostCalls, id)}
 		}
-		pl.hostCalls[b.CallID] = b.Method
+		if !b.Method.IsVoid() { // void calls get no response
+			pl.hostCalls[b.CallID] = b.Method
+		}
 		ev.push(PipelineHostCallEvent{PipelineID: id, CallID: b.CallID, Method: b.Method, Params: b.Params})
 	case *PipelineState:
 		if pl.state.Terminal() {

@@ -254,12 +254,17 @@ func (p *ClientPool) Connect() error {
 // pipeline's in creation order. It returns false when nothing is queued or
 // max is below FragmentHeaderSize+1.
 //
-// The first payload of a pipeline holds its CREATE_PIPELINE (or
-// GET_COMMAND_METADATA) and goes in the WS-Man Command's Arguments; later
-// ones go in Send on Payload.Stream.
+// Payloads for the pool after Open (or Connect) hold SESSION_CAPABILITY
+// and INIT_RUNSPACEPOOL (CONNECT_RUNSPACEPOOL): the creationXml
+// (connectXml) of the WS-Man Create (Connect); give max enough for both.
+// A payload with Create set holds only the CREATE_PIPELINE (or
+// GET_COMMAND_METADATA) of Payload.PipelineID and goes in the Arguments of
+// the WS-Man Command that creates it; every other payload goes in a WS-Man
+// Send on Payload.Stream to Payload.PipelineID (the pool when zero).
 func (p *ClientPool) DataToSend(max int) (Payload, bool) { return p.out.next(max) }
 
-// NextEvent returns the next event, or false when there is none.
+// NextEvent returns the next event, or false when there is none. Events
+// queue up until taken: drain them after every Receive.
 func (p *ClientPool) NextEvent() (Event, bool) { return p.events.pop() }
 
 // nextCallID returns a fresh call ID for a runspace request.
@@ -496,12 +501,14 @@ func (p *ClientPool) orderedPipelines() []*ClientPipeline {
 // unknown pipeline) does not stop the others in data from being processed:
 // Receive returns all such errors joined (errors.Join), each a
 // *ProtocolError naming the message type. A fragment error stops the
-// processing of data, since nothing after it can be trusted.
+// reading of data at that fragment, since nothing after it can be trusted;
+// the messages completed before it are still processed.
 func (p *ClientPool) Receive(data []byte) error {
-	if err := p.defrag.Write(data); err != nil {
-		return &ProtocolError{Msg: "bad fragment from the server", Err: err}
-	}
 	var errs []error
+	if err := p.defrag.Write(data); err != nil {
+		// Messages completed before the bad fragment are still processed.
+		errs = append(errs, &ProtocolError{Msg: "bad fragment from the server", Err: err})
+	}
 	for {
 		raw, ok := p.defrag.Next()
 		if !ok {
@@ -572,7 +579,9 @@ func (p *ClientPool) processPoolBody(body Body) error {
 		if len(p.hostCalls) >= maxOutstandingHostCalls {
 			return &ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls", maxOutstandingHostCalls)}
 		}
-		p.hostCalls[b.CallID] = b.Method
+		if !b.Method.IsVoid() { // void calls get no response
+			p.hostCalls[b.CallID] = b.Method
+		}
 		p.events.push(PoolHostCallEvent{CallID: b.CallID, Method: b.Method, Params: b.Params})
 	default:
 		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for the runspace pool", body.MessageType())}
@@ -638,7 +647,10 @@ func (p *ClientPool) processSessionKey(b *EncryptedSessionKey) error {
 // capture): the SecureString then carries its UTF-16LE text unencrypted.
 type plainSecureStringCipher struct{}
 
+// Encrypt implements clixml.Cipher.
 func (plainSecureStringCipher) Encrypt(p []byte) ([]byte, error) { return utf8ToUTF16LE(p), nil }
+
+// Decrypt implements clixml.Cipher.
 func (plainSecureStringCipher) Decrypt(c []byte) ([]byte, error) {
 	if len(c)%2 != 0 {
 		return nil, fmt.Errorf("%w: odd UTF-16 length", ErrSecureStringCiphertext)

@@ -208,6 +208,11 @@ func TestBuilder(t *testing.T) {
 	require.Equal(t, psrp.PipelineResultError, second.MergeMyResult)
 	require.Equal(t, psrp.PipelineResultOutput, second.MergeToResult)
 	require.Equal(t, psrp.PipelineResultNone, second.MergeWarning)
+
+	// A zero builder never panics; what it builds is refused.
+	var zero psrp.PowerShellBuilder
+	require.Empty(t, zero.Param("x", 1).Arg(2).Build().Statements)
+	require.Len(t, new(psrp.PowerShellBuilder).AddCommand("Get-Date").Build().Statements, 1)
 }
 
 // Two statements travel as Cmds/ExtraCmds and arrive as two statements.
@@ -222,4 +227,78 @@ func TestPairMultipleStatements(t *testing.T) {
 	require.Equal(t, "Get-Date", cmds[0][0].Cmd)
 	require.Equal(t, "Get-Host", cmds[1][0].Cmd)
 	require.Equal(t, "Out-String", cmds[1][1].Cmd)
+}
+
+func TestPairReinvoke(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, tinyChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
+	p.open()
+	cp, sp := p.invoke(psrp.Script("1").Build(), psrp.PipelineOptions{NoInput: true})
+	var se *psrp.StateError
+	require.ErrorAs(t, cp.Invoke(), &se, "still running")
+	require.NoError(t, sp.WriteOutput(int32(1)))
+	require.NoError(t, sp.Complete())
+	p.pump()
+	p.clientEvents()
+	require.NoError(t, cp.Invoke())
+	pl, ok := p.c.DataToSend(bigChunk)
+	require.True(t, ok)
+	require.True(t, pl.Create, "a re-invocation needs a new WS-Man Command")
+	require.NoError(t, p.s.Receive(pl.Data, pl.Stream, pl.PipelineID))
+	p.pump()
+	sev := p.serverEvents()
+	require.Len(t, sev, 1)
+	sp2 := sev[0].(psrp.PipelineCreated).Pipeline
+	require.NotSame(t, sp, sp2)
+	require.Equal(t, cp.ID(), sp2.ID())
+	require.NoError(t, sp2.Complete())
+	p.pump()
+	require.Equal(t, psrp.PipelineCompleted, cp.State())
+}
+
+// smClientMessage frames one client message as a single fragment.
+func smClientMessage(t *testing.T, oid uint64, rpid, pid uuid.UUID, b psrp.Body) []byte {
+	t.Helper()
+	data, err := psrp.EncodeBody(b, clixml.MarshalOptions{})
+	require.NoError(t, err)
+	m := psrp.Message{Destination: psrp.DestinationServer, Type: b.MessageType(), RunspacePoolID: rpid, PipelineID: pid, Data: data}
+	return psrp.Fragment{ObjectID: oid, Start: true, End: true, Data: m.Append(nil)}.Append(nil)
+}
+
+func TestServerProtocolErrors(t *testing.T) {
+	t.Parallel()
+	rpid := uuid.New()
+	tests := []struct {
+		name string
+		body psrp.Body
+		pid  uuid.UUID
+		want string
+	}{
+		{"input for unknown pipeline", &psrp.PipelineInput{Value: "x"}, uuid.New(), "unknown pipeline"},
+		{"second INIT_RUNSPACEPOOL", &psrp.InitRunspacePool{MinRunspaces: 1, MaxRunspaces: 1}, uuid.Nil, "INIT_RUNSPACEPOOL while the pool is Opened"},
+		{"host response for unknown call", &psrp.RunspacePoolHostResponse{CallID: 77, Method: psrp.HostGetName}, uuid.Nil, "unknown call 77"},
+		{"server message from a client", &psrp.PipelineOutput{Value: "x"}, uuid.Nil, "unexpected PIPELINE_OUTPUT"},
+		{"CREATE_PIPELINE without ID", &psrp.CreatePipeline{PowerShell: psrp.Script("x").Build()}, uuid.Nil, "without a pipeline ID"},
+		{"bad public key", &psrp.PublicKey{Key: []byte{1, 2, 3}}, uuid.Nil, "unusable PUBLIC_KEY"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, bigChunk, psrp.ClientPoolConfig{ID: rpid}, psrp.ServerPoolConfig{})
+			p.open()
+			err := p.s.Receive(smClientMessage(t, 500, rpid, tc.pid, tc.body), psrp.StreamDefault, uuid.Nil)
+			var pe *psrp.ProtocolError
+			require.ErrorAs(t, err, &pe)
+			require.Contains(t, err.Error(), tc.want)
+			require.Equal(t, psrp.RunspacePoolOpened, p.s.State(), "a bad message does not break the pool")
+		})
+	}
+	t.Run("before open", func(t *testing.T) {
+		t.Parallel()
+		s := psrp.NewServerPool(psrp.ServerPoolConfig{})
+		err := s.Receive(smClientMessage(t, 1, rpid, uuid.New(), &psrp.CreatePipeline{PowerShell: psrp.Script("x").Build()}), psrp.StreamDefault, uuid.Nil)
+		require.ErrorContains(t, err, "CREATE_PIPELINE while the pool is BeforeOpen")
+		err = s.Receive(smClientMessage(t, 2, uuid.New(), uuid.Nil, &psrp.SetMaxRunspaces{Count: 2, CallID: 1}), psrp.StreamDefault, uuid.Nil)
+		require.ErrorContains(t, err, "for runspace pool")
+	})
 }

@@ -100,6 +100,10 @@ func (p *pair) open() {
 	apd, ok := evs[1].(psrp.ApplicationPrivateDataReceived)
 	require.True(p.t, ok, "got %T", evs[1])
 	require.NotNil(p.t, apd.Data)
+	vt, ok := apd.Data.PSVersionTable()
+	require.True(p.t, ok, "PSVersionTable in the application private data")
+	require.Contains(p.t, vt, "PSRemotingProtocolVersion")
+	require.Contains(p.t, vt, "PSVersion")
 	require.Equal(p.t, psrp.PoolStateChanged{State: psrp.RunspacePoolOpened, Previous: psrp.RunspacePoolOpening}, evs[2])
 	sev := p.serverEvents()
 	require.Len(p.t, sev, 1)
@@ -136,6 +140,9 @@ func TestPairOpen(t *testing.T) {
 			require.Equal(t, psrp.DefaultProtocolVersion(), p.c.ProtocolVersion())
 			require.NotNil(t, p.c.ServerCapability())
 			require.Equal(t, "v", p.s.InitData().ApplicationArguments["k"])
+			// The client reads the server's default PSVersionTable.
+			require.NotNil(t, p.s.ClientCapability())
+
 			// Opening twice is a state error.
 			var se *psrp.StateError
 			require.ErrorAs(t, p.c.Open(), &se)
@@ -287,6 +294,23 @@ func TestPairHostCalls(t *testing.T) {
 			require.Equal(t, "no console", hr.Err.Exception.Message)
 		})
 	}
+}
+
+// Void host methods (Write-Host's WriteLine...) carry call ID -100, as
+// Windows sends them, and take no response.
+func TestPairVoidHostCall(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, 1<<16, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
+	p.open()
+	cp, sp := p.invoke(psrp.Script("Write-Host hi").Build(), psrp.PipelineOptions{NoInput: true})
+	ci, err := sp.HostCall(psrp.HostWriteLine2, "hi")
+	require.NoError(t, err)
+	require.Equal(t, psrp.VoidCallID, ci)
+	p.pump()
+	require.Equal(t, []psrp.Event{psrp.PipelineHostCallEvent{PipelineID: cp.ID(), CallID: psrp.VoidCallID, Method: psrp.HostWriteLine2, Params: []any{"hi"}}}, p.clientEvents())
+	require.ErrorIs(t, cp.HostResponse(psrp.VoidCallID, nil, nil), psrp.ErrUnknownCallID)
+	require.True(t, psrp.HostWriteLine2.IsVoid())
+	require.False(t, psrp.HostReadLine.IsVoid())
 }
 
 func TestPairStop(t *testing.T) {
@@ -574,6 +598,11 @@ func TestProtocolVersionAdaptation(t *testing.T) {
 		pl, ok := p.c.DataToSend(bigChunk)
 		require.True(t, ok)
 		require.Equal(t, cp.ID(), pl.PipelineID, "CREATE_PIPELINE goes first, no PUBLIC_KEY")
+		require.NoError(t, p.s.Receive(pl.Data, pl.Stream, pl.PipelineID))
+		ev, ok := p.s.NextEvent()
+		require.True(t, ok)
+		arg := ev.(psrp.PipelineCreated).Pipeline.Commands()[0][0].Args[0].Value.(clixml.SecureString)
+		require.Equal(t, "pw", string(arg.Plaintext))
 	})
 	t.Run("2.4 server with 2.3 client still exchanges keys", func(t *testing.T) {
 		t.Parallel()

@@ -70,8 +70,7 @@ func (d *Defragmenter) Write(data []byte) error {
 			if err != nil {
 				return d.fail(err)
 			}
-			// The header passed the size checks: reserve the whole fragment.
-			full := make([]byte, FragmentHeaderSize, FragmentHeaderSize+int(h.length))
+			full := make([]byte, FragmentHeaderSize, partialCap(h, len(data)))
 			copy(full, d.partial)
 			d.partial = full
 		}
@@ -101,8 +100,8 @@ func (d *Defragmenter) Write(data []byte) error {
 			return d.fail(err)
 		}
 		if uint64(h.length) > uint64(len(data)-FragmentHeaderSize) {
-			// Incomplete: keep it whole, sized from the checked header.
-			d.partial = make([]byte, 0, FragmentHeaderSize+int(h.length))
+			// Incomplete: keep what there is until the rest arrives.
+			d.partial = make([]byte, 0, partialCap(h, len(data)))
 			d.partial = append(d.partial, data...)
 			return nil
 		}
@@ -113,6 +112,15 @@ func (d *Defragmenter) Write(data []byte) error {
 		data = data[end:]
 	}
 	return nil
+}
+
+// partialCap sizes the buffer for an incomplete fragment: the whole
+// fragment when the data at hand is a good part of it, otherwise room for
+// what arrived and as much again, so that a header announcing a large
+// fragment (within the limit) costs nothing until its data comes.
+func partialCap(h fragmentHeader, have int) int {
+	whole := FragmentHeaderSize + int(h.length)
+	return min(whole, max(2*have, 64<<10))
 }
 
 func (d *Defragmenter) fail(err error) error {

@@ -342,6 +342,30 @@ func (m HostMethodID) String() string {
 // Valid reports whether m is one of the 56 host methods.
 func (m HostMethodID) Valid() bool { return hostMethodName(m) != "" }
 
+// VoidCallID is the call ID a server gives a host call whose method returns
+// nothing (Windows sends -100, as in test_psrp_pshost_methods): the client
+// answers no such call.
+const VoidCallID int64 = -100
+
+// IsVoid reports whether the host method returns nothing: the client sends
+// no response for it (PowerShell's RemoteHostCall.IsVoidMethod).
+func (m HostMethodID) IsVoid() bool {
+	switch m {
+	case HostSetShouldExit, HostEnterNestedPrompt, HostExitNestedPrompt,
+		HostNotifyBeginApplication, HostNotifyEndApplication,
+		HostWrite1, HostWrite2, HostWriteLine1, HostWriteLine2, HostWriteLine3,
+		HostWriteErrorLine, HostWriteDebugLine, HostWriteProgress,
+		HostWriteVerboseLine, HostWriteWarningLine,
+		HostSetForegroundColor, HostSetBackgroundColor, HostSetCursorPosition,
+		HostSetWindowPosition, HostSetCursorSize, HostSetBufferSize,
+		HostSetWindowSize, HostSetWindowTitle, HostFlushInputBuffer,
+		HostSetBufferContents1, HostSetBufferContents2, HostScrollBufferContents,
+		HostPushRunspace, HostPopRunspace:
+		return true
+	}
+	return false
+}
+
 // CommandTypes is the System.Management.Automation.CommandTypes flags enum
 // used by GET_COMMAND_METADATA (MS-PSRP 2.2.3.19).
 type CommandTypes int32

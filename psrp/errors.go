@@ -18,6 +18,7 @@ type StateError struct {
 	Want []fmt.Stringer
 }
 
+// Error implements error.
 func (e *StateError) Error() string {
 	var b strings.Builder
 	b.WriteString("psrp: cannot ")
@@ -51,6 +52,7 @@ type ProtocolError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *ProtocolError) Error() string {
 	if e.Err != nil {
 		return "psrp: " + e.Msg + ": " + e.Err.Error()

@@ -191,6 +191,19 @@ func TestFragmenterSmallMax(t *testing.T) {
 	assert.Equal(t, 5, f.Len())
 	p := f.Pack(nil, FragmentHeaderSize+1)
 	assert.Equal(t, mustHex(t, "0000000000000001 0000000000000000 01 00000001 68"), p)
+	// Limits honoured exactly: a message fits whole in header+len bytes,
+	// and one byte less splits it.
+	var h Fragmenter
+	h.Add(2, []byte("0123456789"))
+	p = h.Pack(nil, FragmentHeaderSize+10)
+	assert.Len(t, p, FragmentHeaderSize+10)
+	assert.Equal(t, byte(0x03), p[16])
+	h.Add(3, []byte("0123456789"))
+	p = h.Pack(nil, FragmentHeaderSize+9)
+	assert.Len(t, p, FragmentHeaderSize+9)
+	assert.Equal(t, byte(0x01), p[16])
+	p = h.Pack(nil, 1000)
+	assert.Equal(t, mustHex(t, "0000000000000003 0000000000000001 02 00000001 39"), p)
 	// An empty message is one empty whole fragment.
 	var g Fragmenter
 	g.Add(9, nil)

@@ -40,8 +40,9 @@ func (f *Fragmenter) Len() int {
 	return n
 }
 
-// Pack appends fragments to dst, at most max bytes in total (headers
-// included), and returns the extended slice. It packs the queued messages
+// Pack appends fragments to dst, at most max bytes of them (headers
+// included; what dst already holds does not count), and returns the
+// extended slice. It packs the queued messages
 // in order, each in as few fragments as fit, and splits the message that
 // does not fit; it never writes a fragment without data (except for an
 // empty message, which is one empty fragment). It returns dst unchanged

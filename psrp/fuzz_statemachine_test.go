@@ -17,7 +17,7 @@ func smFuzzSeeds(f *testing.F) (fromServer, fromClient [][]byte) {
 	f.Helper()
 	names := []string{"test_psrp_no_profile.yml", "test_psrp_merge_commands.yml", "test_psrp_with_input.yml", "test_psrp_pshost_methods.yml", "test_psrp_set_runspaces.yml", "test_psrp_key_exchange_timeout.yml", "test_psrp_disconnect_runspaces.yml"}
 	for _, n := range names {
-		if _, err := os.Stat(filepath.Join(smCaptureDir, n)); err != nil {
+		if _, err := os.Stat(filepath.Join(smCaptureDir(f), n)); err != nil {
 			continue
 		}
 		c := smLoadCapture(f, n)

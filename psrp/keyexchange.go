@@ -53,6 +53,7 @@ type KeyExchangeError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *KeyExchangeError) Error() string {
 	s := "psrp: " + e.Op + ": " + e.Msg
 	if e.Err != nil {

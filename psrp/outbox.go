@@ -67,7 +67,11 @@ func (o *outbox) queue(pipelineID uuid.UUID, stream StreamType) *outQueue {
 // add queues one encoded message and returns its ObjectId.
 func (o *outbox) add(pipelineID uuid.UUID, stream StreamType, msg []byte) uint64 {
 	o.lastObjectID++
-	o.queue(pipelineID, stream).frag.Add(o.lastObjectID, msg)
+	q := o.queue(pipelineID, stream)
+	if stream == streamCreate && !q.frag.Pending() {
+		q.sent = false // a new (re-)invocation starts with a Command again
+	}
+	q.frag.Add(o.lastObjectID, msg)
 	return o.lastObjectID
 }
 

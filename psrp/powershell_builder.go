@@ -4,8 +4,9 @@ package psrp
 //
 //	psrp.Cmd("Get-Service").Param("Name", "WinRM").AddCommand("Select-Object").Arg("Status").Build()
 //
-// Param and Arg apply to the last command added. The zero value is not
-// useful; start with Script or Cmd.
+// Param and Arg apply to the last command added. Start with Script or Cmd;
+// on a zero builder the methods that change the last command do nothing
+// and Build returns an empty PowerShell, which NewPipeline refuses.
 type PowerShellBuilder struct {
 	ps PowerShell
 }
@@ -20,23 +21,33 @@ func Cmd(name string) *PowerShellBuilder {
 	return &PowerShellBuilder{ps: PowerShell{Statements: [][]Command{{{Cmd: name}}}}}
 }
 
+// last returns the last command added, or a scratch command when there is
+// none (so that misuse never panics).
 func (b *PowerShellBuilder) last() *Command {
+	if len(b.ps.Statements) == 0 || len(b.ps.Statements[len(b.ps.Statements)-1]) == 0 {
+		return new(Command)
+	}
 	st := b.ps.Statements[len(b.ps.Statements)-1]
 	return &st[len(st)-1]
 }
 
+func (b *PowerShellBuilder) appendCommand(c Command) *PowerShellBuilder {
+	if len(b.ps.Statements) == 0 {
+		b.ps.Statements = append(b.ps.Statements, nil)
+	}
+	i := len(b.ps.Statements) - 1
+	b.ps.Statements[i] = append(b.ps.Statements[i], c)
+	return b
+}
+
 // AddCommand pipes the current statement into the command name.
 func (b *PowerShellBuilder) AddCommand(name string) *PowerShellBuilder {
-	i := len(b.ps.Statements) - 1
-	b.ps.Statements[i] = append(b.ps.Statements[i], Command{Cmd: name})
-	return b
+	return b.appendCommand(Command{Cmd: name})
 }
 
 // AddScript pipes the current statement into script text.
 func (b *PowerShellBuilder) AddScript(script string) *PowerShellBuilder {
-	i := len(b.ps.Statements) - 1
-	b.ps.Statements[i] = append(b.ps.Statements[i], Command{Cmd: script, IsScript: true})
-	return b
+	return b.appendCommand(Command{Cmd: script, IsScript: true})
 }
 
 // AddStatement starts a new statement (as after ";") with the command name.

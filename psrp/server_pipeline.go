@@ -104,15 +104,16 @@ func (pl *ServerPipeline) WriteInformation(rec clixml.InformationRecord) error {
 
 // HostCall calls a method of the client's host for this pipeline
 // (PIPELINE_HOST_CALL). The answer comes as a HostResponseReceived event
-// with the returned call ID, unless the method returns nothing.
+// with the returned call ID, unless the method returns nothing: such calls
+// carry VoidCallID and get no answer.
 func (pl *ServerPipeline) HostCall(method HostMethodID, params ...any) (int64, error) {
-	s := pl.pool
-	s.lastCall++
-	ci := s.lastCall
+	ci := pl.pool.nextCallID(method)
 	if err := pl.write("make a host call", &PipelineHostCall{CallID: ci, Method: method, Params: params}); err != nil {
 		return 0, err
 	}
-	pl.hostCalls[ci] = method
+	if ci != VoidCallID {
+		pl.hostCalls[ci] = method
+	}
 	return ci, nil
 }
 

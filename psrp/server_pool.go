@@ -118,7 +118,8 @@ func (s *ServerPool) ProtocolVersion() clixml.Version { return s.ourCap.Protocol
 // Pipeline returns the pipeline with the given ID, or nil.
 func (s *ServerPool) Pipeline(id uuid.UUID) *ServerPipeline { return s.pipelines[id] }
 
-// NextEvent returns the next event, or false when there is none.
+// NextEvent returns the next event, or false when there is none. Events
+// queue up until taken: drain them after every Receive.
 func (s *ServerPool) NextEvent() (ServerEvent, bool) { return s.events.pop() }
 
 // DataToSend returns the next payload of at most max bytes for the client.
@@ -218,13 +219,23 @@ func (s *ServerPool) HostCall(method HostMethodID, params ...any) (int64, error)
 	if s.state != RunspacePoolOpened {
 		return 0, &StateError{Op: "make a host call", State: s.state, Want: []fmt.Stringer{RunspacePoolOpened}}
 	}
-	s.lastCall++
-	ci := s.lastCall
+	ci := s.nextCallID(method)
 	if err := s.queue(&RunspacePoolHostCall{CallID: ci, Method: method, Params: params}, uuid.Nil); err != nil {
 		return 0, err
 	}
-	s.hostCalls[ci] = method
+	if ci != VoidCallID {
+		s.hostCalls[ci] = method
+	}
 	return ci, nil
+}
+
+// nextCallID numbers a host call; void methods all share VoidCallID.
+func (s *ServerPool) nextCallID(method HostMethodID) int64 {
+	if method.IsVoid() {
+		return VoidCallID
+	}
+	s.lastCall++
+	return s.lastCall
 }
 
 // SendUserEvent forwards a PowerShell event to the client (USER_EVENT).
@@ -238,10 +249,10 @@ func (s *ServerPool) SendUserEvent(ev UserEvent) error {
 // checked against it. Errors are handled as in ClientPool.Receive: all
 // processable messages are processed and the errors joined.
 func (s *ServerPool) Receive(data []byte, stream StreamType, pipelineID uuid.UUID) error {
-	if err := s.defrag.Write(data); err != nil {
-		return &ProtocolError{Msg: "bad fragment from the client", Err: err}
-	}
 	var errs []error
+	if err := s.defrag.Write(data); err != nil {
+		errs = append(errs, &ProtocolError{Msg: "bad fragment from the client", Err: err})
+	}
 	for {
 		raw, ok := s.defrag.Next()
 		if !ok {
@@ -305,6 +316,9 @@ func (s *ServerPool) processPoolBody(body Body) error {
 		}
 		c := *b
 		s.clientCap = &c
+		if s.cipher == nil && keyExchangeObsolete(c.ProtocolVersion, s.ourCap.ProtocolVersion) {
+			s.cipher = plainSecureStringCipher{}
+		}
 		cp := s.ourCap
 		if s.state == RunspacePoolDisconnected {
 			// The connect answer carries the real RPID (capture
@@ -348,7 +362,11 @@ func (s *ServerPool) processPoolBody(body Body) error {
 		}
 		s.out.lastObjectID++
 		s.connectOut.Add(s.out.lastObjectID, msg)
-		s.state = RunspacePoolOpened
+		// Windows follows the connectResponseXml with RUNSPACEPOOL_STATE
+		// Opened on the pool's next Receive (test_psrp_disconnect_runspaces).
+		if err := s.setState(RunspacePoolOpened, nil); err != nil {
+			return err
+		}
 		s.events.push(PoolConnected{Request: b})
 	case *SetMaxRunspaces:
 		if err := s.requireOpened(b.MessageType()); err != nil {
@@ -461,8 +479,13 @@ func (s *ServerPool) createPipeline(id uuid.UUID, cp *CreatePipeline, md *GetCom
 	if id == uuid.Nil {
 		return &ProtocolError{Msg: fmt.Sprintf("%v without a pipeline ID", t)}
 	}
-	if _, dup := s.pipelines[id]; dup {
-		return &ProtocolError{Msg: fmt.Sprintf("%v for existing pipeline %v", t, id)}
+	if old, dup := s.pipelines[id]; dup {
+		if !old.state.Terminal() {
+			return &ProtocolError{Msg: fmt.Sprintf("%v for running pipeline %v", t, id)}
+		}
+		// A finished pipeline invoked again with the same ID; data still
+		// queued for the old run goes out first.
+		delete(s.pipelines, id)
 	}
 	if len(s.pipelines) >= maxServerPipelines {
 		return &ProtocolError{Msg: fmt.Sprintf("%v: more than %d pipelines", t, maxServerPipelines)}

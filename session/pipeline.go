@@ -28,15 +28,24 @@ type StartOption func(*startConfig)
 
 type startConfig struct {
 	input     iter.Seq[any]
+	inputCh   <-chan any
 	openInput bool
 	history   bool
 }
 
 // WithInput feeds the values of seq to the pipeline as its input ($input,
 // pipeline-bound parameters), then closes the input. seq runs in its own
-// goroutine; it should return when the pipeline ends (ctx of Start).
+// goroutine, which stops asking for values once the pipeline has ended;
+// Close does not wait for a seq that blocks forever.
 func WithInput(seq iter.Seq[any]) StartOption {
-	return func(c *startConfig) { c.input = seq }
+	return func(c *startConfig) { c.input, c.inputCh = seq, nil }
+}
+
+// WithInputChannel feeds the values received from ch to the pipeline as its
+// input, and closes the input when ch is closed. Feeding stops when the
+// pipeline ends.
+func WithInputChannel(ch <-chan any) StartOption {
+	return func(c *startConfig) { c.inputCh, c.input = ch, nil }
 }
 
 // WithOpenInput keeps the pipeline's input open so that the caller feeds it
@@ -63,10 +72,10 @@ type Pipeline struct {
 
 	created     chan struct{} // closed when the WS-Man Command succeeded or the start failed
 	createdOnce sync.Once
-	createdErr  error // set before created is closed on failure
-	done       chan struct{} // closed when the pipeline has ended
-	wake       chan struct{} // signals queue changes (cap 1)
-	input      bool
+	createdErr  error         // set before created is closed on failure
+	done        chan struct{} // closed when the pipeline has ended
+	wake        chan struct{} // signals queue changes (cap 1)
+	input       bool
 
 	mu          sync.Mutex
 	queue       []Record
@@ -313,7 +322,6 @@ func (p *Pipeline) CloseInput(ctx context.Context) error {
 
 // feed sends the values of seq, then closes the input.
 func (p *Pipeline) feed(seq iter.Seq[any]) {
-	defer p.s.wg.Done()
 	for v := range seq {
 		if p.ctx.Err() != nil {
 			return
@@ -332,6 +340,26 @@ func (p *Pipeline) closeCreated(err error) {
 		p.createdErr = err
 		close(p.created)
 	})
+}
+
+// feedChannel sends the values received from ch until it is closed, then
+// closes the input.
+func (p *Pipeline) feedChannel(ch <-chan any) {
+	defer p.s.wg.Done()
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				_ = p.CloseInput(p.ctx)
+				return
+			}
+			if err := p.Send(p.ctx, v); err != nil {
+				return
+			}
+		case <-p.ctx.Done():
+			return
+		}
+	}
 }
 
 // abort cancels the receive loop with cause (the Start context's error,

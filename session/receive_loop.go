@@ -98,7 +98,6 @@ func (s *Session) openDone(err error) {
 func (s *Session) pipelineLoop(p *Pipeline) {
 	defer s.wg.Done()
 	err := s.pipelineReceive(p)
-	println("DEBUG loop end", fmt.Sprint(err), fmt.Sprint(p.ctx.Err()), p.endedRemotely())
 	if p.ctx.Err() != nil {
 		p.mu.Lock()
 		cause := p.abortErr
@@ -110,7 +109,7 @@ func (s *Session) pipelineLoop(p *Pipeline) {
 		closing := s.closing
 		s.mu.Unlock()
 		if !closing && !errors.Is(cause, ErrBroken) && !p.endedRemotely() {
-			println("DEBUG stopRemote"); s.stopRemote(p)
+			s.stopRemote(p)
 		}
 		s.finishPipeline(p, cause)
 		return
@@ -158,7 +157,7 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 func (s *Session) stopRemote(p *Pipeline) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	if err := s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalPSCtrlC); err != nil { println("DEBUG", err.Error()) }
+	_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalPSCtrlC)
 	_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalTerminate)
 	p.mu.Lock()
 	p.commandSent = false // already terminated: keep it off the toClose list

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ func TestReplayWindowsCaptures(t *testing.T) {
 			require.NoError(t, err)
 			sc := replayAnalyze(t, conv)
 			if sc.skip != "" {
+				if len(sc.shells) > 0 {
+					// What comes first still runs: the client must open
+					// and close the recorded pool.
+					replayOpenClose(t, conv, sc.shells[0])
+					t.Skipf("%s: pool open and close replayed; not replayed: %s", name, sc.skip)
+				}
 				t.Skipf("%s: %s", name, sc.skip)
 			}
 			replayRun(t, conv, sc)
@@ -78,13 +85,21 @@ type replayShell struct {
 	noProfile  bool
 	configName string
 	poolStates []psrp.RunspacePoolState
-	pipelines  []*replayPipeline
+	// openedAt is the index of the recorded Receive that reported the
+	// pool Opened.
+	openedAt  int
+	pipelines []*replayPipeline
 }
 
 type replayPipeline struct {
 	create   *psrp.CreatePipeline
 	input    []any
 	endInput bool
+
+	// hostWrites are the texts of the UI write host calls (void methods the
+	// client services without answering); hostProgress counts WriteProgress.
+	hostWrites   []string
+	hostProgress int
 
 	output      []any
 	errors      []*clixml.ErrorRecord
@@ -203,9 +218,13 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 						p.endInput = true
 					}
 				}
+				switch b := body.(type) {
+				case *psrp.PipelineHostResponse:
+					sc.replaySkip("the recorded host answered a pipeline host call (%v); replaying needs a host scripted with pypsrp's answers", b.Method)
+				case *psrp.RunspacePoolHostResponse:
+					sc.replaySkip("the recorded host answered a pool host call (%v); replaying needs a host scripted with pypsrp's answers", b.Method)
+				}
 				switch psrp.MessageType(m.Type) {
-				case psrp.MessagePipelineHostResponse, psrp.MessageRunspacePoolHostResponse:
-					sc.replaySkip("the recorded host answered host calls (%T); replaying needs a host scripted with those answers", body)
 				case psrp.MessageSetMaxRunspaces, psrp.MessageSetMinRunspaces, psrp.MessageGetAvailableRunspaces:
 					sc.replaySkip("changing or querying the pool's runspace counts (%T) is not in the session API yet", body)
 				case psrp.MessageResetRunspaceState:
@@ -237,6 +256,9 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 				if e.Command < 0 {
 					if b, ok := body.(*psrp.RunspacePoolStateMessage); ok {
 						sh.poolStates = append(sh.poolStates, b.State)
+						if b.State == psrp.RunspacePoolOpened && sh.openedAt == 0 {
+							sh.openedAt = e.Index
+						}
 					}
 					continue
 				}
@@ -258,6 +280,18 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 					p.information = append(p.information, b.Record)
 				case *psrp.PipelineState:
 					p.final = b
+				case *psrp.PipelineHostCall:
+					switch b.Method {
+					case psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
+						psrp.HostWriteErrorLine, psrp.HostWriteDebugLine, psrp.HostWriteVerboseLine, psrp.HostWriteWarningLine:
+						text := ""
+						if n := len(b.Params); n > 0 {
+							text, _ = b.Params[n-1].(string)
+						}
+						p.hostWrites = append(p.hostWrites, text)
+					case psrp.HostWriteProgress:
+						p.hostProgress++
+					}
 				}
 			}
 		}
@@ -291,6 +325,45 @@ func replaySeq(values []any) iter.Seq[any] {
 	}
 }
 
+// replayOptions returns the session options that ask what the recorded
+// client asked when it opened the pool.
+func replayOptions(srv *replay.Server, sh *replayShell, host session.Host) []session.Option {
+	opts := []session.Option{
+		session.WithHTTPClient(srv.Client()),
+		session.WithAllowUnencrypted(),
+		session.WithRunspaces(int(sh.init.MinRunspaces), int(sh.init.MaxRunspaces)),
+		session.WithHost(host),
+	}
+	if sh.init.ApplicationArguments != nil {
+		opts = append(opts, session.WithApplicationArguments(sh.init.ApplicationArguments))
+	}
+	if sh.noProfile {
+		opts = append(opts, session.WithNoProfile())
+	}
+	if sh.configName != "" {
+		opts = append(opts, session.WithConfigurationName(sh.configName))
+	}
+	return opts
+}
+
+// replayOpenClose opens and closes the first recorded pool of a scenario
+// that cannot run in full.
+func replayOpenClose(t *testing.T, conv *replay.Conversation, sh *replayShell) {
+	t.Helper()
+	srv := replay.NewServer(t, conv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := session.New(ctx, srv.URL, replayOptions(srv, sh, &replayHost{})...)
+	require.NoError(t, err, "open")
+	assert.Equal(t, session.StateOpened, s.State())
+	require.NoError(t, s.Close(ctx), "close")
+	for _, e := range srv.Unserved() {
+		if e.Shell == 0 && e.Command < 0 && e.Action() == "Receive" && e.Index <= sh.openedAt {
+			t.Errorf("recorded pool Receive #%d during the open was never requested", e.Index)
+		}
+	}
+}
+
 // replayRun drives the scenario through the session API against the
 // replay server and checks what the client surfaced.
 func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
@@ -298,21 +371,8 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i, sh := range sc.shells {
-		opts := []session.Option{
-			session.WithHTTPClient(srv.Client()),
-			session.WithAllowUnencrypted(),
-			session.WithRunspaces(int(sh.init.MinRunspaces), int(sh.init.MaxRunspaces)),
-		}
-		if sh.init.ApplicationArguments != nil {
-			opts = append(opts, session.WithApplicationArguments(sh.init.ApplicationArguments))
-		}
-		if sh.noProfile {
-			opts = append(opts, session.WithNoProfile())
-		}
-		if sh.configName != "" {
-			opts = append(opts, session.WithConfigurationName(sh.configName))
-		}
-		s, err := session.New(ctx, srv.URL, opts...)
+		host := &replayHost{}
+		s, err := session.New(ctx, srv.URL, replayOptions(srv, sh, host)...)
 		if len(sh.poolStates) == 0 || sh.poolStates[len(sh.poolStates)-1] != psrp.RunspacePoolOpened {
 			require.Error(t, err, "shell %d: the recorded pool never opened", i)
 			continue
@@ -320,7 +380,11 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		require.NoError(t, err, "shell %d", i)
 		assert.Equal(t, session.StateOpened, s.State(), "shell %d", i)
 		for j, p := range sh.pipelines {
-			replayInvoke(ctx, t, s, fmt.Sprintf("shell %d pipeline %d", i, j), p)
+			what := fmt.Sprintf("shell %d pipeline %d", i, j)
+			replayInvoke(ctx, t, s, what, p)
+			writes, progress := host.take()
+			replayEqual(t, what+": host UI writes", p.hostWrites, writes)
+			assert.Equal(t, p.hostProgress, progress, "%s: host WriteProgress calls", what)
 		}
 		require.NoError(t, s.Close(ctx), "shell %d: Close", i)
 		assert.Equal(t, session.StateClosed, s.State(), "shell %d", i)
@@ -353,6 +417,38 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 			t.Log(l)
 		}
 	}
+}
+
+// replayHost records the host calls the client services without answering
+// (UI writes), and answers the rest as DefaultHost does.
+type replayHost struct {
+	session.DefaultHost
+	mu       sync.Mutex
+	writes   []string
+	progress int
+}
+
+func (h *replayHost) Write(_ context.Context, w session.HostWrite) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writes = append(h.writes, w.Text)
+	return nil
+}
+
+func (h *replayHost) WriteProgress(context.Context, int64, clixml.ProgressRecord) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.progress++
+	return nil
+}
+
+// take returns and resets what was recorded.
+func (h *replayHost) take() ([]string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, p := h.writes, h.progress
+	h.writes, h.progress = nil, 0
+	return w, p
 }
 
 // replayCheckSent checks that what our client sent asks the same of the
@@ -426,8 +522,9 @@ func replayInvoke(ctx context.Context, t *testing.T, s *session.Session, what st
 		opts = append(opts, session.WithInput(replaySeq(p.input)))
 	}
 	res, err := s.Invoke(ctx, p.create.PowerShell, opts...)
-	t.Logf("%s: %d outputs, %d errors, %d warnings, %d verbose, %d debug, %d progress, %d information; err %v",
-		what, len(p.output), len(p.errors), len(p.warnings), len(p.verbose), len(p.debug), len(p.progress), len(p.information), err)
+	t.Logf("%s: %d outputs, %d errors, %d warnings, %d verbose, %d debug, %d progress, %d information, %d host writes %q, %d host progress; err %v",
+		what, len(p.output), len(p.errors), len(p.warnings), len(p.verbose), len(p.debug), len(p.progress), len(p.information),
+		len(p.hostWrites), p.hostWrites, p.hostProgress, err)
 	require.NotNil(t, p.final, "%s: the recording has no final PIPELINE_STATE", what)
 	switch p.final.State {
 	case psrp.PipelineCompleted:
@@ -554,5 +651,81 @@ func TestReplayRecordedFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkReplayOpenInvokeClose measures a whole recorded conversation
+// (open the pool, run one pipeline, close) against the replay server on
+// loopback: the client's per-session cost on real Windows answers.
+func BenchmarkReplayOpenInvokeClose(b *testing.B) {
+	dir, err := replay.CapturesDir()
+	require.NoError(b, err)
+	conv, err := replay.Load(filepath.Join(dir, "test_psrp_no_profile.yml"))
+	require.NoError(b, err)
+	ps := psrp.Script("$env:USERPROFILE.ToUpperInvariant()").Build()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		srv := replay.NewServer(nil, conv)
+		s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted(), session.WithNoProfile())
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := s.Invoke(ctx, ps)
+		if err != nil || len(res.Output) != 1 {
+			b.Fatalf("Invoke: %v, %d outputs", err, len(res.Output))
+		}
+		if err := s.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		srv.Close()
+	}
+}
+
+// TestReplayKeyExchangeTimeout replays test_psrp_key_exchange_timeout, where
+// Windows never answered the client's PUBLIC_KEY: a pipeline with a
+// SecureString argument waits for the session key, so it must end with its
+// context's error, must never reach the server, and the session must still
+// close.
+func TestReplayKeyExchangeTimeout(t *testing.T) {
+	t.Parallel()
+	conv := replayLoad(t, "test_psrp_key_exchange_timeout.yml")
+	srv := replay.NewServer(t, conv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+	require.NoError(t, err)
+	ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
+	defer icancel()
+	ps := psrp.Script("param($p) $p.Length").Param("p", clixml.NewSecureString("secret")).Build()
+	_, err = s.Invoke(ictx, ps)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, s.Close(ctx))
+
+	var sentKey, sentCommand bool
+	for _, r := range srv.Received() {
+		switch {
+		case r.Env.Action == "Command":
+			sentCommand = true
+		case r.Env.Action == "Send" && r.Command < 0:
+			var a replay.Assembler
+			for _, b := range r.Env.Blobs {
+				msgs, err := a.Add(b.Data)
+				require.NoError(t, err)
+				for _, m := range msgs {
+					if m.Type == replay.MsgPublicKey {
+						sentKey = true
+						if assert.NotNil(t, r.Entry, "PUBLIC_KEY got no recorded answer") {
+							assert.Equal(t, 3, r.Entry.Index, "PUBLIC_KEY matched to recorded entry")
+						}
+					}
+				}
+			}
+		}
+	}
+	assert.True(t, sentKey, "the client never sent its PUBLIC_KEY")
+	assert.False(t, sentCommand, "the pipeline reached the server without a session key")
+	for _, e := range srv.Unserved() {
+		assert.NotEqual(t, "Delete", e.Action(), "the session was not deleted")
 	}
 }

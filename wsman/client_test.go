@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -212,6 +213,18 @@ func TestCapturedOperations(t *testing.T) {
 			assert.Equal(t, `%systemroot%\system32\WsmSvc.dll`, f.ProviderPath)
 			assert.Equal(t, "The WS-Management service cannot process the request because the request contained invalid selectors for the resource.", f.Message)
 		}},
+		{name: "CommandLineCmd", file: "test_winrs_standard.yml", index: 1, run: func(t *testing.T, c *Client, req string) {
+			id, err := c.CommandLine(context.Background(), ShellRef{ID: field(t, req, shellIDRE), ResourceURI: ResourceCmd}, "cmd.exe", []string{"/c", "echo", "hi"}, CommandLineOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, "CF84C20A-0A35-43FA-AF78-0B4711DA5F30", id)
+		}},
+		{name: "CommandLineFileNotFound", file: "test_winrs_no_cmd_shell.yml", index: 1, run: func(t *testing.T, c *Client, req string) {
+			_, err := c.CommandLine(context.Background(), ShellRef{ID: field(t, req, shellIDRE), ResourceURI: ResourceCmd}, "powershell.exe", []string{"Write-Host", "hi"}, CommandLineOptions{SkipCmdShell: true})
+			var f *Fault
+			require.ErrorAs(t, err, &f)
+			assert.Equal(t, CodeFileNotFound, f.WSManCode)
+			assert.Equal(t, "w:InternalError", f.Subcode)
+		}},
 		{name: "OtherWSManError", file: "test_psrp_is_alive_other_wsman_error.yml", index: 3, noCheck: true, run: func(t *testing.T, c *Client, req string) {
 			_, err := c.GetShell(context.Background(), field(t, req, shellIDRE))
 			var f *Fault
@@ -407,4 +420,37 @@ func TestConcurrentUse(t *testing.T) {
 		assert.Contains(t, string(srv.request(t, i)), sid)
 	}
 	assert.False(t, errors.Is(nil, ErrAccessDenied))
+}
+
+// TestLogging checks that requests are logged without bodies unless
+// LogBodies is set.
+func TestLogging(t *testing.T) {
+	t.Parallel()
+	msgs := loadCapture(t, "test_psrp_no_profile.yml")
+	for _, bodies := range []bool{false, true} {
+		srv := newReplayServer(t, msgs[5])
+		var buf bytes.Buffer
+		c := NewClient(srv.URL, nil)
+		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.LogBodies = bodies
+		require.NoError(t, c.Delete(context.Background(), ShellRef{ID: "SHELL-1"}))
+		out := buf.String()
+		assert.Contains(t, out, "op=Delete")
+		assert.Contains(t, out, "status=200")
+		assert.Contains(t, out, "ShellId=SHELL-1")
+		assert.Equal(t, bodies, strings.Contains(out, "Envelope"), out)
+	}
+}
+
+// TestReconnectCommand checks the per-command Reconnect body.
+func TestReconnectCommand(t *testing.T) {
+	t.Parallel()
+	msgs := loadCapture(t, "test_psrp_disconnect_runspaces.yml")
+	srv := newReplayServer(t, msgs[5])
+	c := NewClient(srv.URL, nil)
+	require.NoError(t, c.ReconnectCommand(context.Background(), ShellRef{ID: "S"}, "C1"))
+	req := string(srv.request(t, 0))
+	assert.Contains(t, req, ActionReconnect)
+	assert.Contains(t, req, `<s:Body><rsp:Reconnect><rsp:CommandId>C1</rsp:CommandId></rsp:Reconnect></s:Body>`)
+	assert.Error(t, c.ReconnectCommand(context.Background(), ShellRef{ID: "S"}, ""))
 }

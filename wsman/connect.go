@@ -1,8 +1,10 @@
 package wsman
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"time"
 )
@@ -30,7 +32,7 @@ func (c *Client) Disconnect(ctx context.Context, shell ShellRef, o DisconnectOpt
 		return err
 	}
 	r := &request{op: "Disconnect", action: ActionDisconnect, resourceURI: shell.resource(), selectors: shell.selectors(),
-		body: func(b *strings.Builder) {
+		body: func(b *bytes.Buffer) {
 			if o.BufferMode == "" && o.IdleTimeout <= 0 {
 				b.WriteString(`<rsp:Disconnect />`)
 				return
@@ -57,6 +59,28 @@ func (c *Client) Reconnect(ctx context.Context, shell ShellRef) error {
 		return err
 	}
 	_, err := c.call(ctx, &request{op: "Reconnect", action: ActionReconnect, resourceURI: shell.resource(), selectors: shell.selectors()})
+	return err
+}
+
+// ReconnectCommand reconnects one command of a shell after Reconnect: MS-PSRP
+// 3.1.5.3.18 says a shell Reconnect does not reconnect its commands, and that
+// a second Reconnect carrying the CommandID must be sent for each. The body,
+// <rsp:Reconnect><rsp:CommandId>…</rsp:CommandId></rsp:Reconnect>, follows
+// the spec's wording; no Windows capture of it exists in the conformance set.
+func (c *Client) ReconnectCommand(ctx context.Context, shell ShellRef, commandID string) error {
+	if err := shell.check("Reconnect"); err != nil {
+		return err
+	}
+	if commandID == "" {
+		return errors.New("wsman: Reconnect: empty CommandId")
+	}
+	r := &request{op: "Reconnect", action: ActionReconnect, resourceURI: shell.resource(), selectors: shell.selectors(),
+		body: func(b *bytes.Buffer) {
+			b.WriteString(`<rsp:Reconnect><rsp:CommandId>`)
+			esc(b, commandID)
+			b.WriteString(`</rsp:CommandId></rsp:Reconnect>`)
+		}}
+	_, err := c.call(ctx, r)
 	return err
 }
 
@@ -87,7 +111,7 @@ func (c *Client) Connect(ctx context.Context, shell ShellRef, connectXML []byte,
 	}
 	opts := append([]Option{{Name: "protocolversion", Value: orDefault(o.ProtocolVersion, "2.3"), MustComply: true}}, o.Options...)
 	r := &request{op: "Connect", action: ActionConnect, resourceURI: shell.resource(), selectors: shell.selectors(), options: opts,
-		body: func(b *strings.Builder) {
+		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Connect><connectXml xmlns="` + NsPowerShell + `">`)
 			writeB64(b, connectXML)
 			b.WriteString(`</connectXml></rsp:Connect>`)

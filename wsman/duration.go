@@ -46,6 +46,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	var total time.Duration
 	inTime := false
 	seen := false
+	lastRank := 0 // units must appear once each, in order D, H, M, S
 	for len(s) > 0 {
 		if s[0] == 'T' {
 			if inTime {
@@ -67,18 +68,23 @@ func ParseDuration(s string) (time.Duration, error) {
 		num, unit := s[:i], s[i]
 		s = s[i+1:]
 		var scale time.Duration
+		var rank int
 		switch {
 		case !inTime && unit == 'D':
-			scale = 24 * time.Hour
+			scale, rank = 24*time.Hour, 1
 		case inTime && unit == 'H':
-			scale = time.Hour
+			scale, rank = time.Hour, 2
 		case inTime && unit == 'M':
-			scale = time.Minute
+			scale, rank = time.Minute, 3
 		case inTime && unit == 'S':
-			scale = time.Second
+			scale, rank = time.Second, 4
 		default:
 			return 0, fmt.Errorf("%w: unsupported unit %q in %q", ErrInvalidDuration, unit, in)
 		}
+		if rank <= lastRank {
+			return 0, fmt.Errorf("%w: unit %q out of order in %q", ErrInvalidDuration, unit, in)
+		}
+		lastRank = rank
 		if strings.Contains(num, ".") && unit != 'S' {
 			return 0, fmt.Errorf("%w: fraction outside seconds in %q", ErrInvalidDuration, in)
 		}
@@ -128,7 +134,11 @@ func parseScaled(num string, scale time.Duration) (time.Duration, error) {
 		for i := len(frac); i < 9; i++ {
 			f *= 10
 		}
-		d += time.Duration(f) * scale / time.Second
+		fd := time.Duration(f) * scale / time.Second
+		if d > time.Duration(1<<63-1)-fd {
+			return 0, ErrInvalidDuration
+		}
+		d += fd
 	}
 	return d, nil
 }

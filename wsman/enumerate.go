@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -31,7 +32,7 @@ type Item struct {
 // commands of a shell.
 func (c *Client) Enumerate(ctx context.Context, resourceURI string, filter map[string]string) ([]Item, error) {
 	sel := sortedSelectors(filter)
-	r := &request{op: enumOpEnumerate, action: ActionEnumerate, resourceURI: resourceURI, body: func(b *strings.Builder) {
+	r := &request{op: enumOpEnumerate, action: ActionEnumerate, resourceURI: resourceURI, body: func(b *bytes.Buffer) {
 		fmt.Fprintf(b, `<wsen:Enumerate><wsman:OptimizeEnumeration /><wsman:MaxElements>%d</wsman:MaxElements>`, enumMaxElements)
 		if len(sel) > 0 {
 			b.WriteString(`<wsman:Filter Dialect="` + FilterSelectorDialect + `">`)
@@ -61,7 +62,7 @@ func (c *Client) Enumerate(ctx context.Context, resourceURI string, filter map[s
 		if pulls >= maxPulls {
 			return nil, &ProtocolError{Op: enumOpPull, Kind: ErrUnexpectedResponse, Msg: fmt.Sprintf("no EndOfSequence after %d pulls", maxPulls)}
 		}
-		pr := &request{op: enumOpPull, action: ActionPull, resourceURI: resourceURI, body: func(b *strings.Builder) {
+		pr := &request{op: enumOpPull, action: ActionPull, resourceURI: resourceURI, body: func(b *bytes.Buffer) {
 			b.WriteString(`<wsen:Pull><wsen:EnumerationContext>`)
 			esc(b, ectx)
 			fmt.Fprintf(b, `</wsen:EnumerationContext><wsman:MaxElements>%d</wsman:MaxElements></wsen:Pull>`, enumMaxElements)

@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"sort"
@@ -29,9 +30,11 @@ type request struct {
 	options     []Option
 	selectors   []selector
 	timeout     time.Duration // 0 => client default
-	body        func(b *strings.Builder)
+	body        func(b *bytes.Buffer)
 	// rawBody, if set, receives the inner XML of the response's s:Body.
 	rawBody *[]byte
+	// sizeHint is the expected body size, to allocate the envelope once.
+	sizeHint int
 }
 
 // sortedSelectors turns a map into selectors ordered by name.
@@ -52,17 +55,17 @@ func sortedSelectors(m map[string]string) []selector {
 }
 
 // esc writes s XML-escaped (valid for text and attribute values).
-func esc(b *strings.Builder, s string) {
+func esc(b *bytes.Buffer, s string) {
 	_ = xml.EscapeText(b, []byte(s)) // a strings.Builder never fails
 }
 
 // writeB64 writes data base64-encoded.
-func writeB64(b *strings.Builder, data []byte) {
+func writeB64(b *bytes.Buffer, data []byte) {
 	n := base64.StdEncoding.EncodedLen(len(data))
 	b.Grow(n)
-	buf := make([]byte, n)
+	buf := b.AvailableBuffer()[:n]
 	base64.StdEncoding.Encode(buf, data)
-	b.Write(buf)
+	b.Write(buf) // buf aliases b's spare capacity: no copy beyond a memmove onto itself
 }
 
 // envelopeParams are the per-call header values taken from the client.
@@ -76,8 +79,8 @@ type envelopeParams struct {
 // buildEnvelope renders the SOAP envelope with the header in exactly the order
 // and with the attributes PROTOCOL.md §3.3 documents (as accepted by Windows).
 func buildEnvelope(r *request, p envelopeParams) []byte {
-	var b strings.Builder
-	b.Grow(1536)
+	var b bytes.Buffer
+	b.Grow(1536 + r.sizeHint)
 	b.WriteString(`<s:Envelope xmlns:rsp="` + NsShell + `" xmlns:s="` + NsSOAP + `" xmlns:wsa="` + NsAddressing +
 		`" xmlns:wsen="` + NsEnumeration + `" xmlns:wsman="` + NsWSMan + `" xmlns:wsmv="` + NsWSMV + `"><s:Header>`)
 	b.WriteString(`<wsa:Action s:mustUnderstand="true">`)
@@ -124,10 +127,10 @@ func buildEnvelope(r *request, p envelopeParams) []byte {
 		r.body(&b)
 		b.WriteString(`</s:Body></s:Envelope>`)
 	}
-	return []byte(b.String())
+	return b.Bytes()
 }
 
-func writeSelectorSet(b *strings.Builder, sel []selector) {
+func writeSelectorSet(b *bytes.Buffer, sel []selector) {
 	if len(sel) == 0 {
 		return
 	}

@@ -68,7 +68,9 @@ func TestErrorResponses(t *testing.T) {
 		},
 		{
 			name: "WSManFault code 5 is access denied", status: 500,
-			body: func(id string) string { return faultEnvelope(id, "w:AccessDenied", CodeAccessDenied, "Access is denied.") },
+			body: func(id string) string {
+				return faultEnvelope(id, "w:AccessDenied", CodeAccessDenied, "Access is denied.")
+			},
 			check: func(t *testing.T, err error) {
 				var f *Fault
 				require.ErrorAs(t, err, &f)
@@ -94,7 +96,9 @@ func TestErrorResponses(t *testing.T) {
 		},
 		{
 			name: "500 with non-SOAP body", status: 500,
-			body: func(string) string { return "<html>\x1b[31mboom\r\nInjected: line" + strings.Repeat("x", 2000) + "</html>" },
+			body: func(string) string {
+				return "<html>\x1b[31mboom\r\nInjected: line" + strings.Repeat("x", 2000) + "</html>"
+			},
 			check: func(t *testing.T, err error) {
 				var he *HTTPError
 				require.ErrorAs(t, err, &he)
@@ -356,7 +360,12 @@ func TestDuration(t *testing.T) {
 		{"PTT1S", 0, false},
 		{"PT99999999999999999999S", 0, false},
 		{"P9999999999999DT0S", 0, false},
-		{"PT9223372036S9223372036S", 0, false},
+		{"PT1S1S", 0, false},
+		{"PT9223372036.9S", 0, false},
+		{"PT1M1H", 0, false},
+		{"PT9223372036S", 9223372036 * time.Second, true},
+		{"PT2562047H47M16.854775807S", time.Duration(1<<63 - 1), true},
+		{"PT2562047H47M16.854775808S", 0, false},
 	}
 	for _, tt := range parse {
 		got, err := ParseDuration(tt.in)
@@ -367,4 +376,75 @@ func TestDuration(t *testing.T) {
 		require.NoError(t, err, tt.in)
 		assert.Equal(t, tt.want, got, tt.in)
 	}
+}
+
+func TestParseReceiveResponse(t *testing.T) {
+	t.Parallel()
+	wrap := func(body string) []byte {
+		return []byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body>` + body + `</s:Body></s:Envelope>`)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want *ReceiveResult
+		err  error
+	}{
+		{"streams in order with End", wrap(`<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C">YQ==</rsp:Stream><rsp:Stream Name="stdout" CommandId="C">Yg==</rsp:Stream><rsp:Stream Name="stderr" CommandId="C" End="true"></rsp:Stream><rsp:CommandState CommandId="C" State="` + CommandStateRunning + `"/></rsp:ReceiveResponse>`),
+			&ReceiveResult{Streams: []StreamData{{Name: "stdout", CommandID: "C", Data: []byte("a")}, {Name: "stdout", CommandID: "C", Data: []byte("b")}, {Name: "stderr", CommandID: "C", Data: []byte{}, End: true}},
+				CommandState: &CommandState{CommandID: "C", State: CommandStateRunning}}, nil},
+		{"negative exit code", wrap(`<rsp:ReceiveResponse><rsp:CommandState CommandId="C" State="` + CommandStateDone + `"><rsp:ExitCode>-1</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`),
+			&ReceiveResult{Streams: []StreamData{}, CommandState: &CommandState{CommandID: "C", State: CommandStateDone, ExitCode: func() *int64 { v := int64(-1); return &v }()}}, nil},
+		{"bad base64", wrap(`<rsp:ReceiveResponse><rsp:Stream Name="stdout">!!!</rsp:Stream></rsp:ReceiveResponse>`), nil, ErrMalformedResponse},
+		{"bad exit code", wrap(`<rsp:ReceiveResponse><rsp:CommandState><rsp:ExitCode>x</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`), nil, ErrMalformedResponse},
+		{"wrong body", wrap(`<rsp:SendResponse/>`), nil, ErrUnexpectedResponse},
+		{"wrong namespace", []byte(`<s:Envelope xmlns:s="urn:other"><s:Body/></s:Envelope>`), nil, ErrMalformedResponse},
+		{"no body", []byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"></s:Envelope>`), nil, ErrMalformedResponse},
+		{"fault", []byte(faultEnvelope("x", "w:TimedOut", CodeOperationTimeout, "m")), nil, ErrOperationTimeout},
+		{"empty", nil, nil, ErrMalformedResponse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseReceiveResponse(tt.in)
+			if tt.err != nil {
+				assert.ErrorIs(t, err, tt.err)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRedirectBadLocation(t *testing.T) {
+	t.Parallel()
+	for _, loc := range []string{"", "ftp://127.0.0.1/x", "http://[::1"} {
+		srv := handlerServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if loc != "" {
+				w.Header().Set("Location", loc)
+			}
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		})
+		c := NewClient(srv.URL, nil)
+		c.AllowRedirects = true
+		err := c.Delete(context.Background(), ShellRef{ID: "S"})
+		require.Error(t, err, loc)
+		assert.True(t, strings.HasPrefix(err.Error(), "wsman: Delete: "), err.Error())
+	}
+}
+
+func TestReceiveOptions(t *testing.T) {
+	t.Parallel()
+	msgs := loadCapture(t, "test_psrp_no_profile.yml")
+	srv := newReplayServer(t, msgs[1])
+	c := NewClient(srv.URL, nil)
+	c.OperationTimeout = time.Minute
+	_, err := c.Receive(context.Background(), ShellRef{ID: "S", ResourceURI: ResourceCmd}, "C", ReceiveOptions{Streams: "stdout stderr", OperationTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	req := string(srv.request(t, 0))
+	assert.Contains(t, req, `<wsman:OperationTimeout>PT5S</wsman:OperationTimeout>`)
+	assert.Contains(t, req, `<wsman:ResourceURI s:mustUnderstand="true">`+ResourceCmd+`</wsman:ResourceURI>`)
+	assert.Contains(t, req, `<rsp:DesiredStream CommandId="C">stdout stderr</rsp:DesiredStream>`)
+	assert.NotContains(t, req, "KEEPALIVE")
 }

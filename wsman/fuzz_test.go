@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -82,4 +83,35 @@ func FuzzParseDuration(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParseReceiveResponse decodes the recorded pipeline output response
+// (two streams and a CommandState).
+func BenchmarkParseReceiveResponse(b *testing.B) {
+	msgs := loadCapture(b, "test_psrp_no_profile.yml")
+	data := []byte(msgs[4].Response)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseReceiveResponse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildSendEnvelope builds a Send envelope carrying 32 KiB of data.
+func BenchmarkBuildSendEnvelope(b *testing.B) {
+	data := make([]byte, 32<<10)
+	r := &request{op: "Send", action: ActionSend, resourceURI: ResourcePowerShell, selectors: []selector{{"ShellId", "S"}},
+		body: func(sb *bytes.Buffer) {
+			sb.WriteString(`<rsp:Send><rsp:Stream Name="stdin">`)
+			writeB64(sb, data)
+			sb.WriteString(`</rsp:Stream></rsp:Send>`)
+		}}
+	p := envelopeParams{to: "http://h/wsman", messageID: "uuid:X", sessionID: "uuid:Y", maxEnvelope: 512000, locale: "en-US", dataLocale: "en-US", timeout: 20 * time.Second}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = buildEnvelope(r, p)
+	}
 }

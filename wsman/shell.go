@@ -1,7 +1,9 @@
 package wsman
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -113,49 +115,50 @@ func (c *Client) Create(ctx context.Context, o ShellOptions) (*Shell, error) {
 	opts = append(opts, o.Options...)
 	in := orDefault(o.InputStreams, "stdin pr")
 	out := orDefault(o.OutputStreams, "stdout")
-	r := &request{op: "Create", action: ActionCreate, resourceURI: res, options: opts, body: func(b *strings.Builder) {
-		b.WriteString(`<rsp:Shell`)
-		if o.ShellID != "" {
-			b.WriteString(` ShellId="`)
-			esc(b, o.ShellID)
-			b.WriteString(`"`)
-		}
-		if o.Name != "" {
-			b.WriteString(` Name="`)
-			esc(b, o.Name)
-			b.WriteString(`"`)
-		}
-		b.WriteString(`><rsp:InputStreams>`)
-		esc(b, in)
-		b.WriteString(`</rsp:InputStreams><rsp:OutputStreams>`)
-		esc(b, out)
-		b.WriteString(`</rsp:OutputStreams>`)
-		if o.IdleTimeout > 0 {
-			b.WriteString(`<rsp:IdleTimeOut>` + FormatDuration(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
-		}
-		if o.WorkingDirectory != "" {
-			b.WriteString(`<rsp:WorkingDirectory>`)
-			esc(b, o.WorkingDirectory)
-			b.WriteString(`</rsp:WorkingDirectory>`)
-		}
-		if len(o.Environment) > 0 {
-			b.WriteString(`<rsp:Environment>`)
-			for _, v := range o.Environment {
-				b.WriteString(`<rsp:Variable Name="`)
-				esc(b, v.Name)
-				b.WriteString(`">`)
-				esc(b, v.Value)
-				b.WriteString(`</rsp:Variable>`)
+	r := &request{op: "Create", action: ActionCreate, resourceURI: res, options: opts,
+		sizeHint: base64.StdEncoding.EncodedLen(len(o.CreationXML)) + 512, body: func(b *bytes.Buffer) {
+			b.WriteString(`<rsp:Shell`)
+			if o.ShellID != "" {
+				b.WriteString(` ShellId="`)
+				esc(b, o.ShellID)
+				b.WriteString(`"`)
 			}
-			b.WriteString(`</rsp:Environment>`)
-		}
-		if o.CreationXML != nil {
-			b.WriteString(`<creationXml xmlns="` + NsPowerShell + `">`)
-			writeB64(b, o.CreationXML)
-			b.WriteString(`</creationXml>`)
-		}
-		b.WriteString(`</rsp:Shell>`)
-	}}
+			if o.Name != "" {
+				b.WriteString(` Name="`)
+				esc(b, o.Name)
+				b.WriteString(`"`)
+			}
+			b.WriteString(`><rsp:InputStreams>`)
+			esc(b, in)
+			b.WriteString(`</rsp:InputStreams><rsp:OutputStreams>`)
+			esc(b, out)
+			b.WriteString(`</rsp:OutputStreams>`)
+			if o.IdleTimeout > 0 {
+				b.WriteString(`<rsp:IdleTimeOut>` + FormatDuration(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
+			}
+			if o.WorkingDirectory != "" {
+				b.WriteString(`<rsp:WorkingDirectory>`)
+				esc(b, o.WorkingDirectory)
+				b.WriteString(`</rsp:WorkingDirectory>`)
+			}
+			if len(o.Environment) > 0 {
+				b.WriteString(`<rsp:Environment>`)
+				for _, v := range o.Environment {
+					b.WriteString(`<rsp:Variable Name="`)
+					esc(b, v.Name)
+					b.WriteString(`">`)
+					esc(b, v.Value)
+					b.WriteString(`</rsp:Variable>`)
+				}
+				b.WriteString(`</rsp:Environment>`)
+			}
+			if o.CreationXML != nil {
+				b.WriteString(`<creationXml xmlns="` + NsPowerShell + `">`)
+				writeB64(b, o.CreationXML)
+				b.WriteString(`</creationXml>`)
+			}
+			b.WriteString(`</rsp:Shell>`)
+		}}
 	env, err := c.call(ctx, r)
 	if err != nil {
 		return nil, err
@@ -203,8 +206,9 @@ func (c *Client) Command(ctx context.Context, shell ShellRef, commandID string, 
 		commandID = newGUID()
 	}
 	r := &request{op: "Command", action: ActionCommand, resourceURI: shell.resource(), selectors: shell.selectors(),
-		options: []Option{{Name: "WINRS_SKIP_CMD_SHELL", Value: "False"}},
-		body: func(b *strings.Builder) {
+		sizeHint: base64.StdEncoding.EncodedLen(len(args)) + 256,
+		options:  []Option{{Name: "WINRS_SKIP_CMD_SHELL", Value: "False"}},
+		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:CommandLine CommandId="`)
 			esc(b, commandID)
 			b.WriteString(`"><rsp:Command /><rsp:Arguments>`)
@@ -229,7 +233,8 @@ func (c *Client) Send(ctx context.Context, shell ShellRef, commandID, stream str
 	}
 	stream = orDefault(stream, "stdin")
 	r := &request{op: "Send", action: ActionSend, resourceURI: shell.resource(), selectors: shell.selectors(),
-		body: func(b *strings.Builder) {
+		sizeHint: base64.StdEncoding.EncodedLen(len(data)) + 256,
+		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Send><rsp:Stream Name="`)
 			esc(b, stream)
 			b.WriteString(`"`)
@@ -303,7 +308,7 @@ func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, 
 	streams := orDefault(o.Streams, "stdout")
 	r := &request{op: "Receive", action: ActionReceive, resourceURI: shell.resource(), selectors: shell.selectors(),
 		options: opts, timeout: o.OperationTimeout,
-		body: func(b *strings.Builder) {
+		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Receive><rsp:DesiredStream`)
 			if commandID != "" {
 				b.WriteString(` CommandId="`)
@@ -332,7 +337,7 @@ func (c *Client) Signal(ctx context.Context, shell ShellRef, commandID, code str
 		return fmt.Errorf("wsman: Signal: empty signal code")
 	}
 	r := &request{op: "Signal", action: ActionSignal, resourceURI: shell.resource(), selectors: shell.selectors(),
-		body: func(b *strings.Builder) {
+		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Signal`)
 			if commandID != "" {
 				b.WriteString(` CommandId="`)
@@ -345,4 +350,56 @@ func (c *Client) Signal(ctx context.Context, shell ShellRef, commandID, code str
 		}}
 	_, err := c.call(ctx, r)
 	return err
+}
+
+// CommandLineOptions configure CommandLine.
+type CommandLineOptions struct {
+	// SkipCmdShell sends WINRS_SKIP_CMD_SHELL=True: run the executable
+	// directly instead of through cmd.exe.
+	SkipCmdShell bool
+	// CommandID is an optional client-chosen CommandId.
+	CommandID string
+}
+
+// CommandLine starts a process in a cmd shell (ResourceCmd): cmd is the
+// executable and each of args one rsp:Arguments element. It returns the
+// server's CommandId; read output with Receive and Streams "stdout stderr".
+func (c *Client) CommandLine(ctx context.Context, shell ShellRef, cmd string, args []string, o CommandLineOptions) (string, error) {
+	if err := shell.check("CommandLine"); err != nil {
+		return "", err
+	}
+	if cmd == "" {
+		return "", fmt.Errorf("wsman: CommandLine: empty command")
+	}
+	skip := "False"
+	if o.SkipCmdShell {
+		skip = "True"
+	}
+	r := &request{op: "CommandLine", action: ActionCommand, resourceURI: orDefault(shell.ResourceURI, ResourceCmd), selectors: shell.selectors(),
+		options: []Option{{Name: "WINRS_SKIP_CMD_SHELL", Value: skip}},
+		body: func(b *bytes.Buffer) {
+			b.WriteString(`<rsp:CommandLine`)
+			if o.CommandID != "" {
+				b.WriteString(` CommandId="`)
+				esc(b, o.CommandID)
+				b.WriteString(`"`)
+			}
+			b.WriteString(`><rsp:Command>`)
+			esc(b, cmd)
+			b.WriteString(`</rsp:Command>`)
+			for _, a := range args {
+				b.WriteString(`<rsp:Arguments>`)
+				esc(b, a)
+				b.WriteString(`</rsp:Arguments>`)
+			}
+			b.WriteString(`</rsp:CommandLine>`)
+		}}
+	env, err := c.call(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if cr := env.Body.CommandResponse; cr != nil && strings.TrimSpace(cr.CommandID) != "" {
+		return strings.TrimSpace(cr.CommandID), nil
+	}
+	return "", &ProtocolError{Op: "CommandLine", Kind: ErrUnexpectedResponse, Msg: "no rsp:CommandResponse/rsp:CommandId in body"}
 }

@@ -126,6 +126,7 @@ type yamlEntry struct {
 // missing value as false.
 type yamlBool bool
 
+// UnmarshalYAML implements yaml.Unmarshaler.
 func (b *yamlBool) UnmarshalYAML(n *yaml.Node) error {
 	var v bool
 	if err := n.Decode(&v); err != nil {

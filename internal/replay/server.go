@@ -33,6 +33,7 @@ type Request struct {
 	SignalCode string
 }
 
+// String describes the request for test logs.
 func (r Request) String() string {
 	s := fmt.Sprintf("%s shell=%d command=%d", r.Action, r.Shell, r.Command)
 	if r.SignalCode != "" {

@@ -282,6 +282,56 @@ func TestReplayGatesOnEndOfInput(t *testing.T) {
 	}
 }
 
+// TestReplayConnect follows test_psrp_disconnect_runspaces: a client that
+// enumerates the shells sees its own ShellIds, and the PSRP messages of a
+// ConnectResponse (connectResponseXml) carry its RPID.
+func TestReplayConnect(t *testing.T) {
+	t.Parallel()
+	srv, c := newTestServer(t, "test_psrp_disconnect_runspaces.yml")
+	c.create()
+	first := c.shell
+	for range 3 {
+		c.receive("")
+	}
+	for _, a := range []string{"Disconnect", "Reconnect", "Disconnect"} {
+		if r := c.post(actShell+a, "", first, ""); r.env.Action != a+"Response" {
+			t.Fatalf("%s: %s", a, r.env.Action)
+		}
+	}
+	c.create()
+	second := c.shell
+	c.receive("")
+	c.receive("")
+	c.post(actShell+"Disconnect", "", second, "")
+	r := c.post("http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", "http://schemas.microsoft.com/wbem/wsman/1/windows/shell", "",
+		`<n:Enumerate xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"/>`)
+	for _, id := range []string{first, second} {
+		if !strings.Contains(r.body, id) {
+			t.Errorf("Enumerate answer lacks the client's ShellId %s", id)
+		}
+	}
+	for _, rec := range []string{srv.conv.recordedShellID(0), srv.conv.recordedShellID(1)} {
+		if strings.Contains(strings.ToUpper(r.body), rec) {
+			t.Errorf("Enumerate answer still holds the recorded ShellId %s", rec)
+		}
+	}
+	c.shell = first
+	r = c.post(actShell+"Connect", "", first, `<rsp:Connect><connectXml xmlns="http://schemas.microsoft.com/powershell">AA==</connectXml></rsp:Connect>`)
+	if r.env.Action != "ConnectResponse" {
+		t.Fatalf("Connect: %s", r.env.Action)
+	}
+	msgs := messages(t, r.env)
+	if len(msgs) != 2 || msgs[0].Type != MsgSessionCapability || msgs[1].Type != MsgRunspacePoolInitData {
+		t.Fatalf("connectResponseXml = %+v", msgs)
+	}
+	want := GUIDBytesLE(uuid.MustParse(first))
+	for _, m := range msgs {
+		if m.RPID != want {
+			t.Errorf("type %#x RPID = %x, want %x", m.Type, m.RPID, want)
+		}
+	}
+}
+
 func TestReplayErrorEntries(t *testing.T) {
 	t.Parallel()
 	const head = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"><s:Header><a:Action>`

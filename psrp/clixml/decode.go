@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -29,6 +30,7 @@ type decoder struct {
 
 	scratch  []byte // character data with entities decoded
 	scratch2 []byte // strings with _x escapes decoded
+	arena    []byte // backing store of decoded strings; see makeString
 
 	// Stacks shared by nested lists so that each list is allocated once
 	// at its final size.
@@ -156,12 +158,12 @@ func (d *decoder) internString(b []byte) string {
 		return s
 	}
 	if d.intern == nil {
-		return string(b)
+		return d.makeString(b)
 	}
 	if s, ok := d.intern[string(b)]; ok {
 		return s
 	}
-	s := string(b)
+	s := d.makeString(b)
 	if len(d.intern) < 4096 && len(s) <= 256 {
 		d.intern[s] = s
 	}
@@ -173,7 +175,28 @@ func (d *decoder) str(b []byte) string {
 		d.scratch2 = appendUnescaped(d.scratch2[:0], b)
 		b = d.scratch2
 	}
-	return string(b)
+	return d.makeString(b)
+}
+
+// makeString copies b into the decoder's string arena and returns it as a
+// string. The strings of a value share a few arena chunks instead of one
+// allocation each. Bytes handed out are never written again (a full chunk
+// is replaced, not grown), which keeps the strings immutable; a retained
+// string keeps at most its chunk alive.
+func (d *decoder) makeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > 256 {
+		return string(b)
+	}
+	if cap(d.arena)-len(d.arena) < len(b) {
+		// The strings of a value are shorter than the value.
+		d.arena = make([]byte, 0, max(len(b), min(len(d.data), 4096)))
+	}
+	n := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return unsafe.String(&d.arena[n], len(b))
 }
 
 // root decodes data as exactly one value with optional surrounding

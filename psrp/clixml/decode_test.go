@@ -30,6 +30,7 @@ func TestDecodePrimitives(t *testing.T) {
 		{`<S><![CDATA[<raw> & ]]>tail</S>`, "<raw> & tail"},
 		{"<S>a\r\nb\rc</S>", "a\nb\nc"},
 		{`<S>a<!-- comment -->b</S>`, "ab"},
+		{"<S><![CDATA[a\r\nb\rc]]><?pi x?>d</S>", "a\nb\ncd"},
 		{`<C>97</C>`, Char('a')},
 		{`<B>true</B>`, true},
 		{`<B>false</B>`, false},
@@ -125,7 +126,7 @@ func TestDecodeSecureString(t *testing.T) {
 	bad := testCipher{key: make([]byte, 32)}
 	_, err = UnmarshalOptions{Cipher: bad}.Decode(in)
 	var fe *FormatError
-	if !errors.As(err, &fe) || strings.Contains(err.Error(), "u1HQ") {
+	if !errors.As(err, &fe) || errors.Unwrap(fe) == nil || strings.Contains(err.Error(), "u1HQ") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -366,6 +367,8 @@ func TestDecodeErrors(t *testing.T) {
 		want kind
 	}{
 		{"empty", ``, syntax},
+		{"invalid utf8", "<S>ab\xffc</S>", syntax},
+		{"invalid utf8 surrogate", "<S>\xed\xa0\x80</S>", syntax},
 		{"text only", `hello`, syntax},
 		{"unclosed", `<S>abc`, syntax},
 		{"unclosed obj", `<Obj RefId="0"><MS>`, syntax},
@@ -489,6 +492,14 @@ func TestDecodeLimits(t *testing.T) {
 
 func TestUnmarshalTargets(t *testing.T) {
 	t.Parallel()
+	// A struct target goes through the struct-tag mapping.
+	var rs struct {
+		Min int32 `clixml:"MinRunspaces"`
+		Max int32 `clixml:"MaxRunspaces"`
+	}
+	if err := Unmarshal([]byte(`<Obj RefId="0"><MS><I32 N="MinRunspaces">1</I32><I32 N="MaxRunspaces">4</I32></MS></Obj>`), &rs); err != nil || rs.Min != 1 || rs.Max != 4 {
+		t.Fatalf("Unmarshal(struct) = %+v, %v", rs, err)
+	}
 	var v any
 	if err := Unmarshal([]byte(`<I32>5</I32>`), &v); err != nil || v != int32(5) {
 		t.Fatalf("Unmarshal(*any) = %v, %v", v, err)

@@ -23,10 +23,14 @@ type encoder struct {
 	cipher  Cipher
 	buf     []byte
 	nextRef int
-	refs    map[*Object]int
+	refs    idTable[*Object] // by RefId; looked up by pointer below
+	refMap  map[*Object]int  // used once there are many objects
 	nextTN  int
-	tns     map[string][]tnWritten // keyed by the first type name
+	tnList  []tnWritten            // type-name lists written so far
+	tns     map[string][]tnWritten // the same keyed by first name, once tnList is long
 	depth   int
+	refArr  [8]idEntry[*Object]
+	tnArr   [4]tnWritten
 }
 
 type tnWritten struct {
@@ -258,7 +262,9 @@ func (e *encoder) dateTime(dt DateTime, n string, hasN bool) error {
 
 func (e *encoder) secureString(ss SecureString, n string, hasN bool) error {
 	ct := ss.Ciphertext
-	if ss.Decrypted || len(ss.Plaintext) > 0 || ct == nil {
+	// Ciphertext alone (as received, or kept from an earlier encoding) is
+	// written as is; anything with clear text is encrypted afresh.
+	if ct == nil || len(ss.Plaintext) > 0 {
 		if e.cipher == nil {
 			return ErrNoCipher
 		}
@@ -271,6 +277,10 @@ func (e *encoder) secureString(ss SecureString, n string, hasN bool) error {
 		}
 	}
 	e.tag("SS", n, hasN)
+	if len(ct) == 0 {
+		e.buf = append(e.buf, " />"...)
+		return nil
+	}
 	e.buf = append(e.buf, '>')
 	e.buf = base64.StdEncoding.AppendEncode(e.buf, ct)
 	e.end("SS")
@@ -328,19 +338,16 @@ func (e *encoder) progress(pr ProgressRecord, n string, hasN bool) {
 }
 
 func (e *encoder) object(o *Object, n string, hasN bool) error {
-	if id, ok := e.refs[o]; ok {
+	if id, ok := e.refID(o); ok {
 		e.tag("Ref", n, hasN)
 		e.buf = append(e.buf, ` RefId="`...)
 		e.buf = strconv.AppendInt(e.buf, int64(id), 10)
 		e.buf = append(e.buf, `" />`...)
 		return nil
 	}
-	if e.refs == nil {
-		e.refs = make(map[*Object]int)
-	}
 	id := e.nextRef
 	e.nextRef++
-	e.refs[o] = id
+	e.addRef(o, id)
 	e.tag("Obj", n, hasN)
 	e.buf = append(e.buf, ` RefId="`...)
 	e.buf = strconv.AppendInt(e.buf, int64(id), 10)
@@ -413,7 +420,11 @@ func (e *encoder) object(o *Object, n string, hasN bool) error {
 // typeNames writes <TN RefId="m"> or, for a list already written,
 // <TNRef RefId="m" />.
 func (e *encoder) typeNames(names []string) {
-	for _, w := range e.tns[names[0]] {
+	cands := e.tnList
+	if e.tns != nil {
+		cands = e.tns[names[0]]
+	}
+	for _, w := range cands {
 		if slices.Equal(w.names, names) {
 			e.buf = append(e.buf, `<TNRef RefId="`...)
 			e.buf = strconv.AppendInt(e.buf, int64(w.id), 10)
@@ -421,12 +432,23 @@ func (e *encoder) typeNames(names []string) {
 			return
 		}
 	}
-	if e.tns == nil {
-		e.tns = make(map[string][]tnWritten)
-	}
 	id := e.nextTN
 	e.nextTN++
-	e.tns[names[0]] = append(e.tns[names[0]], tnWritten{names, id})
+	w := tnWritten{names, id}
+	switch {
+	case e.tns != nil:
+		e.tns[names[0]] = append(e.tns[names[0]], w)
+	case len(e.tnList) < 32:
+		if e.tnList == nil {
+			e.tnList = e.tnArr[:0]
+		}
+		e.tnList = append(e.tnList, w)
+	default:
+		e.tns = make(map[string][]tnWritten)
+		for _, x := range append(e.tnList, w) {
+			e.tns[x.names[0]] = append(e.tns[x.names[0]], x)
+		}
+	}
 	e.buf = append(e.buf, `<TN RefId="`...)
 	e.buf = strconv.AppendInt(e.buf, int64(id), 10)
 	e.buf = append(e.buf, `">`...)
@@ -445,4 +467,38 @@ func appendUUID(dst []byte, u uuid.UUID) []byte {
 		dst = append(dst, hex[b>>4], hex[b&0xF])
 	}
 	return dst
+}
+
+// refID finds the RefId already given to o. A short slice serves the usual
+// handful of objects per message; a map takes over beyond.
+func (e *encoder) refID(o *Object) (int, bool) {
+	if e.refMap != nil {
+		id, ok := e.refMap[o]
+		return id, ok
+	}
+	for _, r := range e.refs.small {
+		if r.v == o {
+			return r.id, true
+		}
+	}
+	return 0, false
+}
+
+func (e *encoder) addRef(o *Object, id int) {
+	if e.refMap != nil {
+		e.refMap[o] = id
+		return
+	}
+	if len(e.refs.small) < 32 {
+		if e.refs.small == nil {
+			e.refs.small = e.refArr[:0]
+		}
+		e.refs.small = append(e.refs.small, idEntry[*Object]{id, o})
+		return
+	}
+	e.refMap = make(map[*Object]int, 64)
+	for _, r := range e.refs.small {
+		e.refMap[r.v] = r.id
+	}
+	e.refMap[o] = id
 }

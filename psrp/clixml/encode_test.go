@@ -67,6 +67,8 @@ func TestEncodeValues(t *testing.T) {
 		{"ts min", TimeSpan(math.MinInt64), `<TS>-P10675199DT2H48M5.4775808S</TS>`},
 		{"duration", 90 * time.Minute, `<TS>PT1H30M</TS>`},
 		{"ss ciphertext only", SecureString{Ciphertext: []byte{1, 2}}, `<SS>AQI=</SS>`},
+		{"ss decrypted empty", SecureString{Ciphertext: []byte{1, 2}, Plaintext: []byte{}, Decrypted: true}, `<SS>AQI=</SS>`},
+		{"ss empty ciphertext", SecureString{Ciphertext: []byte{}}, `<SS />`},
 		{"progress", ProgressRecord{ActivityID: 1, ParentActivityID: -1, Activity: "a", StatusDescription: "s", PercentComplete: -1, SecondsRemaining: -1},
 			`<PR><AV>a</AV><AI>1</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Processing</T><SR>-1</SR><SD>s</SD></PR>`},
 		{"named via object", &Object{Members: []Property{{"x", nil}, {"s", ""}}}, `<Obj RefId="0"><MS><Nil N="x" /><S N="s" /></MS></Obj>`},
@@ -208,6 +210,8 @@ func TestEncodeErrors(t *testing.T) {
 		is   error
 	}{
 		{"secure string without cipher", NewSecureString("pw"), ErrNoCipher},
+		{"empty secure string without cipher", NewSecureString(""), ErrNoCipher},
+		{"decrypted secure string without cipher", SecureString{Ciphertext: []byte{1}, Plaintext: []byte("pw"), Decrypted: true}, ErrNoCipher},
 		{"bad decimal", Decimal("1e5"), nil},
 		{"year 0", DateTime{Time: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
 		{"slice cycle", loop, nil},
@@ -304,6 +308,37 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if !modelEqual(got, v) {
 			t.Fatalf("round trip of %#v gave %#v via %s", v, got, enc)
+		}
+	}
+}
+
+// Past the small inline tables the encoder switches to maps; identity and
+// type-name reuse must not change.
+func TestEncodeManyRefs(t *testing.T) {
+	t.Parallel()
+	var objs []any
+	for i := range 100 {
+		objs = append(objs, &Object{TypeNames: []string{"T" + string(rune('A'+i%50)), "System.Object"}, Value: int32(i)})
+	}
+	all := append(append([]any{}, objs...), objs...)
+	enc := mustMarshal(t, all)
+	if got := strings.Count(string(enc), "<TNRef "); got != 50 {
+		t.Fatalf("%d TNRefs, want 50", got)
+	}
+	if got := strings.Count(string(enc), "<Ref "); got != 100 {
+		t.Fatalf("%d Refs, want 100", got)
+	}
+	v, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := v.(*Object).Items
+	for i := range 100 {
+		if items[i] != items[i+100] || items[i].(*Object).Value != int32(i) {
+			t.Fatalf("item %d lost its identity", i)
+		}
+		if i >= 50 && &items[i].(*Object).TypeNames[0] != &items[i-50].(*Object).TypeNames[0] {
+			t.Fatalf("item %d does not share its TN list", i)
 		}
 	}
 }

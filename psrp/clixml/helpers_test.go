@@ -10,7 +10,6 @@ import (
 	"os"
 	"reflect"
 	"testing"
-	"time"
 )
 
 // modelEqual compares two model values: *Object graphs by structure (with
@@ -166,12 +165,4 @@ func readVector(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func mustTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
 }

@@ -456,7 +456,8 @@ func (r *recReader) getCommandOrigin(name string, dst *int32) {
 	r.set(name, v, dst)
 }
 
-func modelMap(m map[string]any) []DictEntry {
+// modelMap converts a map of Go values to dictionary entries sorted by key.
+func modelMap(m map[string]any) ([]DictEntry, error) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -466,11 +467,11 @@ func modelMap(m map[string]any) []DictEntry {
 	for i, k := range keys {
 		v, err := reflToModel(reflect.ValueOf(m[k]), 1)
 		if err != nil {
-			v = nil
+			return nil, err
 		}
 		ents[i] = DictEntry{Key: k, Value: v}
 	}
-	return ents
+	return ents, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -530,15 +531,15 @@ func readInvocationExtended(r *recReader, ii *InvocationInfo) {
 }
 
 // invocationObject is the InvocationInfo property PowerShell writes.
-func invocationObject(ii *InvocationInfo) *Object {
+func invocationObject(ii *InvocationInfo, bound []DictEntry, unbound *Object) *Object {
 	return &Object{
 		TypeNames:   []string{"System.Management.Automation.InvocationInfo", "System.Object"},
 		ToString:    "System.Management.Automation.InvocationInfo",
 		HasToString: true,
 		Props: []Property{
 			{"MyCommand", strOrNil(ii.MyCommand)},
-			{"BoundParameters", &Object{TypeNames: []string{tnDictStrObj, "System.Object"}, Kind: Dictionary, Entries: modelMap(ii.BoundParameters)}},
-			{"UnboundArguments", anyList(tnObjectList, ii.UnboundArguments)},
+			{"BoundParameters", &Object{TypeNames: []string{tnDictStrObj, "System.Object"}, Kind: Dictionary, Entries: bound}},
+			{"UnboundArguments", unbound},
 			{"ScriptLineNumber", ii.ScriptLineNumber},
 			{"OffsetInLine", ii.OffsetInLine},
 			{"HistoryId", ii.HistoryID},
@@ -557,26 +558,38 @@ func invocationObject(ii *InvocationInfo) *Object {
 	}
 }
 
-func anyList(typeName string, xs []any) *Object {
+// anyList converts Go values to a list object.
+func anyList(typeName string, xs []any) (*Object, error) {
 	items := make([]any, len(xs))
 	for i, x := range xs {
 		m, err := reflToModel(reflect.ValueOf(x), 1)
 		if err != nil {
-			m = nil
+			return nil, err
 		}
 		items[i] = m
 	}
-	return &Object{TypeNames: []string{typeName, "System.Object"}, Kind: List, Items: items}
+	return &Object{TypeNames: []string{typeName, "System.Object"}, Kind: List, Items: items}, nil
+}
+
+// invocationParts converts the Go-valued parts of ii.
+func invocationParts(ii *InvocationInfo) (bound []DictEntry, unbound *Object, err error) {
+	if bound, err = modelMap(ii.BoundParameters); err != nil {
+		return nil, nil, fmt.Errorf("clixml: InvocationInfo.BoundParameters: %w", err)
+	}
+	if unbound, err = anyList(tnObjectList, ii.UnboundArguments); err != nil {
+		return nil, nil, fmt.Errorf("clixml: InvocationInfo.UnboundArguments: %w", err)
+	}
+	return bound, unbound, nil
 }
 
 // invocationMembers are the extended-info members PowerShell writes.
-func invocationMembers(ii *InvocationInfo) []Property {
+func invocationMembers(ii *InvocationInfo, bound []DictEntry, unbound *Object) []Property {
 	name := ii.MyCommand
 	if name == ii.CommandDefinition {
 		name = "" // a script: its CommandInfo has no name
 	}
 	return []Property{
-		{"InvocationInfo_BoundParameters", &Object{TypeNames: []string{tnBoundParams, tnDictStrObj, "System.Object"}, Kind: Dictionary, Entries: modelMap(ii.BoundParameters)}},
+		{"InvocationInfo_BoundParameters", &Object{TypeNames: []string{tnBoundParams, tnDictStrObj, "System.Object"}, Kind: Dictionary, Entries: bound}},
 		{"InvocationInfo_CommandOrigin", enumObject("System.Management.Automation.CommandOrigin", commandOriginString(ii.CommandOrigin), ii.CommandOrigin)},
 		{"InvocationInfo_ExpectingInput", ii.ExpectingInput},
 		{"InvocationInfo_InvocationName", ii.InvocationName},
@@ -591,7 +604,7 @@ func invocationMembers(ii *InvocationInfo) []Property {
 		{"InvocationInfo_PositionMessage", ii.PositionMessage},
 		{"InvocationInfo_ScriptLineNumber", ii.ScriptLineNumber},
 		{"InvocationInfo_ScriptName", ii.ScriptName},
-		{"InvocationInfo_UnboundArguments", anyList(tnObjectList, ii.UnboundArguments)},
+		{"InvocationInfo_UnboundArguments", unbound},
 		{"SerializeExtent", false},
 		{"CommandInfo_CommandType", enumObject(tnCommandType, commandTypesString(ii.CommandType), ii.CommandType)},
 		{"CommandInfo_Definition", ii.CommandDefinition},
@@ -685,8 +698,13 @@ func (r *ErrorRecord) MarshalCLIXML() (any, error) {
 		{"TargetObject", target},
 		{"FullyQualifiedErrorId", r.FullyQualifiedErrorID},
 	}
+	var bound []DictEntry
+	var unbound *Object
 	if r.InvocationInfo != nil {
-		ms = append(ms, Property{"InvocationInfo", invocationObject(r.InvocationInfo)})
+		if bound, unbound, err = invocationParts(r.InvocationInfo); err != nil {
+			return nil, err
+		}
+		ms = append(ms, Property{"InvocationInfo", invocationObject(r.InvocationInfo, bound, unbound)})
 	}
 	ci := r.CategoryInfo
 	ms = append(ms,
@@ -705,7 +723,7 @@ func (r *ErrorRecord) MarshalCLIXML() (any, error) {
 	}
 	ms = append(ms, Property{"SerializeExtendedInfo", r.InvocationInfo != nil})
 	if r.InvocationInfo != nil {
-		ms = append(ms, invocationMembers(r.InvocationInfo)...)
+		ms = append(ms, invocationMembers(r.InvocationInfo, bound, unbound)...)
 	}
 	if r.InvocationInfo != nil || r.PipelineIterationInfo != nil {
 		ms = append(ms, Property{"PipelineIterationInfo", int32List([]string{tnIterInfo, "System.Object"}, r.PipelineIterationInfo)})
@@ -738,7 +756,11 @@ func (r *ErrorRecord) UnmarshalCLIXML(v any) error {
 				r.Exception.TypeNames = x.TypeNames
 				er := &recReader{o: x, typ: reflect.TypeFor[ExceptionInfo]()}
 				if !er.get("Message", &r.Exception.Message) && x.HasToString {
+					// .NET's Exception.ToString is "Type: message".
 					r.Exception.Message = x.ToString
+					if len(x.TypeNames) > 0 {
+						r.Exception.Message = strings.TrimPrefix(x.ToString, strings.TrimPrefix(x.TypeNames[0], "Deserialized.")+": ")
+					}
 				}
 				er.get("HResult", &r.Exception.HResult)
 				if rd.err == nil {
@@ -809,7 +831,11 @@ func (r *InformationalRecord) MarshalCLIXML() (any, error) {
 		{"InformationalRecord_SerializeInvocationInfo", r.InvocationInfo != nil},
 	}
 	if r.InvocationInfo != nil {
-		ms = append(ms, invocationMembers(r.InvocationInfo)...)
+		bound, unbound, err := invocationParts(r.InvocationInfo)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, invocationMembers(r.InvocationInfo, bound, unbound)...)
 		ms = append(ms, Property{"InformationalRecord_PipelineIterationInfo", int32List([]string{tnIterInfo, "System.Object"}, r.PipelineIterationInfo)})
 	}
 	return &Object{TypeNames: tn, ToString: r.Message, HasToString: true, Members: ms}, nil

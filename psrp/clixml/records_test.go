@@ -590,7 +590,8 @@ func TestRecordsBadInput(t *testing.T) {
 	}
 	err = fromModel(obj(Property{"ExceptionAsErrorRecord", bad}, Property{"PipelineState", int32(5)}), reflect.ValueOf(&st).Elem())
 	require.ErrorAs(t, err, &te)
-	assert.Equal(t, "ErrorCategory_Category", te.Field)
+	assert.Equal(t, "ExceptionAsErrorRecord.ErrorCategory_Category", te.Field)
+	assert.Equal(t, "ErrorRecord", te.Struct)
 	assert.Equal(t, int32(5), st.State)
 
 	// HostInfo with a malformed entry keeps the good ones.
@@ -603,6 +604,15 @@ func TestRecordsBadInput(t *testing.T) {
 	var h HostInfo
 	require.ErrorAs(t, h.UnmarshalCLIXML(hd), &te)
 	assert.Equal(t, "title", h.HostDefaultData[9])
+
+	// Go values a record cannot write are errors, not silent Nils.
+	_, err = (&ErrorRecord{InvocationInfo: &InvocationInfo{BoundParameters: map[string]any{"C": make(chan int)}}}).MarshalCLIXML()
+	var ute *UnsupportedTypeError
+	require.ErrorAs(t, err, &ute)
+	_, err = (&InformationalRecord{InvocationInfo: &InvocationInfo{UnboundArguments: []any{func() {}}}}).MarshalCLIXML()
+	require.ErrorAs(t, err, &ute)
+	_, err = (&InformationRecord{MessageData: make(chan int)}).MarshalCLIXML()
+	require.ErrorAs(t, err, &ute)
 
 	_, err = (&HostInfo{HostDefaultData: map[int32]any{1: 3.5}}).MarshalCLIXML()
 	require.Error(t, err)
@@ -631,5 +641,28 @@ func BenchmarkMarshalErrorRecord(b *testing.B) {
 		if _, err := Marshal(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestErrorRecordExceptionFallbacks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ex   any
+		want ExceptionInfo
+	}{
+		{"ToString without Message", &Object{TypeNames: []string{"Deserialized.System.IO.IOException", "Deserialized.System.Exception"}, ToString: "System.IO.IOException: disk full", HasToString: true},
+			ExceptionInfo{TypeNames: []string{"Deserialized.System.IO.IOException", "Deserialized.System.Exception"}, Message: "disk full"}},
+		{"plain string", "just text", ExceptionInfo{Message: "just text"}},
+		{"Nil", nil, ExceptionInfo{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var r ErrorRecord
+			require.NoError(t, r.UnmarshalCLIXML(obj(Property{"Exception", tt.ex})))
+			r.Exception.Raw = nil
+			assert.Equal(t, tt.want, r.Exception)
+		})
 	}
 }

@@ -456,12 +456,11 @@ func reflFieldByIndex(v reflect.Value, index []int) (reflect.Value, bool) {
 	return v, true
 }
 
+// reflIsEmpty is omitempty's test: encoding/json's, plus zero structs.
 func reflIsEmpty(v reflect.Value) bool {
 	switch v.Kind() {
 	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
 		return v.Len() == 0
-	case reflect.Struct:
-		return v.IsZero()
 	}
 	return v.IsZero()
 }
@@ -647,8 +646,12 @@ func (d *reflDecoder) callUnmarshaler(m any, p reflect.Value) error {
 		// A record's own mismatch: report it with where it happened.
 		if d.firstErr == nil {
 			c := *te
-			if c.Field == "" && len(d.path) > 0 {
-				c.Struct, c.Field = d.strct, strings.Join(d.path, ".")
+			if len(d.path) > 0 {
+				if c.Field == "" {
+					c.Struct, c.Field = d.strct, strings.Join(d.path, ".")
+				} else {
+					c.Field = strings.Join(d.path, ".") + "." + c.Field
+				}
 			}
 			d.firstErr = &c
 		}

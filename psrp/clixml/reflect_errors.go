@@ -23,6 +23,7 @@ type UnmarshalTypeError struct {
 	Field string
 }
 
+// Error describes the mismatch and where it happened.
 func (e *UnmarshalTypeError) Error() string {
 	var b strings.Builder
 	b.WriteString("clixml: cannot unmarshal ")
@@ -53,6 +54,7 @@ type UnsupportedTypeError struct {
 	Type reflect.Type
 }
 
+// Error names the type.
 func (e *UnsupportedTypeError) Error() string {
 	return "clixml: unsupported type: " + e.Type.String()
 }
@@ -64,6 +66,7 @@ type UnsupportedValueError struct {
 	Str   string // what is wrong
 }
 
+// Error says what is wrong with the value.
 func (e *UnsupportedValueError) Error() string {
 	return "clixml: unsupported value: " + e.Str
 }
@@ -75,6 +78,7 @@ type MarshalerError struct {
 	Method string // "MarshalCLIXML" or "UnmarshalCLIXML"
 }
 
+// Error names the method, the type and the error it returned.
 func (e *MarshalerError) Error() string {
 	return "clixml: error calling " + e.Method + " for type " + e.Type.String() + ": " + e.Err.Error()
 }

@@ -98,6 +98,22 @@ type rtEmbPtr struct {
 	Own string
 }
 
+// rtBytes is a named byte slice: still BA.
+type rtBytes []byte
+
+// rtByteM is a byte with its own Marshaler: a slice of it is a list.
+type rtByteM uint8
+
+func (b rtByteM) MarshalCLIXML() (any, error) { return "b" + fmt.Sprint(uint8(b)), nil }
+
+// RTExported is embedded by pointer; being exported it can be allocated.
+type RTExported struct{ City string }
+
+type rtEmbExported struct {
+	*RTExported
+	Own string
+}
+
 func obj(members ...Property) *Object { return &Object{Members: members} }
 
 func TestToModelStruct(t *testing.T) {
@@ -169,6 +185,12 @@ func TestToModelKinds(t *testing.T) {
 			obj(Property{"City", "c"}, Property{"ZipCode", int32(0)}, Property{"Own", "o"})},
 		{"conflicts", rtConflict{rtEmbA{1, 2}, rtEmbB{3, 4}}, obj(Property{"Y", int32(4)})},
 		{"model progress record stays PR", ProgressRecord{Activity: "a"}, ProgressRecord{Activity: "a"}},
+		{"named bytes", rtBytes{1}, []byte{1}},
+		{"bytes with marshaler", []rtByteM{1, 2}, &Object{TypeNames: []string{"System.Object[]", "System.Array", "System.Object"}, Kind: List, Items: []any{"b1", "b2"}}},
+		{"mixed keys sorted by type and value", map[any]int32{"b": 1, 2: 2, "a": 3}, &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
+			Entries: []DictEntry{{int64(2), int32(2)}, {"a", int32(3)}, {"b", int32(1)}}}},
+		{"float keys", map[float64]bool{2.5: true, -1: false}, &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
+			Entries: []DictEntry{{-1.0, false}, {2.5, true}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,6 +256,9 @@ func TestToModelErrors(t *testing.T) {
 			_, err := toModel(reflect.ValueOf(tt.in))
 			require.Error(t, err)
 			assert.ErrorAs(t, err, tt.target)
+			if tt.name == "marshaler error" {
+				assert.ErrorIs(t, err, errRTFailing)
+			}
 			assert.True(t, strings.HasPrefix(err.Error(), "clixml: "), err.Error())
 		})
 	}
@@ -330,6 +355,20 @@ func TestFromModelKinds(t *testing.T) {
 		{"unmarshaler behind pointer", int32(70), new(*rtCounter), &rtCounter{N: 7, Calls: 1}},
 		{"any gets model", &Object{Kind: List}, new(any), &Object{Kind: List}},
 		{"Stringer iface", "s", new(fmt.Stringer), nil}, // string does not implement it: mismatch
+		{"DT with notes into time", &Object{Value: DateTime{Time: ts}}, new(time.Time), ts},
+		{"Obj with Value into map reads members", &Object{Value: "v", Members: []Property{{"a", "b"}}}, new(map[string]any), map[string]any{"a": "b"}},
+		{"Char into int", Char('A'), new(int), 65},
+		{"U64 into float", uint64(7), new(float64), 7.0},
+		{"Sg into float64", float32(0.5), new(float64), 0.5},
+		{"I16 into uint", int16(3), new(uint), uint(3)},
+		{"D into string", Decimal("1.50"), new(string), "1.50"},
+		{"SBK into string", ScriptBlock("gci"), new(string), "gci"},
+		{"XD into string", XMLDocument("<a/>"), new(string), "<a/>"},
+		{"surrogate Char", Char(0xD800), new(string), "\uFFFD"},
+		{"BA into named bytes", []byte{9}, new(rtBytes), rtBytes{9}},
+		{"short LST into array zeroes rest", &Object{Kind: List, Items: []any{int32(1)}}, ptrTo([3]int{7, 7, 7}), [3]int{1, 0, 0}},
+		{"exported embedded pointer allocated", obj(Property{"City", "c"}, Property{"Own", "o"}), new(rtEmbExported), rtEmbExported{RTExported: &RTExported{City: "c"}, Own: "o"}},
+		{"unexported embedded pointer skipped", obj(Property{"City", "c"}, Property{"Own", "o"}), new(rtEmbPtr), rtEmbPtr{Own: "o"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,6 +456,42 @@ func TestFromModelTypeErrors(t *testing.T) {
 			check: func(t *testing.T, v any) {
 				assert.Equal(t, map[int]string{2: "two"}, *v.(*map[int]string))
 			},
+		},
+		{
+			name:    "string into array",
+			in:      "x",
+			ptr:     new([2]int),
+			wantErr: UnmarshalTypeError{Value: "S", Type: reflect.TypeFor[[2]int]()},
+		},
+		{
+			name:    "negative into uint",
+			in:      int64(-1),
+			ptr:     new(uint),
+			wantErr: UnmarshalTypeError{Value: "I64 -1", Type: reflect.TypeFor[uint]()},
+		},
+		{
+			name:    "bool into string",
+			in:      true,
+			ptr:     new(string),
+			wantErr: UnmarshalTypeError{Value: "B", Type: reflect.TypeFor[string]()},
+		},
+		{
+			name:    "G into float",
+			in:      uuid.UUID{},
+			ptr:     new(float64),
+			wantErr: UnmarshalTypeError{Value: "G", Type: reflect.TypeFor[float64]()},
+		},
+		{
+			name:    "list into time",
+			in:      &Object{Kind: Queue},
+			ptr:     new(time.Time),
+			wantErr: UnmarshalTypeError{Value: "Obj QUE", Type: reflect.TypeFor[time.Time]()},
+		},
+		{
+			name:    "I64 into duration",
+			in:      int64(5),
+			ptr:     new(time.Duration),
+			wantErr: UnmarshalTypeError{Value: "I64 5", Type: reflect.TypeFor[time.Duration]()},
 		},
 		{
 			name:    "chan target",

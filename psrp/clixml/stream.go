@@ -336,35 +336,58 @@ func (s *Decoder) decode() (any, error) {
 	if s.end-s.start < 2 || !isNameByte(s.buf[s.start+1]) {
 		return nil, s.syntaxErr(0, "expected an element")
 	}
-	n, err := s.extent()
-	if err != nil {
-		return nil, err
-	}
 	d := &s.d
 	if s.state != stDoc {
 		d.resetRefs()
 	}
-	d.data = s.buf[s.start : s.start+n]
-	d.pos = 0
-	d.base = s.off + int64(s.start)
-	d.depth = 0
-	if err := d.checkUTF8(); err != nil {
-		return nil, err
+	// Fast path: decode straight from the buffer. An element that is
+	// complete in the buffer decodes the same whatever follows it; one that
+	// is cut off fails, and is retried below once its end is buffered.
+	if v, n, err := s.decodeAt(s.end - s.start); err == nil {
+		s.start += n
+		return v, nil
+	} else if s.rerr != nil {
+		return nil, err // the whole input is buffered: a real error
 	}
-	q, empty, err := d.startTag()
+	n, err := s.extent()
 	if err != nil {
 		return nil, err
 	}
-	v, err := d.value(q, empty, 0)
+	v, _, err := s.decodeAt(n)
 	if err != nil {
 		return nil, err
-	}
-	if d.pos != n {
-		return nil, d.syntaxErr(d.pos, "malformed element")
 	}
 	s.start += n
-	d.data = nil
 	return v, nil
+}
+
+// decodeAt decodes the element at s.start from the next n buffered bytes
+// and returns it with its length. On error the RefId count is restored so
+// that a retry counts the same references once.
+func (s *Decoder) decodeAt(n int) (any, int, error) {
+	d := &s.d
+	nrefs := d.nrefs
+	d.data = s.buf[s.start : s.start+n]
+	d.pos, d.base, d.depth = 0, s.off+int64(s.start), 0
+	defer func() { d.data = nil }()
+	q, empty, err := d.startTag()
+	var v any
+	if err == nil {
+		v, err = d.value(q, empty, 0)
+	}
+	if err == nil {
+		if max := s.opts.maxBytes(); d.pos > max {
+			err = &LimitError{Limit: "MaxBytes", Max: max, Offset: d.base + int64(max)}
+		} else {
+			d.data = d.data[:d.pos]
+			err = d.checkUTF8()
+		}
+	}
+	if err != nil {
+		d.nrefs = nrefs
+		return nil, 0, err
+	}
+	return v, d.pos, nil
 }
 
 // begin handles a byte-order mark and an <Objs> document root.
@@ -517,7 +540,7 @@ func NewEncoder(w io.Writer) *Encoder { return MarshalOptions{}.NewEncoder(w) }
 // NewEncoder returns an Encoder writing to w with the options o.
 func (o MarshalOptions) NewEncoder(w io.Writer) *Encoder { return &Encoder{w: w, opts: o} }
 
-// Encode writes v. Outside a document each value has its own RefIds, as a
+// Encode writes v; nothing is written when v cannot be encoded. Outside a document each value has its own RefIds, as a
 // PSRP message does; inside one (after StartDocument) RefIds and TN RefIds
 // continue across values, as Export-Clixml writes them.
 func (e *Encoder) Encode(v any) error {
@@ -559,7 +582,8 @@ func (e *Encoder) EndDocument() error {
 	return err
 }
 
-// EncodeDocument writes values as one Export-Clixml document.
+// EncodeDocument writes values as one Export-Clixml document. If a value
+// fails to encode the document is left unterminated and the error returned.
 func (e *Encoder) EncodeDocument(values ...any) error {
 	if err := e.StartDocument(); err != nil {
 		return err

@@ -96,6 +96,16 @@ func TestDecoderExportClixml(t *testing.T) {
 	}
 }
 
+func TestDecoderEmptyDocument(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{`<Objs Version="1.1.0.1" />`, "<?xml version=\"1.0\"?><Objs>\r\n</Objs>\r\n"} {
+		vals, err := decodeAll(t, NewDecoder(strings.NewReader(in)))
+		if err != nil || len(vals) != 0 {
+			t.Fatalf("%q: %v %v", in, vals, err)
+		}
+	}
+}
+
 // Top-level values one after another (the benchmark file format), each
 // with its own RefIds.
 func TestDecoderValueStream(t *testing.T) {
@@ -245,3 +255,33 @@ func TestEncoderDocument(t *testing.T) {
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, errors.New("write failed") }
+
+func TestDecoderDecodeInto(t *testing.T) {
+	t.Parallel()
+	type proc struct {
+		Name string
+		ID   int32 `clixml:"Id"`
+	}
+	d := NewDecoder(bytes.NewReader(genProcs(2)))
+	var p proc
+	if err := d.DecodeInto(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "svchost0" || p.ID != 0 {
+		t.Fatalf("got %+v", p)
+	}
+	var v any
+	if err := d.DecodeInto(&v); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := v.(*Object).Member("Name"); name != "svchost1" {
+		t.Fatalf("got %v", name)
+	}
+	var ie *InvalidUnmarshalError
+	if err := d.DecodeInto(p); !errors.As(err, &ie) {
+		t.Fatalf("non-pointer: %v", err)
+	}
+	if err := d.DecodeInto(&v); err != io.EOF {
+		t.Fatalf("at end: %v", err)
+	}
+}

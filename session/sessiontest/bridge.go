@@ -29,6 +29,9 @@ type psrpBackend struct {
 	pool   *psrp.ServerPool
 	queues map[uuid.UUID][][]byte // payloads drained for other targets
 	runs   map[uuid.UUID]*pipeRun
+	// overflow is set when a pipeline's input queue is full; the Send that
+	// caused it fails.
+	overflow error
 }
 
 // pipeRun is the state of one pipeline's handler.
@@ -106,6 +109,9 @@ func (b *psrpBackend) Input(id uuid.UUID, stream string, data []byte) error {
 	defer b.mu.Unlock()
 	err := b.pool.Receive(data, st, id)
 	b.processEvents()
+	if b.overflow != nil {
+		err, b.overflow = b.overflow, nil
+	}
 	return err
 }
 
@@ -127,8 +133,8 @@ func (b *psrpBackend) processEvents() {
 				r.pl, r.finished = e.Pipeline, true
 			}
 		case psrp.PipelineInputReceived:
-			if r := b.runs[e.Pipeline.ID()]; r != nil {
-				r.input.push(e.Value)
+			if r := b.runs[e.Pipeline.ID()]; r != nil && !r.input.push(e.Value) {
+				b.overflow = fmt.Errorf("sessiontest: pipeline %v has %d unread input objects", e.Pipeline.ID(), maxQueuedInput)
 			}
 		case psrp.PipelineInputEnded:
 			if r := b.runs[e.Pipeline.ID()]; r != nil {
@@ -232,8 +238,11 @@ func runHandler(ctx context.Context, h HandlerFunc, c *Call) (err error) {
 func (b *psrpBackend) finish(r *pipeRun, err error) {
 	b.mu.Lock()
 	switch {
-	case r.closed || b.ctx.Err() != nil:
-		// Terminated or shell gone: nobody will read a state.
+	case r.closed:
+		// Terminated by the client: nobody will read a state.
+		r.pl.Close()
+	case b.ctx.Err() != nil:
+		// The shell is gone.
 	case r.stopped:
 		_ = r.pl.Stopped()
 	case err == nil:
@@ -401,8 +410,8 @@ func (k *pipeSink) information(rec clixml.InformationRecord) error {
 
 // voidHostMethod reports whether a host method returns nothing, so the
 // client sends no response to it.
-func voidHostMethod(m int32) bool {
-	switch psrp.HostMethodID(m) {
+func voidHostMethod(m psrp.HostMethodID) bool {
+	switch m {
 	case psrp.HostSetShouldExit, psrp.HostEnterNestedPrompt, psrp.HostExitNestedPrompt,
 		psrp.HostNotifyBeginApplication, psrp.HostNotifyEndApplication,
 		psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
@@ -428,12 +437,12 @@ func (e *HostError) Error() string {
 	return "sessiontest: host call failed: " + e.Record.Exception.Message
 }
 
-func (k *pipeSink) hostCall(ctx context.Context, method int32, params []any) (any, error) {
+func (k *pipeSink) hostCall(ctx context.Context, method psrp.HostMethodID, params []any) (any, error) {
 	var ch chan hostReply
 	var ci int64
 	err := k.do(func(pl *psrp.ServerPipeline) error {
 		var err error
-		ci, err = pl.HostCall(psrp.HostMethodID(method), params...)
+		ci, err = pl.HostCall(method, params...)
 		if err == nil && !voidHostMethod(method) {
 			ch = make(chan hostReply, 1)
 			k.r.waits[ci] = ch

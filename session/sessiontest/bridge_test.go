@@ -3,6 +3,8 @@ package sessiontest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -205,6 +207,21 @@ func TestHostCalls(t *testing.T) {
 		return int32(0)
 	}})
 	assert.Equal(t, []any{int32(0)}, res.output)
+
+	// A host that fails the call: the handler sees a *HostError and, by
+	// returning it, fails the pipeline.
+	s.Handle("Ask-Line", func(ctx context.Context, c *Call) error {
+		_, err := c.ReadLine(ctx, "")
+		var he *HostError
+		if !errors.As(err, &he) {
+			return fmt.Errorf("got %v, want a *HostError", err)
+		}
+		return err
+	})
+	res = c.run(invocation{ps: psrp.Cmd("Ask-Line").Build(), hostErr: NewErrorRecord("no console", "NoConsole", CategoryInvalidOperation)})
+	assert.Equal(t, psrp.PipelineFailed, res.state)
+	require.NotNil(t, res.stateErr)
+	assert.Contains(t, res.stateErr.Exception.Message, "no console")
 }
 
 func TestStopPipeline(t *testing.T) {
@@ -299,4 +316,95 @@ func TestDisconnectAndConnectPool(t *testing.T) {
 
 	res := c2.run(invocation{ps: psrp.Cmd("Write-Output").Arg("still here").Build()})
 	assert.Equal(t, []any{"still here"}, res.output)
+}
+
+func TestPromptHostCall(t *testing.T) {
+	t.Parallel()
+	s := newPSServer(t)
+	s.Handle("Ask-Fields", func(ctx context.Context, c *Call) error {
+		m, err := c.Prompt(ctx, "Caption", "Fill in", "first", "second")
+		if err != nil {
+			return err
+		}
+		return c.WriteOutput(text(m["first"]), text(m["second"]))
+	})
+	s.Handle("Ask-Cred", func(ctx context.Context, c *Call) error {
+		cred, err := c.PromptForCredential(ctx, "Login", "Who?", "bob", "")
+		if err != nil {
+			return err
+		}
+		return c.WriteOutput(cred.UserName)
+	})
+	c := openPool(t, s, psrp.ClientPoolConfig{})
+	var fields []string
+	res := c.run(invocation{ps: psrp.Cmd("Ask-Fields").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+		require.Equal(t, psrp.HostPrompt, ev.Method)
+		require.Len(t, ev.Params, 3)
+		list, ok := ev.Params[2].(*clixml.Object)
+		require.True(t, ok, "%T", ev.Params[2])
+		for _, it := range list.Items {
+			name, _ := it.(*clixml.Object).Member("name")
+			fields = append(fields, text(name))
+		}
+		return map[string]any{"first": "one", "second": "two"}
+	}})
+	require.Equal(t, psrp.PipelineCompleted, res.state, "%v", res.stateErr)
+	assert.Equal(t, []string{"first", "second"}, fields)
+	assert.Equal(t, []any{"one", "two"}, res.output)
+
+	res = c.run(invocation{ps: psrp.Cmd("Ask-Cred").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+		require.Equal(t, psrp.HostPromptForCredential1, ev.Method)
+		// A credential without a password needs no session key.
+		return &clixml.Object{TypeNames: []string{"System.Management.Automation.PSCredential", "System.Object"},
+			Props: []clixml.Property{{Name: "UserName", Value: "bob"}, {Name: "Password", Value: nil}}}
+	}})
+	require.Equal(t, psrp.PipelineCompleted, res.state, "%v", res.stateErr)
+	assert.Equal(t, []any{"bob"}, res.output)
+}
+
+func TestDeleteStopsHandlers(t *testing.T) {
+	t.Parallel()
+	s := newPSServer(t)
+	running := make(chan struct{})
+	ended := make(chan error, 1)
+	s.Handle("Block", func(ctx context.Context, c *Call) error {
+		close(running)
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return ctx.Err()
+	})
+	c := openPool(t, s, psrp.ClientPoolConfig{})
+	pl, err := c.pool.NewPipeline(psrp.Cmd("Block").Build(), psrp.PipelineOptions{NoInput: true})
+	require.NoError(t, err)
+	require.NoError(t, pl.Invoke())
+	c.flush()
+	<-running
+	r := c.post(env{action: wsman.ActionDelete, shellID: c.shell})
+	require.Equal(t, 200, r.status)
+	assert.ErrorIs(t, <-ended, context.Canceled)
+	assert.Empty(t, s.Shells())
+}
+
+func TestPipelineOverTLSWithBasic(t *testing.T) {
+	t.Parallel()
+	s := NewUnstartedServer()
+	s.Users = map[string]string{"alice": "pw"}
+	s.Configurations = map[string]ConfigurationAccess{"Microsoft.PowerShell": {Users: []string{"alice"}}}
+	s.StartTLS()
+	defer s.Close()
+	c := openPoolAs(t, s, psrp.ClientPoolConfig{}, func(r *http.Request) { r.SetBasicAuth("alice", "pw") })
+	res := c.run(invocation{ps: psrp.Script("Write-Output 'over tls'").Build()})
+	assert.Equal(t, []any{"over tls"}, res.output)
+}
+
+func TestCreatePipelineInSeveralFragments(t *testing.T) {
+	t.Parallel()
+	s := newPSServer(t)
+	c := openPool(t, s, psrp.ClientPoolConfig{})
+	c.maxEnv = 16384
+	long := strings.Repeat("y", 40*1024)
+	res := c.run(invocation{ps: psrp.Script("Write-Output '" + long + "'").Build()})
+	require.Equal(t, psrp.PipelineCompleted, res.state, "%v", res.stateErr)
+	assert.GreaterOrEqual(t, c.sends, 3, "the CREATE_PIPELINE continues in Sends")
+	assert.Equal(t, []any{long}, res.output)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
@@ -108,7 +109,7 @@ func conformanceHandlers() map[string]func(s *Server) {
 			s.Handle("$host", func(ctx context.Context, c *Call) error {
 				_ = c.WriteOutput(&clixml.Object{TypeNames: []string{"System.Globalization.CultureInfo", "System.Object"}, ToString: "en-US", HasToString: true,
 					Props: []clixml.Property{{Name: "LCID", Value: int32(1033)}, {Name: "Name", Value: "en-US"}}})
-				_, err := c.HostCall(ctx, 6, int32(1)) // SetShouldExit(1)
+				_, err := c.HostCall(ctx, psrp.HostSetShouldExit, int32(1))
 				return err
 			})
 		},
@@ -130,10 +131,7 @@ var conformanceSkips = map[string]string{
 // knownDivergences lists recorded exchanges (scenario#index) where the
 // endpoint's answer is known to differ, with the reason; they are logged,
 // not failed.
-var knownDivergences = map[string]string{
-	"test_psrp_disconnect_runspaces.yml#15": "psrp.ServerPool queues no RUNSPACEPOOL_STATE Opened after CONNECT_RUNSPACEPOOL; Windows does",
-	"test_psrp_disconnect_runspaces.yml#17": "psrp.ServerPool queues no RUNSPACEPOOL_STATE Opened after CONNECT_RUNSPACEPOOL; Windows does",
-}
+var knownDivergences = map[string]string{}
 
 // TestConformanceWithWindows replays the recorded requests of every
 // test_psrp_* and test_wsman_* scenario.

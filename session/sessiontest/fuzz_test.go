@@ -104,3 +104,18 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScriptArgs checks that splitting a client's script text never panics
+// and never invents more arguments than the script has words.
+func FuzzScriptArgs(f *testing.F) {
+	for _, s := range []string{"Get-Date -Format o", "Write-Output 'a b' \"c\" | x", "$PSVersionTable.PSVersion", "-", "'", "Get-X -", "é -ü 'ß"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := scriptArgs(s)
+		if len(args) > len(s) {
+			t.Fatalf("%d args from %d bytes", len(args), len(s))
+		}
+		_ = firstWord(s)
+	})
+}

@@ -9,13 +9,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
 // HandlerFunc serves one pipeline: it reads the call's arguments and input
-// and writes its streams. ctx is cancelled when the client stops the
-// pipeline (Signal powershell/signal/crtl_c), when the shell is deleted and
-// when the server closes.
+// and writes its streams. It runs in its own goroutine. ctx is cancelled
+// when the client stops the pipeline (Signal powershell/signal/crtl_c) or
+// terminates the command, when the shell is deleted and when the server
+// closes; a handler must return soon after, since Server.Close waits for it.
+// A handler that panics fails its pipeline.
 //
 // The return value decides how the pipeline ends:
 //   - nil: Completed (errors written with Call.WriteError are non-terminating,
@@ -107,16 +110,6 @@ type Arg struct {
 	Value any
 }
 
-// Host method identifiers (MS-PSRP 2.2.3.17) for Call.HostCall.
-const (
-	HostReadLine             int32 = 11
-	HostWrite1               int32 = 13
-	HostWriteLine2           int32 = 16
-	HostPrompt               int32 = 23
-	HostPromptForCredential1 int32 = 24
-	HostPromptForChoice      int32 = 26
-)
-
 // sink is where a Call's writes go: the PSRP server pipeline in the real
 // endpoint, a recorder in tests. Methods are safe for concurrent use.
 type sink interface {
@@ -127,7 +120,7 @@ type sink interface {
 	progress(rec clixml.ProgressRecord) error
 	information(rec clixml.InformationRecord) error
 	// hostCall makes a host call; void methods return at once with nil.
-	hostCall(ctx context.Context, method int32, params []any) (any, error)
+	hostCall(ctx context.Context, method psrp.HostMethodID, params []any) (any, error)
 }
 
 type recordKind int
@@ -249,9 +242,11 @@ func (c *Call) WriteInformation(data any, tags ...string) error {
 // record tagged PSHOST.
 func (c *Call) WriteHost(msg string) error { return c.WriteInformation(msg, "PSHOST") }
 
-// HostCall calls a method of the client's host and waits for its answer.
-// Void methods (the Write* family, SetShouldExit...) return nil at once.
-func (c *Call) HostCall(ctx context.Context, method int32, params ...any) (any, error) {
+// HostCall calls a method of the client's host (PIPELINE_HOST_CALL) and
+// waits for its answer; an answer carrying an error record is a *HostError.
+// Void methods (the Write* family, SetShouldExit...) return nil at once, as
+// the client sends no answer to them.
+func (c *Call) HostCall(ctx context.Context, method psrp.HostMethodID, params ...any) (any, error) {
 	return c.sink.hostCall(ctx, method, params)
 }
 
@@ -259,11 +254,11 @@ func (c *Call) HostCall(ctx context.Context, method int32, params ...any) (any, 
 // host, as Read-Host does.
 func (c *Call) ReadLine(ctx context.Context, prompt string) (string, error) {
 	if prompt != "" {
-		if _, err := c.HostCall(ctx, HostWrite1, prompt+": "); err != nil {
+		if _, err := c.HostCall(ctx, psrp.HostWrite1, prompt+": "); err != nil {
 			return "", err
 		}
 	}
-	v, err := c.HostCall(ctx, HostReadLine)
+	v, err := c.HostCall(ctx, psrp.HostReadLine)
 	if err != nil {
 		return "", err
 	}
@@ -288,7 +283,7 @@ func (c *Call) PromptForChoice(ctx context.Context, caption, message string, cho
 		}
 	}
 	list := &clixml.Object{TypeNames: []string{"System.Collections.ObjectModel.Collection`1[[System.Management.Automation.Host.ChoiceDescription, System.Management.Automation, Version=3.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35]]", "System.Object"}, Kind: clixml.List, Items: items}
-	v, err := c.HostCall(ctx, HostPromptForChoice, caption, message, list, int32(defaultChoice))
+	v, err := c.HostCall(ctx, psrp.HostPromptForChoice, caption, message, list, int32(defaultChoice))
 	if err != nil {
 		return 0, err
 	}
@@ -303,9 +298,49 @@ func (c *Call) PromptForChoice(ctx context.Context, caption, message string, cho
 	return 0, fmt.Errorf("sessiontest: PromptForChoice returned %T, not an integer", v)
 }
 
+// Prompt asks the client's host to fill in the named fields (each a
+// string field, as Read-Host -Prompt or a mandatory parameter would) and
+// returns the answers by field name.
+func (c *Call) Prompt(ctx context.Context, caption, message string, fields ...string) (map[string]any, error) {
+	descs := make([]any, len(fields))
+	for i, f := range fields {
+		descs[i] = &clixml.Object{
+			TypeNames: []string{"System.Management.Automation.Host.FieldDescription", "System.Object"},
+			Members: []clixml.Property{
+				{Name: "name", Value: f}, {Name: "label", Value: ""},
+				{Name: "parameterTypeName", Value: "String"}, {Name: "parameterTypeFullName", Value: "System.String"},
+				{Name: "parameterAssemblyFullName", Value: "System.String"}, {Name: "helpMessage", Value: ""},
+				{Name: "isMandatory", Value: true}, {Name: "modifiedByRemotingProtocol", Value: false},
+				{Name: "isFromRemoteHost", Value: false}, {Name: "attributes", Value: nil}, {Name: "defaultValue", Value: nil},
+			},
+		}
+	}
+	list := &clixml.Object{TypeNames: []string{"System.Collections.ObjectModel.Collection`1[[System.Management.Automation.Host.FieldDescription, System.Management.Automation, Version=3.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35]]", "System.Object"}, Kind: clixml.List, Items: descs}
+	v, err := c.HostCall(ctx, psrp.HostPrompt, caption, message, list)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	switch d := v.(type) {
+	case map[string]any:
+		return d, nil
+	case *clixml.Object:
+		if d.Kind != clixml.Dictionary {
+			return nil, fmt.Errorf("sessiontest: Prompt returned a %v object, not a dictionary", d.Kind)
+		}
+		for _, e := range d.Entries {
+			out[text(e.Key)] = e.Value
+		}
+		return out, nil
+	case nil:
+		return out, nil
+	}
+	return nil, fmt.Errorf("sessiontest: Prompt returned %T, not a dictionary", v)
+}
+
 // PromptForCredential asks the client's host for a credential.
 func (c *Call) PromptForCredential(ctx context.Context, caption, message, userName, targetName string) (*clixml.PSCredential, error) {
-	v, err := c.HostCall(ctx, HostPromptForCredential1, caption, message, userName, targetName)
+	v, err := c.HostCall(ctx, psrp.HostPromptForCredential1, caption, message, userName, targetName)
 	if err != nil {
 		return nil, err
 	}
@@ -326,14 +361,23 @@ type inputQueue struct {
 
 func newInputQueue() *inputQueue { return &inputQueue{wake: make(chan struct{})} }
 
-func (q *inputQueue) push(v any) {
+// maxQueuedInput bounds the input objects a pipeline holds that its
+// handler has not read yet, so a client cannot grow the queue without end.
+const maxQueuedInput = 1 << 16
+
+// push queues v; it reports false when the queue is full.
+func (q *inputQueue) push(v any) bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) >= maxQueuedInput {
+		return false
+	}
 	if !q.ended {
 		q.items = append(q.items, v)
 	}
 	close(q.wake)
 	q.wake = make(chan struct{})
-	q.mu.Unlock()
+	return true
 }
 
 func (q *inputQueue) end() {
@@ -371,25 +415,25 @@ func (q *inputQueue) next(ctx context.Context) (any, bool, error) {
 // Handle registers h for the command name (case-insensitive). It replaces
 // any handler for that name, including a built-in one.
 func (s *Server) Handle(name string, h HandlerFunc) {
-	s.mu.Lock()
+	s.hmu.Lock()
 	s.handlers[strings.ToLower(name)] = h
-	s.mu.Unlock()
+	s.hmu.Unlock()
 }
 
 // HandleScript registers h for a script of exactly this text (leading and
 // trailing space ignored). Script handlers win over command handlers.
 func (s *Server) HandleScript(script string, h HandlerFunc) {
-	s.mu.Lock()
+	s.hmu.Lock()
 	s.scripts[strings.TrimSpace(script)] = h
-	s.mu.Unlock()
+	s.hmu.Unlock()
 }
 
 // resolve finds the handler for a command or script: an exact script
 // handler, else the handler of its first word. name is that word.
 func (s *Server) resolve(text string, isScript bool) (h HandlerFunc, name string) {
 	text = strings.TrimSpace(text)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hmu.RLock()
+	defer s.hmu.RUnlock()
 	if isScript {
 		if h := s.scripts[text]; h != nil {
 			return h, firstWord(text)
@@ -403,8 +447,8 @@ func (s *Server) resolve(text string, isScript bool) (h HandlerFunc, name string
 
 // scriptHandler returns the exact-text handler of a script, if any.
 func (s *Server) scriptHandler(script string) (HandlerFunc, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hmu.RLock()
+	defer s.hmu.RUnlock()
 	h, ok := s.scripts[strings.TrimSpace(script)]
 	return h, ok
 }

@@ -184,7 +184,7 @@ func (r *reply) subcode() string {
 }
 
 // streams decodes every rsp:Stream of a ReceiveResponse.
-func (r *reply) streams(t *testing.T) [][]byte {
+func (r *reply) streams(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, s := range r.tree.all("Stream") {
 		b, err := base64.StdEncoding.DecodeString(s.Text)

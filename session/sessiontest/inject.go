@@ -24,7 +24,8 @@ type Fault struct {
 	// carrying Code and Message instead of serving the request.
 	Status int
 	// Code is the f:WSManFault Code of the injected fault; zero means
-	// wsman.CodeInvalidParameter's neighbour, an internal error.
+	// 2150858754, an internal error. wsman.CodeOperationTimeout also sets
+	// the w:TimedOut subcode.
 	Code uint32
 	// Subcode is the SOAP subcode of the injected fault; empty means
 	// "w:InternalError".

@@ -17,7 +17,7 @@ import (
 // psClient is a minimal PSRP client over raw WS-Man for the tests: a
 // psrp.ClientPool driven by hand-made SOAP requests.
 type psClient struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	hc     *http.Client
 	pool   *psrp.ClientPool
@@ -27,6 +27,8 @@ type psClient struct {
 	setup func(*http.Request)
 	// created holds the pipelines whose Command was sent.
 	created map[uuid.UUID]bool
+	// sends counts the Send requests made.
+	sends int
 }
 
 func (c *psClient) post(e env) *reply {
@@ -40,9 +42,15 @@ func (c *psClient) post(e env) *reply {
 // maxPayload is how much fragment data fits one Send/Command under maxEnv.
 func (c *psClient) maxPayload() int { return (c.maxEnv - 2048) / 4 * 3 }
 
-func openPool(t *testing.T, srv *Server, cfg psrp.ClientPoolConfig) *psClient {
+func openPool(t testing.TB, srv *Server, cfg psrp.ClientPoolConfig) *psClient {
 	t.Helper()
-	c := &psClient{t: t, srv: srv, hc: srv.Client(), maxEnv: 512000, created: map[uuid.UUID]bool{}}
+	return openPoolAs(t, srv, cfg, nil)
+}
+
+// openPoolAs opens a pool with setup applied to every request.
+func openPoolAs(t testing.TB, srv *Server, cfg psrp.ClientPoolConfig, setup func(*http.Request)) *psClient {
+	t.Helper()
+	c := &psClient{t: t, srv: srv, hc: srv.Client(), maxEnv: 512000, created: map[uuid.UUID]bool{}, setup: setup}
 	c.pool = psrp.NewClientPool(cfg)
 	require.NoError(t, c.pool.Open())
 	var creation []byte
@@ -88,6 +96,7 @@ func (c *psClient) flush() {
 			r = c.post(env{action: wsman.ActionCommand, shellID: c.shell,
 				body: `<rsp:CommandLine CommandId="` + cmd + `"><rsp:Command /><rsp:Arguments>` + data + `</rsp:Arguments></rsp:CommandLine>`})
 		} else {
+			c.sends++
 			attr := ""
 			if cmd != "" {
 				attr = ` CommandId="` + cmd + `"`
@@ -134,10 +143,12 @@ type result struct {
 
 // invocation describes one pipeline run for psClient.run.
 type invocation struct {
-	ps     psrp.PowerShell
-	input  []any // nil: NoInput
-	host   func(ev psrp.PipelineHostCallEvent) any
-	onLoop func(r *result) // called after each Receive (e.g. to stop)
+	ps    psrp.PowerShell
+	input []any // nil: NoInput
+	host  func(ev psrp.PipelineHostCallEvent) any
+	// hostErr, when set, answers host calls with an error record instead.
+	hostErr *clixml.ErrorRecord
+	onLoop  func(r *result) // called after each Receive (e.g. to stop)
 }
 
 func (c *psClient) run(inv invocation) *result {
@@ -172,6 +183,13 @@ func (c *psClient) run(inv invocation) *result {
 		}
 	}
 	require.True(c.t, res.state.Terminal(), "state %v", res.state)
+	// Close the command as PowerShell and pypsrp do (capture
+	// test_psrp_multiple_invocations).
+	if c.created[pl.ID()] {
+		r := c.post(env{action: wsman.ActionSignal, shellID: c.shell,
+			body: `<rsp:Signal CommandId="` + strings.ToUpper(pl.ID().String()) + `"><rsp:Code>` + wsman.SignalTerminate + `</rsp:Code></rsp:Signal>`})
+		require.Equal(c.t, 200, r.status, string(r.body))
+	}
 	return res
 }
 
@@ -203,7 +221,13 @@ func (c *psClient) collect(res *result, inv invocation) {
 			if inv.host != nil {
 				answer = inv.host(e)
 			}
-			require.NoError(c.t, res.pl.HostResponse(e.CallID, answer, nil))
+			if inv.hostErr != nil {
+				answer = nil
+			}
+			if e.Method.IsVoid() {
+				continue // void methods get no response
+			}
+			require.NoError(c.t, res.pl.HostResponse(e.CallID, answer, inv.hostErr))
 		}
 	}
 }

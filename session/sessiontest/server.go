@@ -100,13 +100,15 @@ type Server struct {
 	isTLS     bool
 	startOnce sync.Once
 
-	mu         sync.Mutex
+	mu         sync.Mutex // guards closed, shells, faults; never held while taking a shell's lock
 	closed     bool
 	shells     map[uuid.UUID]*shell
 	faults     []*injected
-	handlers   map[string]HandlerFunc
-	scripts    map[string]HandlerFunc
 	newBackend backendFactory
+
+	hmu      sync.RWMutex // guards handlers and scripts
+	handlers map[string]HandlerFunc
+	scripts  map[string]HandlerFunc
 
 	wg sync.WaitGroup // goroutines started for shells and handlers
 }

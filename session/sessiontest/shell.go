@@ -33,6 +33,7 @@ type shell struct {
 	state      string      // "Connected" or "Disconnected"
 	deleted    bool
 	lastActive time.Time
+	receiving  int // Receives waiting now
 
 	wakeMu sync.Mutex
 	wake   chan struct{}
@@ -138,22 +139,32 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 }
 
 // reapIdle deletes shells that have been idle longer than their timeout.
+// A shell with a Receive waiting is not idle, as on Windows. Shell locks
+// are never taken while holding s.mu.
 func (s *Server) reapIdle() {
 	now := time.Now()
-	var dead []*shell
 	s.mu.Lock()
-	for id, sh := range s.shells {
-		sh.mu.Lock()
-		idle := now.Sub(sh.lastActive) > sh.idle
-		sh.mu.Unlock()
-		if idle {
-			delete(s.shells, id)
-			dead = append(dead, sh)
-		}
+	all := make([]*shell, 0, len(s.shells))
+	for _, sh := range s.shells {
+		all = append(all, sh)
 	}
 	s.mu.Unlock()
-	for _, sh := range dead {
-		sh.close()
+	for _, sh := range all {
+		sh.mu.Lock()
+		idle := sh.receiving == 0 && now.Sub(sh.lastActive) > sh.idle
+		sh.mu.Unlock()
+		if !idle {
+			continue
+		}
+		s.mu.Lock()
+		gone := s.shells[sh.id] == sh
+		if gone {
+			delete(s.shells, sh.id)
+		}
+		s.mu.Unlock()
+		if gone {
+			sh.close()
+		}
 	}
 }
 
@@ -269,8 +280,15 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 		return "", faultInvalidParameter("The creationXml was refused: " + err.Error() + " ")
 	}
 	sh.mu.Lock()
-	sh.be = be
+	closed := sh.deleted // the server closed while the backend was made
+	if !closed {
+		sh.be = be
+	}
 	sh.mu.Unlock()
+	if closed {
+		be.Close()
+		return "", faultShellNotFound()
+	}
 	sh.notify()
 
 	ref := `<x:ResourceCreated><a:Address>` + esc(s.URL) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` +
@@ -356,7 +374,7 @@ func (s *Server) opCommand(req *request, user string) (string, *soapFault) {
 		sh.mu.Unlock()
 		return "", faultInvalidParameter("A command with CommandId " + shellIDString(id) + " already exists. ")
 	}
-	if len(sh.commands) >= 1500 { // MaxConcurrentOperationsPerUser
+	if len(sh.commands) >= maxCommandsPerShell {
 		sh.mu.Unlock()
 		return "", &soapFault{Code: "s:Receiver", Subcode: "w:QuotaLimit", Reason: "The WS-Management service cannot process the request. The maximum number of concurrent operations for this user has been exceeded. ", WSManCode: wsman.CodeQuotaMaxOperations, Message: "The maximum number of concurrent operations for this user has been exceeded. "}
 	}
@@ -617,6 +635,11 @@ func (s *Server) opEnumerate(req *request, user string) (string, *soapFault) {
 	return body + `<w:EndOfSequence/></n:EnumerateResponse>`, nil
 }
 
+// maxCommandsPerShell is the operation quota of one shell (Windows'
+// MaxConcurrentOperationsPerUser default); commands count until the client
+// terminates them with a Signal.
+const maxCommandsPerShell = 1500
+
 // errChunkTooLarge is returned by a backend whose next chunk does not fit
 // the space a Receive offers.
 type errChunkTooLarge struct{ need int }
@@ -653,6 +676,15 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	sh.mu.Lock()
+	sh.receiving++
+	sh.mu.Unlock()
+	defer func() {
+		sh.mu.Lock()
+		sh.receiving--
+		sh.lastActive = time.Now()
+		sh.mu.Unlock()
+	}()
 	for {
 		wake := sh.wakeChan()
 		sh.mu.Lock()
@@ -673,14 +705,11 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 		n := 0
 		var tooBig *errChunkTooLarge
 		for n < 1024 {
-			max := (left - perStream) / 4 * 3
-			if max < 22 { // smaller than a fragment header plus one byte
-				if n == 0 {
-					tooBig = &errChunkTooLarge{need: 22}
-				}
+			limit := (left - perStream) / 4 * 3
+			if limit < 22 { // no room for a fragment header plus one byte
 				break
 			}
-			chunk, err := sh.be.Output(id, max)
+			chunk, err := sh.be.Output(id, limit)
 			if err != nil {
 				if errors.As(err, &tooBig) && n > 0 {
 					tooBig = nil // it goes in the next response

@@ -1,6 +1,7 @@
 package sessiontest
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"strconv"
@@ -136,7 +137,8 @@ func TestReceiveTimesOut(t *testing.T) {
 	assert.Equal(t, "w:TimedOut", r.subcode())
 	assert.Equal(t, "s:Receiver", strings.TrimSpace(r.tree.find("Body", "Fault", "Code", "Value").Text))
 	assert.Equal(t, "2150858793", r.faultCode())
-	assert.Equal(t, "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ", r.faultMessage())
+	// Byte-exact with Windows, trailing spaces included.
+	assert.Equal(t, "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ", r.tree.find("Body", "Fault", "Detail", "WSManFault", "Message").Text)
 }
 
 func TestReceiveWakesOnInput(t *testing.T) {
@@ -577,4 +579,62 @@ func TestScriptArgs(t *testing.T) {
 	assert.Equal(t, "$PSVersionTable", firstWord("$PSVersionTable.PSVersion"))
 	assert.Equal(t, "Get-Date", firstWord("  Get-Date -Format o"))
 	assert.Equal(t, "./run.ps1", firstWord("./run.ps1 -X"))
+}
+
+func TestIdleShellIsDeleted(t *testing.T) {
+	t.Parallel()
+	s, backends := newFakeServer(t, func(s *Server) { s.IdleTimeout = 50 * time.Millisecond })
+	c := s.Client()
+	shell := createShell(t, s, c)
+	r := post(t, c, s.URL, env{action: wsman.ActionGet, resourceURI: wsman.ResourceShell, shellID: shell}.bytes())
+	require.Equal(t, 200, r.status)
+	assert.Equal(t, "PT0.050S", r.tree.find("Body", "Shell", "IdleTimeOut").Text)
+	// Any request runs the reaper; wait until the shell is gone.
+	require.Eventually(t, func() bool {
+		r := post(t, c, s.URL, env{action: wsman.ActionGet, resourceURI: wsman.ResourceConfig}.bytes())
+		return r.status == 200 && len(s.Shells()) == 0
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.True(t, (*backends)[0].isClosed())
+	r = post(t, c, s.URL, env{action: wsman.ActionReceive, shellID: shell, body: receiveBody("")}.bytes())
+	assert.Equal(t, "w:InvalidSelectors", r.subcode())
+}
+
+func TestKillShell(t *testing.T) {
+	t.Parallel()
+	s, _ := newFakeServer(t, nil)
+	c := s.Client()
+	shell := createShell(t, s, c)
+	assert.True(t, s.KillShell(uuid.MustParse(shell)))
+	assert.False(t, s.KillShell(uuid.MustParse(shell)))
+	r := post(t, c, s.URL, env{action: wsman.ActionGet, resourceURI: wsman.ResourceShell, shellID: shell}.bytes())
+	assert.Equal(t, 500, r.status)
+	assert.Equal(t, "w:InvalidSelectors", r.subcode())
+	assert.NotNil(t, r.tree.all("ProviderFault"))
+}
+
+func TestInputQueue(t *testing.T) {
+	t.Parallel()
+	q := newInputQueue()
+	for i := range maxQueuedInput {
+		require.True(t, q.push(i))
+	}
+	assert.False(t, q.push("one too many"))
+	c := &Call{input: q}
+	v, ok, err := c.NextInput(context.Background())
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 0, v)
+	assert.True(t, q.push("room again"))
+
+	// An empty, open queue waits until ctx ends.
+	empty := &Call{input: newInputQueue()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, ok, err = empty.NextInput(ctx)
+	assert.False(t, ok)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	empty.input.end()
+	_, ok, err = empty.NextInput(context.Background())
+	assert.False(t, ok)
+	assert.NoError(t, err)
 }
