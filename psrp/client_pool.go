@@ -1,6 +1,7 @@
 package psrp
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -647,15 +648,15 @@ func (p *ClientPool) processSessionKey(b *EncryptedSessionKey) error {
 // capture): the SecureString then carries its UTF-16LE text unencrypted.
 type plainSecureStringCipher struct{}
 
-// Encrypt implements clixml.Cipher.
-func (plainSecureStringCipher) Encrypt(p []byte) ([]byte, error) { return utf8ToUTF16LE(p), nil }
+// Encrypt implements clixml.Cipher: the UTF-16LE text as it is.
+func (plainSecureStringCipher) Encrypt(p []byte) ([]byte, error) { return bytes.Clone(p), nil }
 
 // Decrypt implements clixml.Cipher.
 func (plainSecureStringCipher) Decrypt(c []byte) ([]byte, error) {
 	if len(c)%2 != 0 {
 		return nil, fmt.Errorf("%w: odd UTF-16 length", ErrSecureStringCiphertext)
 	}
-	return utf16LEToUTF8(c), nil
+	return bytes.Clone(c), nil
 }
 
 func apartmentOr(a *ApartmentState) ApartmentState {

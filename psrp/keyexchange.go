@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // The session-key exchange of MS-PSRP 3.1.5.4.3 / 3.2.5.4.4: the client sends
@@ -198,8 +196,8 @@ func reverseBytes(b []byte) {
 
 // SessionKeyCipher encrypts and decrypts SecureString values with a runspace
 // pool's session key (MS-PSRP 2.2.5.1.24): AES-256-CBC with a zero IV and
-// PKCS#7 padding over the UTF-16LE text. It implements clixml.Cipher and is
-// safe for concurrent use.
+// PKCS#7 padding. It implements clixml.Cipher, which hands it the UTF-16LE
+// bytes of the text, and is safe for concurrent use.
 type SessionKeyCipher struct {
 	block cipher.Block
 }
@@ -216,20 +214,20 @@ func NewSecureStringCipher(key []byte) (*SessionKeyCipher, error) {
 	return &SessionKeyCipher{block: b}, nil
 }
 
-// Encrypt converts the UTF-8 plaintext to UTF-16LE and encrypts it. Invalid
-// UTF-8 sequences become U+FFFD.
+// Encrypt pads and encrypts plaintext (the UTF-16LE text of a SecureString).
 func (c *SessionKeyCipher) Encrypt(plaintext []byte) ([]byte, error) {
-	u := utf8ToUTF16LE(plaintext)
-	pad := aes.BlockSize - len(u)%aes.BlockSize
+	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
+	out := make([]byte, len(plaintext), len(plaintext)+pad)
+	copy(out, plaintext)
 	for range pad {
-		u = append(u, byte(pad))
+		out = append(out, byte(pad))
 	}
 	var iv [aes.BlockSize]byte
-	cipher.NewCBCEncrypter(c.block, iv[:]).CryptBlocks(u, u)
-	return u, nil
+	cipher.NewCBCEncrypter(c.block, iv[:]).CryptBlocks(out, out)
+	return out, nil
 }
 
-// Decrypt decrypts a SecureString and returns its text as UTF-8. Malformed
+// Decrypt decrypts a SecureString and returns its UTF-16LE text. Malformed
 // ciphertext gives an error wrapping ErrSecureStringCiphertext.
 func (c *SessionKeyCipher) Decrypt(ciphertext []byte) ([]byte, error) {
 	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
@@ -240,54 +238,19 @@ func (c *SessionKeyCipher) Decrypt(ciphertext []byte) ([]byte, error) {
 	cipher.NewCBCDecrypter(c.block, iv[:]).CryptBlocks(p, ciphertext)
 	pad := int(p[len(p)-1])
 	if pad == 0 || pad > aes.BlockSize {
+		clear(p)
 		return nil, fmt.Errorf("%w: bad padding", ErrSecureStringCiphertext)
 	}
 	for _, b := range p[len(p)-pad:] {
 		if int(b) != pad {
+			clear(p)
 			return nil, fmt.Errorf("%w: bad padding", ErrSecureStringCiphertext)
 		}
 	}
 	p = p[:len(p)-pad]
 	if len(p)%2 != 0 {
+		clear(p)
 		return nil, fmt.Errorf("%w: odd UTF-16 length", ErrSecureStringCiphertext)
 	}
-	out := utf16LEToUTF8(p)
-	clear(p)
-	return out, nil
-}
-
-// utf8ToUTF16LE converts UTF-8 text to UTF-16LE, with room for one more AES
-// block of padding. Invalid UTF-8 becomes U+FFFD.
-func utf8ToUTF16LE(s []byte) []byte {
-	u := make([]byte, 0, 2*len(s)+aes.BlockSize)
-	for len(s) > 0 {
-		r, n := utf8.DecodeRune(s)
-		s = s[n:]
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			u = binary.LittleEndian.AppendUint16(u, uint16(r1))
-			u = binary.LittleEndian.AppendUint16(u, uint16(r2))
-			continue
-		}
-		u = binary.LittleEndian.AppendUint16(u, uint16(r))
-	}
-	return u
-}
-
-// utf16LEToUTF8 converts UTF-16LE (even length) to UTF-8; lone surrogates
-// become U+FFFD.
-func utf16LEToUTF8(p []byte) []byte {
-	out := make([]byte, 0, len(p)/2)
-	for i := 0; i+1 < len(p); i += 2 {
-		r := rune(binary.LittleEndian.Uint16(p[i:]))
-		if utf16.IsSurrogate(r) && i+3 < len(p) {
-			if d := utf16.DecodeRune(r, rune(binary.LittleEndian.Uint16(p[i+2:]))); d != utf8.RuneError {
-				out = utf8.AppendRune(out, d)
-				i += 2
-				continue
-			}
-		}
-		out = utf8.AppendRune(out, r)
-	}
-	return out
+	return p, nil
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"regexp"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,6 +39,15 @@ func kxCapturePublicKey(tb testing.TB) []byte {
 	return b
 }
 
+// utf16le is how .NET hands a SecureString's text to the cipher.
+func utf16le(s string) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
 func TestSecureStringCipherVector(t *testing.T) {
 	t.Parallel()
 	key := make([]byte, 32)
@@ -44,13 +56,24 @@ func TestSecureStringCipherVector(t *testing.T) {
 	}
 	c, err := psrp.NewSecureStringCipher(key)
 	require.NoError(t, err)
-	ct, err := c.Encrypt([]byte("password"))
+	ct, err := c.Encrypt(utf16le("password"))
 	require.NoError(t, err)
 	require.Equal(t, "u1HQw6XnGcp+dvRujpjX+09zvUIBtQcKD+7HimAYKLk=", base64.StdEncoding.EncodeToString(ct))
 	want, _ := hex.DecodeString("bb51d0c3a5e719ca7e76f46e8e98d7fb4f73bd4201b5070a0feec78a601828b9")
 	pt, err := c.Decrypt(want)
 	require.NoError(t, err)
-	require.Equal(t, "password", string(pt))
+	require.Equal(t, utf16le("password"), pt)
+
+	// The same vector through CLIXML, which owns the UTF-16 conversion:
+	// what a pipeline argument looks like on the wire (PROTOCOL.md §1.7).
+	xml, err := clixml.MarshalOptions{Cipher: c}.Marshal(clixml.NewSecureString("password"))
+	require.NoError(t, err)
+	require.Equal(t, "<SS>u1HQw6XnGcp+dvRujpjX+09zvUIBtQcKD+7HimAYKLk=</SS>", string(xml))
+	var back any
+	require.NoError(t, clixml.UnmarshalOptions{Cipher: c}.Unmarshal(xml, &back))
+	ss := back.(clixml.SecureString)
+	require.True(t, ss.Decrypted)
+	require.Equal(t, "password", string(ss.Plaintext))
 }
 
 func TestSecureStringCipherRoundTrip(t *testing.T) {
@@ -60,14 +83,13 @@ func TestSecureStringCipherRoundTrip(t *testing.T) {
 	c, err := psrp.NewSecureStringCipher(key)
 	require.NoError(t, err)
 	for _, s := range []string{"", "a", "exactly 8 chars!", "café 𝄞 ü", "long " + string(bytes.Repeat([]byte("x"), 1000))} {
-		ct, err := c.Encrypt([]byte(s))
+		ct, err := c.Encrypt(utf16le(s))
 		require.NoError(t, err)
 		require.Zero(t, len(ct)%16)
-		// UTF-16LE doubles ASCII: the ciphertext reveals it is not UTF-8.
-		require.GreaterOrEqual(t, len(ct), 2*len([]rune(s)))
+		require.Greater(t, len(ct), len(utf16le(s)), "PKCS#7 always pads")
 		pt, err := c.Decrypt(ct)
 		require.NoError(t, err)
-		require.Equal(t, s, string(pt))
+		require.True(t, bytes.Equal(utf16le(s), pt), "round trip of %q", s)
 	}
 }
 
@@ -76,7 +98,7 @@ func TestSecureStringCipherErrors(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 32)
 	c, err := psrp.NewSecureStringCipher(key)
 	require.NoError(t, err)
-	good, err := c.Encrypt([]byte("secret"))
+	good, err := c.Encrypt(utf16le("secret"))
 	require.NoError(t, err)
 	badPad := bytes.Clone(good)
 	badPad[len(badPad)-1] ^= 0xFF // corrupts the last block's padding
@@ -228,7 +250,7 @@ func FuzzDecryptSessionKey(f *testing.F) {
 func FuzzSecureStringDecrypt(f *testing.F) {
 	c, err := psrp.NewSecureStringCipher(bytes.Repeat([]byte{3}, 32))
 	require.NoError(f, err)
-	ct, err := c.Encrypt([]byte("password"))
+	ct, err := c.Encrypt(utf16le("password"))
 	require.NoError(f, err)
 	f.Add(ct)
 	f.Add([]byte{})

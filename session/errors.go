@@ -37,6 +37,7 @@ type PipelineError struct {
 	State  psrp.PSInvocationState
 }
 
+// Error returns the pipeline's final state and the record's message.
 func (e *PipelineError) Error() string {
 	msg := ""
 	if e.Record != nil {
@@ -78,6 +79,7 @@ type PoolError struct {
 	Record *clixml.ErrorRecord
 }
 
+// Error returns the record's message.
 func (e *PoolError) Error() string {
 	if e.Record == nil || e.Record.Exception.Message == "" {
 		return "session: the server broke the runspace pool"

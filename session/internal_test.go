@@ -314,3 +314,26 @@ func TestPipelineErrorText(t *testing.T) {
 }
 
 func newTestClient(env int) *wsman.Client { return &wsman.Client{MaxEnvelopeSize: env} }
+
+// FuzzCallHost feeds host calls with arbitrary parameters (as the wire may
+// carry them) to the default and a recording host: no panic, and interactive
+// calls fail with a typed error.
+func FuzzCallHost(f *testing.F) {
+	f.Add(int32(11), "caption", int64(3), true)
+	f.Add(int32(23), "", int64(-1), false)
+	f.Add(int32(26), "&Yes", int64(1), true)
+	f.Add(int32(20), "act", int64(0), false)
+	f.Fuzz(func(t *testing.T, method int32, s string, n int64, list bool) {
+		var third any = n
+		if list {
+			third = &clixml.Object{Kind: clixml.List, Items: []any{obj(clixml.Property{Name: "label", Value: s}), s, nil, n}}
+		}
+		params := []any{s, int32(n), third, n, &clixml.Object{Value: s}}
+		for _, h := range []Host{DefaultHost{}, &recordingHost{}} {
+			_, err := callHost(context.Background(), h, psrp.HostMethodID(method), params)
+			if err != nil && !errors.Is(err, ErrHostNotSupported) {
+				t.Fatalf("method %d: untyped error %v", method, err)
+			}
+		}
+	})
+}

@@ -197,7 +197,14 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 			}
 		case psrp.PipelineStateChanged:
 			s.pipelineStateChanged(e)
+		case psrp.ApplicationPrivateDataReceived:
+			if e.Data != nil {
+				s.mu.Lock()
+				s.appData = e.Data.Data
+				s.mu.Unlock()
+			}
 		case psrp.SessionKeyReceived:
+			s.keyOnce.Do(func() { close(s.keyReady) })
 			// Pipelines held for the key exchange can be created now.
 			if err := s.flush(ctx); err != nil {
 				s.markBroken(err)
@@ -263,7 +270,8 @@ func (s *Session) poolStateChanged(e psrp.PoolStateChanged) {
 }
 
 // serviceHostCall runs a host call on the Host and sends the answer back for
-// methods that return a value.
+// methods that return a value. An answer that cannot be sent is replaced by
+// an error answer, so the remote call never waits forever.
 func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64, m psrp.HostMethodID, params []any) {
 	val, err := callHost(ctx, s.host, m, params)
 	if voidHostMethod(m) {
@@ -273,18 +281,52 @@ func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64
 	if err != nil {
 		rec, val = hostErrorRecord(m, err), nil
 	}
-	s.mu.Lock()
-	var rerr error
-	if p != nil {
-		rerr = p.cp.HostResponse(callID, val, rec)
-	} else {
-		rerr = s.pool.HostResponse(callID, val, rec)
+	respond := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if p != nil {
+			return p.cp.HostResponse(callID, val, rec)
+		}
+		return s.pool.HostResponse(callID, val, rec)
 	}
-	s.mu.Unlock()
+	rerr := respond()
+	if errors.Is(rerr, clixml.ErrNoCipher) {
+		// A SecureString in the answer (a credential, Read-Host
+		// -AsSecureString) needs the session key first.
+		rerr = s.exchangeKey(ctx, respond)
+	}
+	if rerr != nil && !errors.Is(rerr, psrp.ErrUnknownCallID) {
+		val, rec = nil, hostErrorRecord(m, rerr)
+		rerr = respond()
+	}
 	if rerr != nil {
-		return
+		return // the call is gone (pipeline ended); nothing to answer
 	}
 	if err := s.flush(ctx); err != nil && p != nil {
 		p.abort(err)
 	}
+}
+
+// exchangeKey runs the session-key exchange (PUBLIC_KEY out on the pool,
+// ENCRYPTED_SESSION_KEY back on the pool's Receive), then calls retry.
+func (s *Session) exchangeKey(ctx context.Context, retry func() error) error {
+	s.mu.Lock()
+	ready := s.keyReady
+	err := s.pool.ExchangeKey()
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("session: key exchange: %w", err)
+	}
+	if err := retry(); !errors.Is(err, clixml.ErrNoCipher) {
+		return err // the key was known, or protocol 2.4 needs none
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return retry()
 }

@@ -16,6 +16,20 @@
 // refused with ErrUnencrypted unless the HTTP transport encrypts messages
 // (auth.MessageEncrypter) or the caller opts in with WithAllowUnencrypted.
 // Credentials never appear in errors or logs.
+//
+// Round trips: New costs a WS-Man Create and the Receives until the pool is
+// Opened (one or two); after that the pool keeps one Receive outstanding so
+// that the server can reach the client at any time. Invoke costs a Command and
+// the Receives until the pipeline is done; the Signal that releases a
+// finished command on the server is sent in the background when the next
+// pipeline starts, and skipped at Close, whose Delete releases everything.
+// Against a server that opens the pool in one Receive, New + Invoke + Close
+// take six calls.
+//
+// Envelope size: the session starts at 150 KiB (153600 bytes, which every
+// Windows host accepts) and raises it to 500 KiB (512000) once the server
+// reports protocol 2.2 or later, unless WithMaxEnvelopeSize fixed it.
+// Outgoing fragments are sized to fit one envelope.
 package session
 
 import (
@@ -69,6 +83,9 @@ type Session struct {
 	opened    chan struct{} // closed once the pool is Opened or failed to open
 	openErr   error
 	toClose   []string // CommandIds of finished commands not yet terminated
+	appData   *clixml.Object
+	keyReady  chan struct{} // closed when the session key is known
+	keyOnce   sync.Once
 
 	closeDone chan struct{}
 	closeErr  error
@@ -102,6 +119,7 @@ func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
 		pipelines: make(map[uuid.UUID]*Pipeline),
 		opened:    make(chan struct{}),
 		closeDone: make(chan struct{}),
+		keyReady:  make(chan struct{}),
 	}
 	if s.host == nil {
 		s.host = DefaultHost{}
@@ -303,6 +321,21 @@ func (s *Session) ID() uuid.UUID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pool.ID()
+}
+
+// ApplicationPrivateData returns the data the server sent while the pool
+// opened (a PSPrimitiveDictionary: PSVersionTable and the like), or nil.
+func (s *Session) ApplicationPrivateData() *clixml.Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appData
+}
+
+// ProtocolVersion returns the PSRP protocol version the server reported.
+func (s *Session) ProtocolVersion() clixml.Version {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pool.ProtocolVersion()
 }
 
 // URL returns the WS-Man endpoint URL.
@@ -525,8 +558,7 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 	case sc.input != nil:
 		go p.feed(sc.input) // not tracked: a caller's iterator may block forever
 	case sc.inputCh != nil:
-		s.wg.Add(1)
-		go p.feedChannel(sc.inputCh)
+		s.goTracked(p.feedChannel, sc.inputCh)
 	}
 	return p, nil
 }
@@ -630,11 +662,12 @@ func (s *Session) terminateFinished() {
 	s.mu.Lock()
 	ids := s.toClose
 	s.toClose = nil
-	s.mu.Unlock()
-	if len(ids) == 0 {
+	if len(ids) == 0 || s.closing {
+		s.mu.Unlock()
 		return
 	}
-	s.wg.Add(1)
+	s.wg.Add(1) // under mu, before Close can start waiting
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		for _, id := range ids {
@@ -643,6 +676,18 @@ func (s *Session) terminateFinished() {
 			cancel()
 		}
 	}()
+}
+
+// goTracked runs f(arg) in a goroutine that Close waits for, unless the
+// session is already closing.
+func (s *Session) goTracked(f func(<-chan any), arg <-chan any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.wg.Add(1)
+	go f(arg)
 }
 
 // flush sends every payload the pool has queued, in order: pool data with
@@ -691,7 +736,17 @@ func (s *Session) flush(ctx context.Context) error {
 			p.commandSent = true
 			p.mu.Unlock()
 			p.closeCreated(nil)
-			s.wg.Add(1)
+			s.mu.Lock()
+			closing := s.closing
+			if !closing {
+				s.wg.Add(1) // under mu, before Close can start waiting
+			}
+			s.mu.Unlock()
+			if closing {
+				// Close is deleting the shell, which ends the command.
+				s.finishPipeline(p, ErrClosed)
+				continue
+			}
 			go s.pipelineLoop(p)
 			continue
 		}

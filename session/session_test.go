@@ -648,6 +648,14 @@ func TestEnvelopeSizeRaisedAfterOpen(t *testing.T) {
 	if got := s.MaxEnvelopeSize(); got != 512000 {
 		t.Errorf("MaxEnvelopeSize after open = %d, want 512000", got)
 	}
+	if v := s.ProtocolVersion(); v.Major != 2 || v.Minor != 3 {
+		t.Errorf("ProtocolVersion = %+v, want 2.3", v)
+	}
+	if apd := s.ApplicationPrivateData(); apd == nil {
+		t.Error("no ApplicationPrivateData")
+	} else if len(apd.Entries) == 0 || apd.Entries[0].Key != "PSVersionTable" {
+		t.Errorf("ApplicationPrivateData lacks PSVersionTable: %+v", apd)
+	}
 	if _, err := s.InvokeScript(testContext(t), "Write-Output x"); err != nil {
 		t.Fatal(err)
 	}
@@ -667,6 +675,9 @@ func TestEnvelopeSizeRaisedAfterOpen(t *testing.T) {
 	old.Start()
 	t.Cleanup(old.Close)
 	s2 := open(t, old)
+	if v := s2.ProtocolVersion(); v.Major != 2 || v.Minor != 1 {
+		t.Errorf("ProtocolVersion = %+v, want 2.1", v)
+	}
 	if got := s2.MaxEnvelopeSize(); got != 153600 {
 		t.Errorf("MaxEnvelopeSize with protocol 2.1 = %d, want 153600", got)
 	}
@@ -837,5 +848,77 @@ func TestLargeOutput(t *testing.T) {
 	}
 	if next != n {
 		t.Errorf("got %d objects, want %d", next, n)
+	}
+}
+
+// promptHost answers the interactive prompts.
+type promptHost struct {
+	session.DefaultHost
+	choices []session.ChoiceDescription
+	cred    []string
+	writes  []session.HostWrite
+}
+
+func (h *promptHost) Write(_ context.Context, w session.HostWrite) error {
+	h.writes = append(h.writes, w)
+	return nil
+}
+
+func (h *promptHost) ReadLineAsSecureString(context.Context) (clixml.SecureString, error) {
+	return clixml.NewSecureString("hunter2"), nil
+}
+
+func (h *promptHost) PromptForChoice(_ context.Context, caption, message string, c []session.ChoiceDescription, def int) (int, error) {
+	h.choices = c
+	return 1, nil
+}
+
+func (h *promptHost) PromptForCredential(_ context.Context, caption, message, user, target string) (clixml.PSCredential, error) {
+	h.cred = []string{caption, message, user, target}
+	return clixml.PSCredential{UserName: `CORP\` + user, Password: clixml.NewSecureString("pw")}, nil
+}
+
+func TestHostPrompts(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.Handle("Test-Prompts", func(ctx context.Context, c *sessiontest.Call) error {
+		n, err := c.PromptForChoice(ctx, "Continue?", "Really?", []string{"&Yes", "&No"}, 0)
+		if err != nil {
+			return err
+		}
+		cred, err := c.PromptForCredential(ctx, "Login", "Enter credentials", "alice", "srv01")
+		if err != nil {
+			return err
+		}
+		if _, err := c.HostCall(ctx, psrp.HostWriteLine2, "hello host"); err != nil {
+			return err
+		}
+		secret, err := c.HostCall(ctx, psrp.HostReadLineAsSecureString)
+		if err != nil {
+			return err
+		}
+		ss, ok := secret.(clixml.SecureString)
+		if !ok {
+			return fmt.Errorf("ReadLineAsSecureString returned %T", secret)
+		}
+		return c.WriteOutput(int32(n), cred.UserName, string(cred.Password.Plaintext), string(ss.Plaintext))
+	})
+	h := &promptHost{}
+	s := open(t, srv, session.WithHost(h))
+	res, err := s.InvokeScript(testContext(t), "Test-Prompts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Output, []any{int32(1), `CORP\alice`, "pw", "hunter2"}) {
+		t.Errorf("Output = %v", res.Output)
+	}
+	if len(h.choices) != 2 || h.choices[0].Label != "&Yes" || h.choices[1].Label != "&No" {
+		t.Errorf("choices = %+v", h.choices)
+	}
+	if len(h.writes) != 1 || h.writes[0] != (session.HostWrite{Kind: session.HostWriteLine, Text: "hello host"}) {
+		t.Errorf("host writes = %+v", h.writes)
+	}
+	if !slices.Equal(h.cred, []string{"Login", "Enter credentials", "alice", "srv01"}) {
+		t.Errorf("credential prompt = %v", h.cred)
 	}
 }

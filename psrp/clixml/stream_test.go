@@ -285,3 +285,27 @@ func TestDecoderDecodeInto(t *testing.T) {
 		t.Fatalf("at end: %v", err)
 	}
 }
+
+// Characters outside the BMP arrive as surrogate pairs that a short read
+// may split.
+func TestDecoderUTF16SurrogatePairs(t *testing.T) {
+	t.Parallel()
+	doc := "<Objs><S>a🎵b\U0001D11E</S></Objs>"
+	units := append([]uint16{0xFEFF}, utf16.Encode([]rune(doc))...)
+	var in []byte
+	for _, u := range units {
+		in = append(in, byte(u), byte(u>>8))
+	}
+	vals, err := decodeAll(t, NewDecoder(iotest.OneByteReader(bytes.NewReader(in))))
+	if err != nil || len(vals) != 1 || vals[0] != "a🎵b\U0001D11E" {
+		t.Fatalf("got %q, %v", vals, err)
+	}
+	// A lone surrogate cannot be carried by UTF-8 text and is refused.
+	in = append(in[:len(in)-len("</S></Objs>")*2-2], 0x00, 0xD8)
+	for _, c := range "</S></Objs>" {
+		in = append(in, byte(c), 0)
+	}
+	if _, err := decodeAll(t, NewDecoder(bytes.NewReader(in))); !isClixmlError(err) {
+		t.Fatalf("lone surrogate: %v", err)
+	}
+}

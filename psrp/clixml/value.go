@@ -195,7 +195,9 @@ func (SecureString) String() string { return "System.Security.SecureString" }
 func (SecureString) GoString() string { return "clixml.SecureString{…}" }
 
 // Cipher encrypts and decrypts SecureString values with the session key of a
-// runspace pool. The psrp package provides one after the key exchange.
+// runspace pool; the psrp package provides one after the key exchange.
+// It works on bytes: the encoder hands Encrypt the text as UTF-16LE, as .NET
+// does, and the decoder expects UTF-16LE back from Decrypt.
 type Cipher interface {
 	Encrypt(plaintext []byte) ([]byte, error)
 	Decrypt(ciphertext []byte) ([]byte, error)
