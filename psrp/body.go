@@ -79,11 +79,6 @@ func (e *BodyError) Unwrap() error { return e.Err }
 
 // EncodeBody returns the CLIXML of b (UTF-8, no BOM), ready to be the Data
 // of a Message. opts carries the session key cipher for SecureStrings.
-//
-// Bodies the server sends are written as PowerShell writes them; bodies
-// only the client sends put the RefId attribute of an <Obj> before its N
-// attribute, as pypsrp does, so that the client's messages are those of the
-// recorded conversations byte for byte.
 func EncodeBody(b Body, opts clixml.MarshalOptions) ([]byte, error) {
 	if b == nil {
 		return nil, errors.New("psrp: EncodeBody of a nil Body")
@@ -92,6 +87,10 @@ func EncodeBody(b Body, opts clixml.MarshalOptions) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("psrp: EncodeBody: %T is not a body of this package", b)
 	}
+	// Client bodies in the attribute order of the recorded client (pypsrp),
+	// so that they match the captures byte for byte.
+	_, fromServer := b.(ServerBody)
+	opts.RefIDFirst = !fromServer
 	data, err := enc.encodeBody(opts)
 	if err != nil {
 		var be *BodyError
@@ -99,10 +98,6 @@ func EncodeBody(b Body, opts clixml.MarshalOptions) ([]byte, error) {
 			return nil, err
 		}
 		return nil, &BodyError{Type: b.MessageType(), Err: err}
-	}
-	if _, fromServer := b.(ServerBody); !fromServer {
-		// Client bodies in the attribute order of the captured clients.
-		data = refIDFirst(data)
 	}
 	return data, nil
 }

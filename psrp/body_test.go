@@ -363,19 +363,3 @@ func TestSecureStringArgument(t *testing.T) {
 	assert.Equal(t, []byte{1, 2, 3}, ss.Ciphertext)
 	assert.False(t, ss.Decrypted)
 }
-
-func TestRefIDFirst(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{`<Obj N="a" RefId="1"></Obj>`, `<Obj RefId="1" N="a"></Obj>`},
-		{`<Obj RefId="0"><MS><Obj N="long name" RefId="12"><Obj N="x" RefId="3" /></Obj></MS></Obj>`,
-			`<Obj RefId="0"><MS><Obj RefId="12" N="long name"><Obj RefId="3" N="x" /></Obj></MS></Obj>`},
-		{`<Obj N="" RefId="7">`, `<Obj RefId="7" N="">`},
-		{`<S N="x">&lt;Obj N="y" RefId="1"&gt;</S>`, `<S N="x">&lt;Obj N="y" RefId="1"&gt;</S>`},
-		{`<Obj N="unterminated`, `<Obj N="unterminated`},
-		{`<Obj N="a" Other="1">`, `<Obj N="a" Other="1">`},
-	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, string(refIDFirst([]byte(tc.in))))
-	}
-}

@@ -10,6 +10,11 @@ type MarshalOptions struct {
 	// with ErrNoCipher (unless it only carries Ciphertext, which is written
 	// as is).
 	Cipher Cipher
+	// RefIDFirst writes an <Obj>'s RefId attribute before its N attribute,
+	// as pypsrp's client does; by default the order is PowerShell's (N
+	// first). XML gives attribute order no meaning: this only serves
+	// byte-exact comparison with recorded messages.
+	RefIDFirst bool
 }
 
 // UnmarshalOptions configures decoding. The zero value is ready to use and
@@ -65,7 +70,7 @@ func (o MarshalOptions) Marshal(v any) ([]byte, error) { return o.Append(nil, v)
 // Append appends the CLIXML encoding of v to dst. On error, dst is returned
 // unchanged in length.
 func (o MarshalOptions) Append(dst []byte, v any) ([]byte, error) {
-	e := encoder{cipher: o.Cipher, buf: dst}
+	e := encoder{cipher: o.Cipher, refIDFirst: o.RefIDFirst, buf: dst}
 	if err := e.value(v, "", false); err != nil {
 		return dst, err
 	}

@@ -20,17 +20,18 @@ const maxEncodeDepth = 1000
 // encoder writes the lossless model (and the natural Go conversions) as
 // CLIXML. RefIds and TN RefIds count from 0 for one encoder.
 type encoder struct {
-	cipher  Cipher
-	buf     []byte
-	nextRef int
-	refs    idTable[*Object] // by RefId; looked up by pointer below
-	refMap  map[*Object]int  // used once there are many objects
-	nextTN  int
-	tnList  []tnWritten            // type-name lists written so far
-	tns     map[string][]tnWritten // the same keyed by first name, once tnList is long
-	depth   int
-	refArr  [8]idEntry[*Object]
-	tnArr   [4]tnWritten
+	cipher     Cipher
+	refIDFirst bool
+	buf        []byte
+	nextRef    int
+	refs       idTable[*Object] // by RefId; looked up by pointer below
+	refMap     map[*Object]int  // used once there are many objects
+	nextTN     int
+	tnList     []tnWritten            // type-name lists written so far
+	tns        map[string][]tnWritten // the same keyed by first name, once tnList is long
+	depth      int
+	refArr     [8]idEntry[*Object]
+	tnArr      [4]tnWritten
 }
 
 type tnWritten struct {
@@ -348,10 +349,20 @@ func (e *encoder) object(o *Object, n string, hasN bool) error {
 	id := e.nextRef
 	e.nextRef++
 	e.addRef(o, id)
-	e.tag("Obj", n, hasN)
+	if e.refIDFirst {
+		e.buf = append(e.buf, `<Obj`...)
+	} else {
+		e.tag("Obj", n, hasN)
+	}
 	e.buf = append(e.buf, ` RefId="`...)
 	e.buf = strconv.AppendInt(e.buf, int64(id), 10)
-	e.buf = append(e.buf, `">`...)
+	e.buf = append(e.buf, '"')
+	if e.refIDFirst && hasN {
+		e.buf = append(e.buf, ` N="`...)
+		e.buf = appendEscaped(e.buf, n, true)
+		e.buf = append(e.buf, '"')
+	}
+	e.buf = append(e.buf, '>')
 	if len(o.TypeNames) > 0 {
 		e.typeNames(o.TypeNames)
 	}

@@ -342,3 +342,21 @@ func TestEncodeManyRefs(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeAttributeOrder(t *testing.T) {
+	v := &Object{Members: []Property{{Name: "a", Value: &Object{ToString: "x", HasToString: true}}}}
+	got, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<Obj RefId="0"><MS><Obj N="a" RefId="1"><ToString>x</ToString></Obj></MS></Obj>`; string(got) != want {
+		t.Errorf("PowerShell order:\n got %s\nwant %s", got, want)
+	}
+	got, err = MarshalOptions{RefIDFirst: true}.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<Obj RefId="0"><MS><Obj RefId="1" N="a"><ToString>x</ToString></Obj></MS></Obj>`; string(got) != want {
+		t.Errorf("pypsrp order:\n got %s\nwant %s", got, want)
+	}
+}

@@ -567,7 +567,7 @@ func (e *Encoder) StartDocument() error {
 		return errors.New("clixml: StartDocument inside a document")
 	}
 	e.inDoc = true
-	e.doc = &encoder{cipher: e.opts.Cipher}
+	e.doc = &encoder{cipher: e.opts.Cipher, refIDFirst: e.opts.RefIDFirst}
 	_, err := io.WriteString(e.w, `<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">`)
 	return err
 }
