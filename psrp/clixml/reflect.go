@@ -24,7 +24,8 @@ import (
 //   - a type implementing Marshaler (also through a pointer receiver) is
 //     written as whatever its MarshalCLIXML returns;
 //   - bool, string and the sized integers and floats become B, S, SB, By,
-//     I16, U16, I32, U32, I64, U64, Sg, Db; int and uint become I64 and U64;
+//     I16, U16, I32, U32, I64, U64, Sg, Db; int and uint become I32 and U32 when the value fits, else I64 and U64
+//     (PowerShell types integer literals the same way);
 //     named types are written as their underlying kind (a named integer
 //     type with a String method is still a plain integer);
 //   - time.Time becomes DT (UTC kind for times in time.UTC, an offset
@@ -279,7 +280,13 @@ func reflToModel(v reflect.Value, depth int) (any, error) {
 		return int16(v.Int()), nil
 	case reflect.Int32:
 		return int32(v.Int()), nil
-	case reflect.Int, reflect.Int64:
+	case reflect.Int:
+		// As PowerShell types an integer literal: Int32 when it fits.
+		if x := v.Int(); x >= math.MinInt32 && x <= math.MaxInt32 {
+			return int32(x), nil
+		}
+		return v.Int(), nil
+	case reflect.Int64:
 		return v.Int(), nil
 	case reflect.Uint8:
 		return uint8(v.Uint()), nil
@@ -287,7 +294,12 @@ func reflToModel(v reflect.Value, depth int) (any, error) {
 		return uint16(v.Uint()), nil
 	case reflect.Uint32:
 		return uint32(v.Uint()), nil
-	case reflect.Uint, reflect.Uint64, reflect.Uintptr:
+	case reflect.Uint:
+		if x := v.Uint(); x <= math.MaxUint32 {
+			return uint32(x), nil
+		}
+		return v.Uint(), nil
+	case reflect.Uint64, reflect.Uintptr:
 		return v.Uint(), nil
 	case reflect.Float32:
 		return float32(v.Float()), nil

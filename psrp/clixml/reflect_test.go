@@ -138,7 +138,7 @@ func TestToModelStruct(t *testing.T) {
 		{"Tags", &Object{TypeNames: []string{"System.Object[]", "System.Array", "System.Object"}, Kind: List, Items: []any{"a", "b"}}},
 		{"Home", &Object{Members: []Property{{"City", "Oslo"}, {"ZipCode", int32(150)}}}},
 		{"Extra", &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
-			Entries: []DictEntry{{"a", true}, {"z", int64(1)}}}},
+			Entries: []DictEntry{{"a", true}, {"z", int32(1)}}}},
 		{"Anything", int32(1)}, // a Stringer stays a plain integer
 	}}
 	assert.Equal(t, want, got)
@@ -157,8 +157,10 @@ func TestToModelKinds(t *testing.T) {
 		in   any
 		want any
 	}{
-		{"int", int(5), int64(5)},
-		{"uint", uint(5), uint64(5)},
+		{"int", int(5), int32(5)},
+		{"big int", int(1 << 40), int64(1 << 40)},
+		{"uint", uint(5), uint32(5)},
+		{"big uint", uint(1 << 40), uint64(1 << 40)},
 		{"int8", int8(-5), int8(-5)},
 		{"uint16", uint16(5), uint16(5)},
 		{"float32", float32(1.5), float32(1.5)},
@@ -175,7 +177,7 @@ func TestToModelKinds(t *testing.T) {
 		{"empty slice", []int{}, &Object{TypeNames: []string{"System.Object[]", "System.Array", "System.Object"}, Kind: List, Items: []any{}}},
 		{"nil pointer", nilPtr, nil},
 		{"int keys sorted", map[int]string{10: "b", 2: "a"}, &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
-			Entries: []DictEntry{{int64(2), "a"}, {int64(10), "b"}}}},
+			Entries: []DictEntry{{int32(2), "a"}, {int32(10), "b"}}}},
 		{"object value", Object{ToString: "x", HasToString: true}, &Object{ToString: "x", HasToString: true}},
 		{"type names", rtNamed{A: "a"}, &Object{TypeNames: []string{"My.Named", "System.Object"}, Members: []Property{{"A", "a"}}}},
 		{"pointer marshaler in value", rtCounter{N: 3}, int32(30)},
@@ -188,7 +190,7 @@ func TestToModelKinds(t *testing.T) {
 		{"named bytes", rtBytes{1}, []byte{1}},
 		{"bytes with marshaler", []rtByteM{1, 2}, &Object{TypeNames: []string{"System.Object[]", "System.Array", "System.Object"}, Kind: List, Items: []any{"b1", "b2"}}},
 		{"mixed keys sorted by type and value", map[any]int32{"b": 1, 2: 2, "a": 3}, &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
-			Entries: []DictEntry{{int64(2), int32(2)}, {"a", int32(3)}, {"b", int32(1)}}}},
+			Entries: []DictEntry{{int32(2), int32(2)}, {"a", int32(3)}, {"b", int32(1)}}}},
 		{"float keys", map[float64]bool{2.5: true, -1: false}, &Object{TypeNames: []string{"System.Collections.Hashtable", "System.Object"}, Kind: Dictionary,
 			Entries: []DictEntry{{-1.0, false}, {2.5, true}}}},
 	}
@@ -231,7 +233,7 @@ func TestToModelOmitEmpty(t *testing.T) {
 		names = append(names, p.Name)
 	}
 	assert.Equal(t, []string{"S", "I", "B", "P", "Kept", "-"}, names)
-	assert.Equal(t, int64(1), o.Members[3].Value, "pointer is followed")
+	assert.Equal(t, int32(1), o.Members[3].Value, "pointer is followed")
 }
 
 func TestToModelErrors(t *testing.T) {
