@@ -15,41 +15,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// The bridge between Go values and the lossless model, in the manner of
-// encoding/json.
-//
-// Marshal maps Go values to CLIXML as follows:
-//
-//   - the model types (see value.go) are written as they are;
-//   - a type implementing Marshaler (also through a pointer receiver) is
-//     written as whatever its MarshalCLIXML returns;
-//   - bool, string and the sized integers and floats become B, S, SB, By,
-//     I16, U16, I32, U32, I64, U64, Sg, Db; int and uint become I32 and U32 when the value fits, else I64 and U64
-//     (PowerShell types integer literals the same way);
-//     named types are written as their underlying kind (a named integer
-//     type with a String method is still a plain integer);
-//   - time.Time becomes DT (UTC kind for times in time.UTC, an offset
-//     otherwise) and time.Duration becomes TS;
-//   - []byte becomes BA; other slices and arrays become a list
-//     (System.Object[]); maps become a Hashtable whose entries are sorted
-//     by key; a nil slice, map, pointer or interface becomes Nil;
-//   - a struct becomes an Obj whose extended members (MS) are its fields in
-//     declaration order. Type names come from a CLIXMLTypeNames method (see
-//     TypeNamer); without one the object has none.
-//
-// Struct fields are named and chosen with the "clixml" tag, like the "json"
-// tag: `clixml:"Name"` renames, `clixml:"-"` skips, `clixml:",omitempty"`
-// leaves out false, 0, "", nil and empty slices and maps, and zero structs
-// (such as a zero time.Time). Untagged exported fields use the field name.
-// Fields of embedded structs are promoted as encoding/json promotes them.
-//
-// Unmarshal into a Go value reverses this. A struct is filled from an Obj's
-// extended members and then its adapted properties, matched by name exactly
-// and then case-insensitively; unknown properties are ignored. An Obj that
-// wraps a primitive (an enum) fills an integer or bool from the primitive
-// and a string from its ToString. Integers are range checked. A value that
-// does not fit its target is skipped with an *UnmarshalTypeError, and the
-// first such error is returned once everything else is filled in.
+// The bridge between Go values and the lossless model; doc.go describes the
+// mapping.
 
 // TypeNamer is implemented by Go types that give the type names (<TN>) their
 // CLIXML object carries when marshalled from a struct, most specific first,
