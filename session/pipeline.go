@@ -267,9 +267,18 @@ func (p *Pipeline) waitCreated(ctx context.Context) error {
 	}
 }
 
-// Send sends one value to the pipeline's input. The pipeline must have been
-// started with WithOpenInput.
+// Send sends one value to the pipeline's input, one WS-Man round trip per
+// call (WithInput and WithInputChannel batch values instead). The pipeline
+// must have been started with WithOpenInput.
 func (p *Pipeline) Send(ctx context.Context, v any) error {
+	if err := p.queueInput(ctx, v); err != nil {
+		return err
+	}
+	return p.s.flush(ctx)
+}
+
+// queueInput queues one PIPELINE_INPUT without sending it yet.
+func (p *Pipeline) queueInput(ctx context.Context, v any) error {
 	if !p.input {
 		return ErrNoInput
 	}
@@ -277,22 +286,17 @@ func (p *Pipeline) Send(ctx context.Context, v any) error {
 		return err
 	}
 	p.s.mu.Lock()
-	if p.inputClosedLocked() {
-		p.s.mu.Unlock()
+	defer p.s.mu.Unlock()
+	p.mu.Lock()
+	closed := p.inputClosed
+	p.mu.Unlock()
+	if closed {
 		return errors.New("session: pipeline input already closed")
 	}
-	err := p.cp.Send(v)
-	p.s.mu.Unlock()
-	if err != nil {
+	if err := p.cp.Send(v); err != nil {
 		return fmt.Errorf("session: send input: %w", err)
 	}
-	return p.s.flush(ctx)
-}
-
-func (p *Pipeline) inputClosedLocked() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.inputClosed
+	return nil
 }
 
 // CloseInput ends the pipeline's input (the remote pipeline's input loop
@@ -320,14 +324,24 @@ func (p *Pipeline) CloseInput(ctx context.Context) error {
 	return p.s.flush(ctx)
 }
 
+// inputBatch is how many input values are queued before they are sent:
+// they then share Send envelopes instead of costing a round trip each.
+const inputBatch = 64
+
 // feed sends the values of seq, then closes the input.
 func (p *Pipeline) feed(seq iter.Seq[any]) {
+	n := 0
 	for v := range seq {
 		if p.ctx.Err() != nil {
 			return
 		}
-		if err := p.Send(p.ctx, v); err != nil {
+		if err := p.queueInput(p.ctx, v); err != nil {
 			return // the pipeline reports the failure
+		}
+		if n++; n%inputBatch == 0 {
+			if err := p.s.flush(p.ctx); err != nil {
+				return
+			}
 		}
 	}
 	_ = p.CloseInput(p.ctx)
@@ -343,21 +357,43 @@ func (p *Pipeline) closeCreated(err error) {
 }
 
 // feedChannel sends the values received from ch until it is closed, then
-// closes the input.
+// closes the input. Values that are ready at once are batched.
 func (p *Pipeline) feedChannel(ch <-chan any) {
 	defer p.s.wg.Done()
+	pending := 0
 	for {
+		var (
+			v  any
+			ok bool
+		)
 		select {
-		case v, ok := <-ch:
-			if !ok {
-				_ = p.CloseInput(p.ctx)
+		case v, ok = <-ch:
+		default:
+			// Nothing ready: send what is queued before blocking.
+			if pending > 0 {
+				if err := p.s.flush(p.ctx); err != nil {
+					return
+				}
+				pending = 0
+			}
+			select {
+			case v, ok = <-ch:
+			case <-p.ctx.Done():
 				return
 			}
-			if err := p.Send(p.ctx, v); err != nil {
-				return
-			}
-		case <-p.ctx.Done():
+		}
+		if !ok {
+			_ = p.CloseInput(p.ctx)
 			return
+		}
+		if err := p.queueInput(p.ctx, v); err != nil {
+			return
+		}
+		if pending++; pending == inputBatch {
+			if err := p.s.flush(p.ctx); err != nil {
+				return
+			}
+			pending = 0
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,7 +181,8 @@ func TestInputFromIterator(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	srv.Handle("Test-Double", handleEcho)
-	s := open(t, srv)
+	client, rec := recordingClient(srv)
+	s := open(t, srv, session.WithHTTPClient(client))
 	seq := func(yield func(any) bool) {
 		for i := range int32(50) {
 			if !yield(i) {
@@ -197,6 +201,15 @@ func TestInputFromIterator(t *testing.T) {
 		if v != int32(2*i) {
 			t.Fatalf("Output[%d] = %v, want %d", i, v, 2*i)
 		}
+	}
+	sends := 0
+	for _, c := range rec.calls() {
+		if c.Action == "Send" {
+			sends++
+		}
+	}
+	if sends == 0 || sends > 3 {
+		t.Errorf("50 input values took %d WS-Man Sends, want them batched", sends)
 	}
 }
 
@@ -926,5 +939,99 @@ func TestHostPrompts(t *testing.T) {
 	}
 	if !slices.Equal(h.cred, []string{"Login", "Enter credentials", "alice", "srv01"}) {
 		t.Errorf("credential prompt = %v", h.cred)
+	}
+}
+
+func TestBasicAuthOverHTTPSNeverLeaksPassword(t *testing.T) {
+	t.Parallel()
+	srv := sessiontest.NewUnstartedServer()
+	srv.Users = map[string]string{"alice": "Sup3rSecret"}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx := testContext(t)
+	tlsCfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	s, err := session.New(ctx, srv.URL, session.WithTLSConfig(tlsCfg), session.WithBasicAuth("alice", "Sup3rSecret"), session.WithLogger(logger))
+	if err != nil {
+		t.Fatalf("Basic over https: %v", err)
+	}
+	if _, err := s.InvokeScript(ctx, "Write-Output ok"); err != nil {
+		t.Error(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Error(err)
+	}
+
+	_, err = session.New(ctx, srv.URL, session.WithTLSConfig(tlsCfg), session.WithBasicAuth("alice", "Wr0ngSecret"), session.WithLogger(logger))
+	if !errors.Is(err, wsman.ErrAccessDenied) {
+		t.Fatalf("wrong password = %v, want ErrAccessDenied", err)
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	for _, secret := range []string{"Sup3rSecret", "Wr0ngSecret", "YWxpY2U6"} { // the last: base64 of "alice:"
+		if strings.Contains(err.Error(), secret) || strings.Contains(out, secret) {
+			t.Errorf("%q leaked into the error or the logs", secret)
+		}
+	}
+	if !strings.Contains(out, "Create") && !strings.Contains(out, "session state") {
+		t.Errorf("the logger saw nothing: %q", out)
+	}
+}
+
+// lockedWriter serialises writes from the session's goroutines.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestLargeArgumentIsFragmented sends an argument several envelopes long: the
+// CREATE_PIPELINE is split into fragments that each fit the server's
+// MaxEnvelopeSize (Command, then Sends), and arrives whole.
+func TestLargeArgumentIsFragmented(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	srv.Handle("Measure-Text", func(ctx context.Context, c *sessiontest.Call) error {
+		v, _ := c.Arg("Text")
+		s, _ := v.(string)
+		return c.WriteOutput(int32(len(s)), strings.Count(s, "x") == len(s))
+	})
+	client, rec := recordingClient(srv)
+	s := open(t, srv, session.WithHTTPClient(client))
+	const size = 1_500_000
+	res, err := s.Invoke(testContext(t), psrp.Cmd("Measure-Text").Param("Text", strings.Repeat("x", size)).Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Output, []any{int32(size), true}) {
+		t.Errorf("Output = %v", res.Output)
+	}
+	sends := 0
+	for _, c := range rec.calls() {
+		if c.BytesOut > 512000 {
+			t.Errorf("%s request of %d bytes exceeds the envelope", c.Action, c.BytesOut)
+		}
+		if c.Action == "Send" {
+			sends++
+		}
+	}
+	if sends < 2 {
+		t.Errorf("%d Sends: the argument was not fragmented", sends)
+	}
+	largest := int64(0)
+	for _, c := range rec.calls() {
+		largest = max(largest, c.BytesOut)
+	}
+	if largest < 500000 {
+		t.Errorf("largest request %d bytes: fragments waste the 512000-byte envelope", largest)
 	}
 }

@@ -26,12 +26,21 @@ const (
 	StateClosed
 )
 
-var stateNames = [...]string{"BeforeOpen", "Opening", "Opened", "Disconnected", "Broken", "Closed"}
-
 // String returns the state's name.
 func (s State) String() string {
-	if s >= 0 && int(s) < len(stateNames) {
-		return stateNames[s]
+	switch s {
+	case StateBeforeOpen:
+		return "BeforeOpen"
+	case StateOpening:
+		return "Opening"
+	case StateOpened:
+		return "Opened"
+	case StateDisconnected:
+		return "Disconnected"
+	case StateBroken:
+		return "Broken"
+	case StateClosed:
+		return "Closed"
 	}
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }

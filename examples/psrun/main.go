@@ -65,10 +65,38 @@ type options struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// The first Ctrl-C cancels ctx, which stops the remote pipeline; the
+	// second one, after stop() restores the default handler, kills psrun.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	a := app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, endpoint: defaultEndpoint}
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+// app is one run of psrun with its standard streams. endpoint starts the
+// emulated endpoint used when no -host is given.
+type app struct {
+	stdin          *os.File
+	stdout, stderr io.Writer
+	endpoint       func() *sessiontest.Server
+}
+
+// defaultEndpoint starts the built-in emulated endpoint over TLS.
+func defaultEndpoint() *sessiontest.Server {
+	srv := sessiontest.NewUnstartedServer()
+	srv.StartTLS()
+	return srv
+}
+
+// run parses args, runs the script and returns the exit code. Cancelling
+// ctx stops the remote pipeline.
+func (a app) run(ctx context.Context, args []string) int {
+	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
 	fs := flag.NewFlagSet("psrun", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -95,22 +123,14 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return exitCannotRun
 	}
 	script := fs.Arg(0)
-
-	// The first Ctrl-C cancels ctx, which stops the remote pipeline; the
-	// second one, after stop() restores the default handler, kills psrun.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	interrupted := ctx
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
 
-	target, sessOpts, cleanup, err := connectOptions(o, stdin, stderr)
+	target, sessOpts, cleanup, err := a.connectOptions(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "psrun: %v\n", err)
 		return exitCannotRun
@@ -122,7 +142,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	s, err := session.New(ctx, target, sessOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "psrun: %v\n", err)
-		if ctx.Err() != nil {
+		if interrupted.Err() != nil {
 			return exitInterrupted
 		}
 		return exitCannotRun
@@ -137,6 +157,10 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 
 	pipe, err := s.StartScript(ctx, script)
 	if err != nil {
+		if interrupted.Err() != nil {
+			fmt.Fprintln(stderr, "psrun: interrupted; the remote pipeline was stopped")
+			return exitInterrupted
+		}
 		fmt.Fprintf(stderr, "psrun: %v\n", err)
 		return exitCannotRun
 	}
@@ -157,9 +181,12 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		_, runErr = pipe.Wait()
 	}
 	switch {
-	case ctx.Err() != nil:
+	case interrupted.Err() != nil:
 		fmt.Fprintln(stderr, "psrun: interrupted; the remote pipeline was stopped")
 		return exitInterrupted
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "psrun: timed out after %v; the remote pipeline was stopped\n", o.timeout)
+		return exitFailed
 	case runErr != nil:
 		var pe *session.PipelineError
 		if errors.As(runErr, &pe) && pe.Record != nil {
@@ -176,14 +203,13 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 
 // connectOptions turns the flags into a target and session options. With no
 // host it starts the emulated endpoint; cleanup stops it.
-func connectOptions(o options, stdin *os.File, stderr io.Writer) (string, []session.Option, func(), error) {
+func (a app) connectOptions(o options) (string, []session.Option, func(), error) {
 	var opts []session.Option
 	if o.configuration != "" {
 		opts = append(opts, session.WithConfigurationName(o.configuration))
 	}
 	if o.host == "" {
-		srv := sessiontest.NewUnstartedServer()
-		srv.StartTLS()
+		srv := a.endpoint()
 		opts = append(opts, session.WithHTTPClient(srv.Client()))
 		return srv.URL, opts, srv.Close, nil
 	}
@@ -209,7 +235,7 @@ func connectOptions(o options, stdin *os.File, stderr io.Writer) (string, []sess
 		opts = append(opts, session.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
 	}
 	if o.user != "" {
-		password, err := readPassword(o.user, stdin, stderr)
+		password, err := readPassword(o.user, a.stdin, a.stderr)
 		if err != nil {
 			return "", nil, nil, err
 		}

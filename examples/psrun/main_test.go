@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopsrp/gopsrp/session/sessiontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,7 +22,8 @@ func runPsrun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	w.Close()
 	defer stdin.Close()
 	var out, errOut bytes.Buffer
-	code = run(args, stdin, &out, &errOut)
+	a := app{stdin: stdin, stdout: &out, stderr: &errOut, endpoint: defaultEndpoint}
+	code = a.run(context.Background(), args)
 	return code, out.String(), errOut.String()
 }
 
@@ -88,4 +91,50 @@ func TestPlainHTTPRefusedWithoutOptIn(t *testing.T) {
 	assert.Equal(t, exitCannotRun, code)
 	assert.Contains(t, strings.ToLower(errOut), "unencrypted")
 	assert.NotContains(t, errOut, "s3cret-value")
+}
+
+// Interrupting psrun (Ctrl-C cancels its context) stops the remote pipeline
+// and exits 130.
+func TestInterruptStopsRemotePipeline(t *testing.T) {
+	started := make(chan struct{})
+	stopped := make(chan struct{})
+	endpoint := func() *sessiontest.Server {
+		srv := defaultEndpoint()
+		srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
+			close(started)
+			<-ctx.Done()
+			close(stopped)
+			return ctx.Err()
+		})
+		return srv
+	}
+	stdin, w, err := os.Pipe()
+	require.NoError(t, err)
+	w.Close()
+	defer stdin.Close()
+	var out, errOut bytes.Buffer
+	a := app{stdin: stdin, stdout: &out, stderr: &errOut, endpoint: endpoint}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- a.run(ctx, []string{"Wait-Forever"}) }()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the remote pipeline never started")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitInterrupted, code)
+	case <-time.After(30 * time.Second):
+		t.Fatal("psrun did not return after the interrupt")
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the remote pipeline was not stopped")
+	}
+	assert.Contains(t, errOut.String(), "interrupted; the remote pipeline was stopped")
 }
