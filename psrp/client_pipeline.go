@@ -1,6 +1,7 @@
 package psrp
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -39,18 +40,18 @@ type ClientPipeline struct {
 	state PSInvocationState
 	// body is what Invoke sends: a CREATE_PIPELINE or GET_COMMAND_METADATA.
 	body Body
-	// held keeps messages back while the session key is being exchanged;
+	// hold keeps messages back while the session key is being exchanged;
 	// they are encoded and queued in order once it arrives.
-	held        []heldMessage
-	waitingKey  bool
+	hold        keyHold
 	inputClosed bool
-	hostCalls   map[int64]HostMethodID
+	// closed is set by Close: the pipeline is no longer in the pool.
+	closed    bool
+	hostCalls map[int64]HostMethodID
 }
 
-type heldMessage struct {
-	body   Body
-	stream StreamType
-}
+// ErrPipelineClosed is wrapped by the errors of operations on a pipeline
+// after its Close.
+var ErrPipelineClosed = errors.New("psrp: pipeline is closed")
 
 // NewPipeline creates a pipeline in state NotStarted for the PowerShell
 // ps. Nothing is sent until Invoke. The pool must be Opened.
@@ -153,13 +154,13 @@ func (pl *ClientPipeline) setState(s PSInvocationState, rec *clixml.ErrorRecord,
 	pl.pool.events.push(PipelineStateChanged{PipelineID: pl.id, State: s, Previous: prev, Err: rec, Cause: cause})
 }
 
-// send queues b for this pipeline, or holds it while the key exchange runs.
-func (pl *ClientPipeline) send(b Body, stream StreamType) error {
-	if pl.waitingKey {
-		pl.held = append(pl.held, heldMessage{body: b, stream: stream})
-		return nil
+// send queues b for this pipeline, or holds it while the key exchange runs
+// (see ClientPool.send); secret says b holds a SecureString.
+func (pl *ClientPipeline) send(b Body, stream StreamType, secret bool) error {
+	if pl.closed {
+		return fmt.Errorf("%w: %v", ErrPipelineClosed, pl.id)
 	}
-	return pl.pool.queue(b, pl.id, stream)
+	return pl.pool.send(&pl.hold, pl.id, b, stream, secret)
 }
 
 // Invoke starts the pipeline: it queues CREATE_PIPELINE (or
@@ -171,25 +172,22 @@ func (pl *ClientPipeline) send(b Body, stream StreamType) error {
 // PowerShell's PowerShell.Invoke allow; the transport creates a new WS-Man
 // command for it.
 func (pl *ClientPipeline) Invoke() error {
+	if pl.closed {
+		return fmt.Errorf("psrp: invoke the pipeline: %w: %v", ErrPipelineClosed, pl.id)
+	}
 	if (pl.state != PipelineNotStarted && !pl.state.Terminal()) || pl.body == nil {
 		return pl.stateError("invoke the pipeline", PipelineNotStarted, PipelineCompleted, PipelineFailed, PipelineStopped)
 	}
 	if err := pl.pool.requireOpened("invoke a pipeline"); err != nil {
 		return err
 	}
+	secret := false
 	if cp, ok := pl.body.(*CreatePipeline); ok {
 		// The server's version decides which Merge* properties are sent.
 		cp.ProtocolVersion = pl.pool.ProtocolVersion()
-		if containsSecureString(cp) {
-			if err := pl.pool.ExchangeKey(); err != nil {
-				return err
-			}
-			pl.waitingKey = pl.pool.cipher == nil
-		}
+		secret = containsSecureString(cp)
 	}
-	if err := pl.send(pl.body, streamCreate); err != nil {
-		pl.held = nil
-		pl.waitingKey = false
+	if err := pl.send(pl.body, streamCreate, secret); err != nil {
 		return err
 	}
 	pl.inputClosed = false
@@ -198,23 +196,10 @@ func (pl *ClientPipeline) Invoke() error {
 	return nil
 }
 
-// releaseHeld queues the messages held for the key exchange.
-func (pl *ClientPipeline) releaseHeld() error {
-	if !pl.waitingKey {
-		return nil
-	}
-	pl.waitingKey = false
-	held := pl.held
-	pl.held = nil
-	for _, h := range held {
-		if err := pl.pool.queue(h.body, pl.id, h.stream); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (pl *ClientPipeline) requireRunning(op string) error {
+	if pl.closed {
+		return fmt.Errorf("psrp: %s: %w: %v", op, ErrPipelineClosed, pl.id)
+	}
 	if pl.state != PipelineRunning {
 		return pl.stateError(op, PipelineRunning)
 	}
@@ -222,7 +207,8 @@ func (pl *ClientPipeline) requireRunning(op string) error {
 }
 
 // Send queues one input object (PIPELINE_INPUT). The pipeline must have
-// been created without NoInput.
+// been created without NoInput. An input holding a SecureString without a
+// session key is held for the key exchange, like a host response.
 func (pl *ClientPipeline) Send(value any) error {
 	if err := pl.requireRunning("send input"); err != nil {
 		return err
@@ -230,13 +216,7 @@ func (pl *ClientPipeline) Send(value any) error {
 	if pl.inputClosed {
 		return fmt.Errorf("psrp: send input: input already closed")
 	}
-	if hasSecureString(value, 0) && pl.pool.needsKeyExchange() {
-		if err := pl.pool.ExchangeKey(); err != nil {
-			return err
-		}
-		pl.waitingKey = true
-	}
-	return pl.send(&PipelineInput{Value: value}, StreamDefault)
+	return pl.send(&PipelineInput{Value: value}, StreamDefault, hasSecureString(value, 0))
 }
 
 // CloseInput queues END_OF_PIPELINE_INPUT.
@@ -247,7 +227,7 @@ func (pl *ClientPipeline) CloseInput() error {
 	if pl.inputClosed {
 		return nil
 	}
-	if err := pl.send(&EndOfPipelineInput{}, StreamDefault); err != nil {
+	if err := pl.send(&EndOfPipelineInput{}, StreamDefault, false); err != nil {
 		return err
 	}
 	pl.inputClosed = true
@@ -257,7 +237,17 @@ func (pl *ClientPipeline) CloseInput() error {
 // HostResponse answers the pipeline host call callID with result, or with
 // errRec when the host method failed (PIPELINE_HOST_RESPONSE, sent on the
 // prompt-response stream).
+//
+// When result holds a clixml.SecureString or clixml.PSCredential (Read-Host
+// -AsSecureString, Get-Credential, a Prompt field of type SecureString) and
+// no session key is known yet, the key exchange is started and the
+// response, with everything sent for the pipeline after it, is held until
+// the server's ENCRYPTED_SESSION_KEY arrives, then queued in order, as
+// Invoke does for SecureString arguments.
 func (pl *ClientPipeline) HostResponse(callID int64, result any, errRec *clixml.ErrorRecord) error {
+	if pl.closed {
+		return fmt.Errorf("psrp: answer a host call: %w: %v", ErrPipelineClosed, pl.id)
+	}
 	if pl.state != PipelineRunning && pl.state != PipelineStopping {
 		return pl.stateError("answer a host call", PipelineRunning, PipelineStopping)
 	}
@@ -265,7 +255,7 @@ func (pl *ClientPipeline) HostResponse(callID int64, result any, errRec *clixml.
 	if !ok {
 		return fmt.Errorf("%w %d for pipeline %v", ErrUnknownCallID, callID, pl.id)
 	}
-	if err := pl.send(&PipelineHostResponse{CallID: callID, Method: m, Result: result, Error: errRec}, StreamPromptResponse); err != nil {
+	if err := pl.send(&PipelineHostResponse{CallID: callID, Method: m, Result: result, Error: errRec}, StreamPromptResponse, hasSecureString(result, 0)); err != nil {
 		return err
 	}
 	delete(pl.hostCalls, callID)
@@ -275,6 +265,9 @@ func (pl *ClientPipeline) HostResponse(callID int64, result any, errRec *clixml.
 // BeginStop marks a running pipeline Stopping. The transport sends the
 // WS-Man stop signal; the server then reports the pipeline Stopped.
 func (pl *ClientPipeline) BeginStop() error {
+	if pl.closed {
+		return fmt.Errorf("psrp: stop the pipeline: %w: %v", ErrPipelineClosed, pl.id)
+	}
 	switch pl.state {
 	case PipelineStopping:
 		return nil
@@ -285,14 +278,27 @@ func (pl *ClientPipeline) BeginStop() error {
 	return pl.stateError("stop the pipeline", PipelineRunning)
 }
 
-// Close forgets a finished (or never started) pipeline: later messages for
-// its ID are protocol errors.
+// Close removes the pipeline from its pool, in any state. Call it when the
+// pipeline finished, or to abandon one that has not (its caller gave up,
+// e.g. after sending the WS-Man stop signal): its queued outgoing data,
+// including messages held for the key exchange, is discarded, and no
+// events are reported for it any more.
+//
+// The pool remembers the IDs of the last 1024 closed pipelines: messages the
+// server still sends for them are dropped silently by Receive, while a
+// message for an ID the pool never knew remains a *ProtocolError. After
+// Close, the pipeline's methods fail with ErrPipelineClosed; Close itself
+// may be called again. State keeps the last state known.
 func (pl *ClientPipeline) Close() error {
-	if pl.state != PipelineNotStarted && !pl.state.Terminal() {
-		return pl.stateError("close the pipeline", PipelineNotStarted, PipelineCompleted, PipelineFailed, PipelineStopped)
+	if pl.closed {
+		return nil
 	}
+	pl.closed = true
+	pl.hold = keyHold{}
+	clear(pl.hostCalls)
 	delete(pl.pool.pipelines, pl.id)
 	pl.pool.out.remove(pl.id)
+	pl.pool.closed.add(pl.id)
 	return nil
 }
 

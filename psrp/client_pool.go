@@ -60,8 +60,11 @@ type ClientPool struct {
 	events eventQueue[Event]
 
 	pipelines map[uuid.UUID]*ClientPipeline
-	lastSeq   uint64
-	lastCall  int64
+	// closed remembers the IDs of recently closed pipelines, so that what
+	// the server still sends for them is dropped instead of being an error.
+	closed   recentIDs
+	lastSeq  uint64
+	lastCall int64
 	// calls holds the outstanding runspace requests by call ID.
 	calls map[int64]runspaceCall
 	// hostCalls holds the outstanding pool host calls.
@@ -70,6 +73,8 @@ type ClientPool struct {
 	exchangeKey *rsa.PrivateKey
 	keyPending  bool // PUBLIC_KEY sent, ENCRYPTED_SESSION_KEY not yet received
 	cipher      clixml.Cipher
+	// hold keeps back the pool's host responses while the key is exchanged.
+	hold keyHold
 }
 
 // NewClientPool returns a pool in state BeforeOpen.
@@ -391,6 +396,12 @@ func (p *ClientPool) sendPublicKey() error {
 // when the host method failed. It is sent as RUNSPACEPOOL_HOST_RESPONSE on
 // the prompt-response stream. Methods without a return value need no
 // response.
+//
+// When result holds a clixml.SecureString or clixml.PSCredential (Read-Host
+// -AsSecureString, Get-Credential) and no session key is known yet, the
+// key exchange is started (PUBLIC_KEY is queued) and the response, with
+// every later one of the pool, is held until ENCRYPTED_SESSION_KEY arrives,
+// then queued in order.
 func (p *ClientPool) HostResponse(callID int64, result any, errRec *clixml.ErrorRecord) error {
 	if err := p.requireOpened("answer a host call"); err != nil {
 		return err
@@ -399,11 +410,107 @@ func (p *ClientPool) HostResponse(callID int64, result any, errRec *clixml.Error
 	if !ok {
 		return fmt.Errorf("%w %d for the runspace pool", ErrUnknownCallID, callID)
 	}
-	if err := p.queue(&RunspacePoolHostResponse{CallID: callID, Method: m, Result: result, Error: errRec}, uuid.Nil, StreamPromptResponse); err != nil {
+	b := &RunspacePoolHostResponse{CallID: callID, Method: m, Result: result, Error: errRec}
+	if err := p.send(&p.hold, uuid.Nil, b, StreamPromptResponse, hasSecureString(result, 0)); err != nil {
 		return err
 	}
 	delete(p.hostCalls, callID)
 	return nil
+}
+
+// keyHold keeps back the outgoing messages of one target (the pool or one
+// pipeline) from the first one that needs the session key until the key
+// arrives, so that they still reach the server in the order they were
+// sent. The pool and its pipelines each have one; ClientPool.send fills
+// them and ClientPool.release empties them.
+type keyHold struct {
+	waiting bool
+	msgs    []heldMessage
+}
+
+type heldMessage struct {
+	body   Body
+	stream StreamType
+}
+
+// send queues b for target (zero = the pool), or holds it in h. secret
+// says the body holds a SecureString (hasSecureString): without a session
+// key, the exchange is started and b and everything after it for the
+// target wait in h. A SecureString the walk cannot see (inside a Go struct
+// or a Marshaler) is caught by the encoder's ErrNoCipher and takes the same
+// path.
+func (p *ClientPool) send(h *keyHold, target uuid.UUID, b Body, stream StreamType, secret bool) error {
+	if h.waiting {
+		h.msgs = append(h.msgs, heldMessage{body: b, stream: stream})
+		return nil
+	}
+	if secret && p.cipher == nil {
+		if err := p.ExchangeKey(); err != nil {
+			return err
+		}
+		if p.cipher == nil { // the key is on its way
+			h.waiting = true
+			h.msgs = append(h.msgs, heldMessage{body: b, stream: stream})
+			return nil
+		}
+	}
+	err := p.queue(b, target, stream)
+	if !secret && p.cipher == nil && errors.Is(err, clixml.ErrNoCipher) && p.state == RunspacePoolOpened {
+		return p.send(h, target, b, stream, true)
+	}
+	return err
+}
+
+// release queues what h held for target, in order, once the key is known.
+// A message that still fails to encode is dropped and reported; the others
+// go out.
+func (p *ClientPool) release(h *keyHold, target uuid.UUID) error {
+	if !h.waiting {
+		return nil
+	}
+	msgs := h.msgs
+	h.waiting, h.msgs = false, nil
+	var errs []error
+	for _, m := range msgs {
+		if err := p.queue(m.body, target, m.stream); err != nil {
+			errs = append(errs, fmt.Errorf("psrp: send %v held for the session key: %w", m.body.MessageType(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maxClosedPipelines is how many closed pipeline IDs a pool remembers to
+// drop late messages for: enough for the messages in flight of abandoned
+// pipelines, bounded so that a long-lived pool does not grow.
+const maxClosedPipelines = 1024
+
+// recentIDs is a set of the last maxClosedPipelines IDs added.
+type recentIDs struct {
+	ring []uuid.UUID
+	next int // the slot to overwrite once ring is full
+	set  map[uuid.UUID]struct{}
+}
+
+func (r *recentIDs) add(id uuid.UUID) {
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	if r.set == nil {
+		r.set = make(map[uuid.UUID]struct{})
+	}
+	if len(r.ring) < maxClosedPipelines {
+		r.ring = append(r.ring, id)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = id
+		r.next = (r.next + 1) % maxClosedPipelines
+	}
+	r.set[id] = struct{}{}
+}
+
+func (r *recentIDs) has(id uuid.UUID) bool {
+	_, ok := r.set[id]
+	return ok
 }
 
 // Close marks the pool Closing. The transport then deletes the shell
@@ -501,9 +608,11 @@ func (p *ClientPool) orderedPipelines() []*ClientPipeline {
 // A message that cannot be decoded or is not expected (an unknown type, an
 // unknown pipeline) does not stop the others in data from being processed:
 // Receive returns all such errors joined (errors.Join), each a
-// *ProtocolError naming the message type. A fragment error stops the
-// reading of data at that fragment, since nothing after it can be trusted;
-// the messages completed before it are still processed.
+// *ProtocolError naming the message type. Messages for a pipeline closed
+// with ClientPipeline.Close (one of the last 1024) are dropped silently.
+// A fragment error stops the reading of data at that fragment, since
+// nothing after it can be trusted; the messages completed before it are
+// still processed.
 func (p *ClientPool) Receive(data []byte) error {
 	var errs []error
 	if err := p.defrag.Write(data); err != nil {
@@ -530,15 +639,23 @@ func (p *ClientPool) processMessage(raw []byte) error {
 	if m.Destination != DestinationClient {
 		return &ProtocolError{Msg: fmt.Sprintf("%v message with destination %v", m.Type, m.Destination)}
 	}
+	var pl *ClientPipeline
+	if m.PipelineID != uuid.Nil {
+		var ok bool
+		if pl, ok = p.pipelines[m.PipelineID]; !ok {
+			if p.closed.has(m.PipelineID) {
+				// Late data for a pipeline the caller closed (abandoned):
+				// dropped, not even decoded.
+				return nil
+			}
+			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID)}
+		}
+	}
 	body, err := DecodeBody(m.Type, m.Data, p.unmarshalOptions())
 	if err != nil {
 		return &ProtocolError{Msg: fmt.Sprintf("cannot decode %v", m.Type), Err: err}
 	}
-	if m.PipelineID != uuid.Nil {
-		pl, ok := p.pipelines[m.PipelineID]
-		if !ok {
-			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID)}
-		}
+	if pl != nil {
 		return pl.process(body)
 	}
 	return p.processPoolBody(body)
@@ -633,12 +750,11 @@ func (p *ClientPool) processSessionKey(b *EncryptedSessionKey) error {
 	p.cipher = c
 	p.keyPending = false
 	p.events.push(SessionKeyReceived{})
-	// Release the pipelines that waited for the key, in creation order.
-	var errs []error
+	// Release what waited for the key: the pool's, then the pipelines' in
+	// creation order.
+	errs := []error{p.release(&p.hold, uuid.Nil)}
 	for _, pl := range p.orderedPipelines() {
-		if err := pl.releaseHeld(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, p.release(&pl.hold, pl.id))
 	}
 	return errors.Join(errs...)
 }
