@@ -57,6 +57,7 @@ type config struct {
 	logger           *slog.Logger
 	allowUnencrypted bool
 	stateHook        func(StateChange)
+	name             string
 	errs             []error
 }
 
@@ -215,6 +216,19 @@ func WithAllowUnencrypted() Option { return func(c *config) { c.allowUnencrypted
 // the session. See also Session.Watch.
 func WithStateChanges(fn func(StateChange)) Option {
 	return func(c *config) { c.stateHook = fn }
+}
+
+// WithName names the session's shell on the server (the Name attribute of
+// rsp:Shell, like New-PSSession -Name), so that another client can find it
+// with List and attach to it with Connect by name.
+func WithName(name string) Option {
+	return func(c *config) {
+		if strings.TrimSpace(name) == "" {
+			c.fail("WithName: empty name")
+			return
+		}
+		c.name = name
+	}
 }
 
 // resourceURI returns the WS-Man resource URI of the configuration.

@@ -51,16 +51,20 @@ func (s *Session) drainEventsLocked() []psrp.Event {
 }
 
 // poolLoop keeps a Receive outstanding on the pool while the session is
-// open: it completes the open, and carries pool host calls, key exchange
-// answers and state changes. It ends when the session closes or breaks.
-func (s *Session) poolLoop() {
+// attached through l: it completes the open, and carries pool host calls,
+// key exchange answers, runspace answers and state changes. It ends when the
+// session closes, breaks or disconnects (l cancelled).
+func (s *Session) poolLoop(l *link) {
 	defer s.wg.Done()
-	ctx := s.bgCtx
+	defer close(l.poolDone)
+	ctx := l.ctx
 	for {
 		_, err := s.receive(ctx, nil)
 		if ctx.Err() != nil {
-			s.openDone(ErrClosed)
-			return
+			if s.bgCtx.Err() != nil {
+				s.openDone(ErrClosed)
+			}
+			return // closed, or disconnected: Reconnect starts a new loop
 		}
 		if err != nil {
 			if wsman.IsTimeout(err) {
@@ -132,13 +136,23 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 		if err := p.waitRoom(p.ctx); err != nil {
 			return err
 		}
-		done, err := s.receive(p.ctx, p)
+		l := s.currentLink()
+		if l.ctx.Err() != nil {
+			// Disconnected: pause until Reconnect (or the end).
+			select {
+			case <-l.resumed:
+				continue
+			case <-p.ctx.Done():
+				return p.ctx.Err()
+			}
+		}
+		done, err := s.receiveOn(l, p)
 		if err != nil {
 			if p.ctx.Err() != nil {
 				return p.ctx.Err()
 			}
-			if wsman.IsTimeout(err) {
-				continue
+			if l.ctx.Err() != nil || wsman.IsTimeout(err) {
+				continue // disconnected meanwhile, or nothing yet
 			}
 			return fmt.Errorf("session: pipeline receive: %w", err)
 		}
@@ -149,6 +163,16 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			return errors.New("session: the server ended the command without a final pipeline state")
 		}
 	}
+}
+
+// receiveOn runs one Receive for p that ends when p's context or the link
+// l is cancelled.
+func (s *Session) receiveOn(l *link, p *Pipeline) (bool, error) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.ctx, cancel)
+	defer stop()
+	return s.receive(ctx, p)
 }
 
 // stopRemote stops a pipeline whose caller gave up (context cancelled): the
@@ -203,9 +227,11 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 				s.appData = e.Data.Data
 				s.mu.Unlock()
 			}
+		case psrp.RunspaceAvailabilityEvent:
+			s.runspaceAnswer(e)
 		case psrp.SessionKeyReceived:
-			s.keyOnce.Do(func() { close(s.keyReady) })
-			// Pipelines held for the key exchange can be created now.
+			// Messages psrp held for the key exchange (pipelines with a
+			// SecureString argument, host responses carrying one) can go.
 			if err := s.flush(ctx); err != nil {
 				s.markBroken(err)
 			}
@@ -289,12 +315,9 @@ func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64
 		}
 		return s.pool.HostResponse(callID, val, rec)
 	}
+	// A response carrying a SecureString before the session key is known
+	// is held by psrp, which starts the key exchange; flush sends it.
 	rerr := respond()
-	if errors.Is(rerr, clixml.ErrNoCipher) {
-		// A SecureString in the answer (a credential, Read-Host
-		// -AsSecureString) needs the session key first.
-		rerr = s.exchangeKey(ctx, respond)
-	}
 	if rerr != nil && !errors.Is(rerr, psrp.ErrUnknownCallID) {
 		val, rec = nil, hostErrorRecord(m, rerr)
 		rerr = respond()
@@ -305,28 +328,4 @@ func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64
 	if err := s.flush(ctx); err != nil && p != nil {
 		p.abort(err)
 	}
-}
-
-// exchangeKey runs the session-key exchange (PUBLIC_KEY out on the pool,
-// ENCRYPTED_SESSION_KEY back on the pool's Receive), then calls retry.
-func (s *Session) exchangeKey(ctx context.Context, retry func() error) error {
-	s.mu.Lock()
-	ready := s.keyReady
-	err := s.pool.ExchangeKey()
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("session: key exchange: %w", err)
-	}
-	if err := retry(); !errors.Is(err, clixml.ErrNoCipher) {
-		return err // the key was known, or protocol 2.4 needs none
-	}
-	if err := s.flush(ctx); err != nil {
-		return err
-	}
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return retry()
 }

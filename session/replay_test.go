@@ -2,11 +2,15 @@ package session_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +93,38 @@ type replayShell struct {
 	// pool Opened.
 	openedAt  int
 	pipelines []*replayPipeline
+	// steps are the pipelines and pool requests in recorded order.
+	steps []*replayStep
+}
+
+// replayStep is one thing the recorded client did on an open pool: run a
+// pipeline, or a pool request (op) and the answer the server gave.
+type replayStep struct {
+	pipeline *replayPipeline
+
+	// op is "SetMaxRunspaces", "SetMinRunspaces", "GetAvailableRunspaces",
+	// "ResetRunspaceState" or "Get" (the is-alive check).
+	op        string
+	callID    int64
+	count     int
+	answered  bool
+	success   bool  // the RUNSPACE_AVAILABILITY answer of a set or reset
+	available int64 // the answer of GetAvailableRunspaces
+	// The answer of Get: the shell's state, or a fault, or a transport
+	// failure.
+	getState     string
+	getFault     *replay.Fault
+	getTransport bool
+}
+
+// replayStepFor returns the pool request step with callID.
+func (sh *replayShell) replayStepFor(callID int64) *replayStep {
+	for _, st := range sh.steps {
+		if st.op != "" && st.op != "Get" && st.callID == callID {
+			return st
+		}
+	}
+	return nil
 }
 
 type replayPipeline struct {
@@ -179,12 +215,18 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			}
 			shells[e.Shell] = sh
 			sc.shells = append(sc.shells, sh)
-		case "Connect", "Disconnect", "Reconnect":
-			sc.replaySkip("disconnect/reconnect (%s) is not in the session API yet", e.Action())
-		case "Enumerate":
-			sc.replaySkip("enumerating disconnected shells is not in the session API yet")
+		case "Connect", "Disconnect", "Reconnect", "Enumerate":
+			sc.replaySkip("%s: the scenario (two pools, two clients) is replayed by TestReplayDisconnectRunspaces", e.Action())
 		case "Get":
-			sc.replaySkip("the is-alive check (WS-Man Get on the shell) is not in the session API yet")
+			sh := shells[e.Shell]
+			if sh == nil {
+				continue // the config resource, or a WinRS shell
+			}
+			st := &replayStep{op: "Get", getFault: e.Resp.Fault, getTransport: e.HTTPError || (e.TransportError != nil && e.Resp.Fault == nil)}
+			if m := replayStateRE.FindStringSubmatch(e.Response); m != nil {
+				st.getState = m[1]
+			}
+			sh.steps = append(sh.steps, st)
 		case "Command":
 			sh := shells[e.Shell]
 			if sh == nil {
@@ -193,6 +235,7 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			p := &replayPipeline{}
 			pipes[e.Command] = p
 			sh.pipelines = append(sh.pipelines, p)
+			sh.steps = append(sh.steps, &replayStep{pipeline: p})
 			for _, m := range replayMessages(t, e, asm(clientAsm, e.Shell), e.Req.Blobs) {
 				if b, ok := replayBody(t, e, m).(*psrp.CreatePipeline); ok {
 					p.create = b
@@ -224,11 +267,18 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 				case *psrp.RunspacePoolHostResponse:
 					sc.replaySkip("the recorded host answered a pool host call (%v); replaying needs a host scripted with pypsrp's answers", b.Method)
 				}
+				sh := shells[e.Shell]
+				switch b := body.(type) {
+				case *psrp.SetMaxRunspaces:
+					sh.steps = append(sh.steps, &replayStep{op: "SetMaxRunspaces", callID: b.CallID, count: int(b.Count)})
+				case *psrp.SetMinRunspaces:
+					sh.steps = append(sh.steps, &replayStep{op: "SetMinRunspaces", callID: b.CallID, count: int(b.Count)})
+				case *psrp.GetAvailableRunspaces:
+					sh.steps = append(sh.steps, &replayStep{op: "GetAvailableRunspaces", callID: b.CallID})
+				case *psrp.ResetRunspaceState:
+					sh.steps = append(sh.steps, &replayStep{op: "ResetRunspaceState", callID: b.CallID})
+				}
 				switch psrp.MessageType(m.Type) {
-				case psrp.MessageSetMaxRunspaces, psrp.MessageSetMinRunspaces, psrp.MessageGetAvailableRunspaces:
-					sc.replaySkip("changing or querying the pool's runspace counts (%T) is not in the session API yet", body)
-				case psrp.MessageResetRunspaceState:
-					sc.replaySkip("ResetRunspaceState is not in the session API yet")
 				case psrp.MessagePublicKey:
 					sc.replaySkip("the recorded client started a session key exchange that the server never answered (key exchange timeout); the session API has no call that starts one without a SecureString")
 				}
@@ -254,6 +304,13 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			for _, m := range replayMessages(t, e, asm(serverAsm, e.Shell), e.Resp.Blobs) {
 				body := replayBody(t, e, m)
 				if e.Command < 0 {
+					if b, ok := body.(*psrp.RunspaceAvailability); ok {
+						st := sh.replayStepFor(b.CallID)
+						if st == nil {
+							t.Fatalf("entry %d: RUNSPACE_AVAILABILITY for call %d, which the recorded client never made", e.Index, b.CallID)
+						}
+						st.answered, st.success, st.available = true, b.SetMinMaxResponse, b.Available
+					}
 					if b, ok := body.(*psrp.RunspacePoolStateMessage); ok {
 						sh.poolStates = append(sh.poolStates, b.State)
 						if b.State == psrp.RunspacePoolOpened && sh.openedAt == 0 {
@@ -311,9 +368,16 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 		if sh.init == nil {
 			t.Fatalf("a recorded Create carries no INIT_RUNSPACEPOOL")
 		}
+		for _, st := range sh.steps {
+			if st.op != "" && st.op != "Get" && !st.answered {
+				sc.replaySkip("the server never answered the recorded %s", st.op)
+			}
+		}
 	}
 	return sc
 }
+
+var replayStateRE = regexp.MustCompile(`<rsp:State>([^<]*)</rsp:State>`)
 
 func replaySeq(values []any) iter.Seq[any] {
 	return func(yield func(any) bool) {
@@ -367,6 +431,7 @@ func replayOpenClose(t *testing.T, conv *replay.Conversation, sh *replayShell) {
 // replayRun drives the scenario through the session API against the
 // replay server and checks what the client surfaced.
 func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
+	replayRewriteCallIDs(t, conv, sc)
 	srv := replay.NewServer(t, conv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -379,8 +444,15 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		}
 		require.NoError(t, err, "shell %d", i)
 		assert.Equal(t, session.StateOpened, s.State(), "shell %d", i)
-		for j, p := range sh.pipelines {
+		j := 0
+		for k, st := range sh.steps {
+			if st.pipeline == nil {
+				replayPoolStep(ctx, t, s, fmt.Sprintf("shell %d step %d (%s)", i, k, st.op), st)
+				continue
+			}
+			p := st.pipeline
 			what := fmt.Sprintf("shell %d pipeline %d", i, j)
+			j++
 			replayInvoke(ctx, t, s, what, p)
 			writes, progress := host.take()
 			replayEqual(t, what+": host UI writes", p.hostWrites, writes)
@@ -416,6 +488,137 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		for _, l := range srv.Transcript() {
 			t.Log(l)
 		}
+	}
+}
+
+// replayStreamRE finds the base64 payload of a recorded rsp:Stream.
+var replayStreamRE = regexp.MustCompile(`(<rsp:Stream\b[^>]*>)([A-Za-z0-9+/=\s]+)(</rsp:Stream>)`)
+
+// replayCallIDRE finds the call ID of a RUNSPACE_AVAILABILITY message.
+var replayCallIDRE = regexp.MustCompile(`<I64 N="ci">(-?[0-9]+)</I64>`)
+
+// replayRewriteCallIDs makes the recorded RUNSPACE_AVAILABILITY answers
+// carry the call IDs our client will use. Windows echoes the client's call
+// ID; the recorded client (pypsrp) counted from 0 while ours counts from 1,
+// in the same order of requests. The replay server rewrites shell and
+// command IDs but not call IDs, so the test does it here.
+func replayRewriteCallIDs(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
+	t.Helper()
+	ours := map[int]map[int64]int64{} // shell → recorded → ours
+	for i, sh := range sc.shells {
+		ours[i] = map[int64]int64{}
+		n := int64(0)
+		for _, st := range sh.steps {
+			if st.op != "" && st.op != "Get" {
+				n++
+				ours[i][st.callID] = n
+			}
+		}
+	}
+	for _, e := range conv.Entries {
+		m := ours[e.Shell]
+		if e.Action() != "Receive" || e.Command >= 0 || len(m) == 0 {
+			continue
+		}
+		e.Response = replayStreamRE.ReplaceAllStringFunc(e.Response, func(el string) string {
+			sub := replayStreamRE.FindStringSubmatch(el)
+			raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(sub[2]), ""))
+			require.NoError(t, err, "entry %d", e.Index)
+			return sub[1] + base64.StdEncoding.EncodeToString(replayRewriteFragments(t, raw, m)) + sub[3]
+		})
+	}
+}
+
+// replayRewriteFragments rewrites the call ID of every whole
+// RUNSPACE_AVAILABILITY fragment in raw (fragment header: ObjectId 8,
+// FragmentId 8, flags 1, length 4, big-endian; message header:
+// destination 4, type 4, RPID 16, PID 16, little-endian).
+func replayRewriteFragments(t *testing.T, raw []byte, ids map[int64]int64) []byte {
+	t.Helper()
+	const fragHdr, msgHdr = 21, 40
+	var out []byte
+	for len(raw) > 0 {
+		require.GreaterOrEqual(t, len(raw), fragHdr, "truncated fragment header")
+		n := int(binary.BigEndian.Uint32(raw[17:21]))
+		require.GreaterOrEqual(t, len(raw)-fragHdr, n, "truncated fragment")
+		hdr, data := raw[:fragHdr], raw[fragHdr:fragHdr+n]
+		raw = raw[fragHdr+n:]
+		whole := hdr[16]&3 == 3
+		if whole && len(data) >= msgHdr && psrp.MessageType(binary.LittleEndian.Uint32(data[4:8])) == psrp.MessageRunspaceAvailability {
+			body := replayCallIDRE.ReplaceAllFunc(data[msgHdr:], func(m []byte) []byte {
+				rec, err := strconv.ParseInt(string(replayCallIDRE.FindSubmatch(m)[1]), 10, 64)
+				require.NoError(t, err)
+				cli, ok := ids[rec]
+				if !ok {
+					return m
+				}
+				return []byte(`<I64 N="ci">` + strconv.FormatInt(cli, 10) + `</I64>`)
+			})
+			data = append(append([]byte{}, data[:msgHdr]...), body...)
+			hdr = append([]byte{}, hdr...)
+			binary.BigEndian.PutUint32(hdr[17:21], uint32(len(data)))
+		}
+		out = append(append(out, hdr...), data...)
+	}
+	return out
+}
+
+// replayPoolStep makes the recorded pool request through the session API
+// and checks that the client surfaces the recorded answer.
+func replayPoolStep(ctx context.Context, t *testing.T, s *session.Session, what string, st *replayStep) {
+	t.Helper()
+	var refused *session.RequestRefusedError
+	checkSet := func(err error) {
+		if st.success {
+			assert.NoError(t, err, what)
+		} else if assert.ErrorAs(t, err, &refused, what) {
+			assert.Equal(t, st.op, refused.Op, what)
+		}
+	}
+	switch st.op {
+	case "SetMaxRunspaces":
+		before := s.MaxRunspaces()
+		checkSet(s.SetMaxRunspaces(ctx, st.count))
+		want := before
+		if st.success {
+			want = st.count
+		}
+		assert.Equal(t, want, s.MaxRunspaces(), "%s: the throttle", what)
+	case "SetMinRunspaces":
+		checkSet(s.SetMinRunspaces(ctx, st.count))
+	case "ResetRunspaceState":
+		checkSet(s.ResetRunspaceState(ctx))
+	case "GetAvailableRunspaces":
+		n, err := s.AvailableRunspaces(ctx)
+		if assert.NoError(t, err, what) {
+			assert.Equal(t, int(st.available), n, what)
+		}
+	case "Get":
+		err := s.Alive(ctx)
+		switch {
+		case st.getTransport:
+			assert.Error(t, err, what)
+			assert.NotErrorIs(t, err, session.ErrBroken, "%s: a transport failure says nothing of the shell", what)
+			assert.Equal(t, session.StateOpened, s.State(), what)
+		case st.getFault != nil && st.getFault.Code == "w:InvalidSelectors":
+			assert.ErrorIs(t, err, session.ErrBroken, what)
+			assert.ErrorIs(t, err, wsman.ErrShellNotFound, what)
+			assert.Equal(t, session.StateBroken, s.State(), what)
+		case st.getFault != nil:
+			var f *wsman.Fault
+			if assert.ErrorAs(t, err, &f, what) {
+				assert.Equal(t, st.getFault.Code, f.Subcode, what)
+			}
+			assert.Equal(t, session.StateOpened, s.State(), what)
+		case strings.EqualFold(st.getState, "Disconnected"):
+			assert.ErrorIs(t, err, session.ErrDisconnected, what)
+			assert.Equal(t, session.StateDisconnected, s.State(), what)
+		default:
+			assert.NoError(t, err, what)
+			assert.Equal(t, session.StateOpened, s.State(), what)
+		}
+	default:
+		t.Fatalf("%s: unknown step", what)
 	}
 }
 
@@ -727,5 +930,66 @@ func TestReplayKeyExchangeTimeout(t *testing.T) {
 	assert.False(t, sentCommand, "the pipeline reached the server without a session key")
 	for _, e := range srv.Unserved() {
 		assert.NotEqual(t, "Delete", e.Action(), "the session was not deleted")
+	}
+}
+
+// TestReplayDisconnectRunspaces replays test_psrp_disconnect_runspaces: a
+// pool is disconnected, reconnected and disconnected again, a second pool
+// is disconnected, then a new client lists both (Enumerate of the shells
+// and of each one's commands) and connects to each from scratch (WS-Man
+// Connect with connectXml), and closes them.
+func TestReplayDisconnectRunspaces(t *testing.T) {
+	t.Parallel()
+	conv := replayLoad(t, "test_psrp_disconnect_runspaces.yml")
+	srv := replay.NewServer(t, conv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()}
+
+	s1, err := session.New(ctx, srv.URL, opts...)
+	require.NoError(t, err, "open pool 1")
+	defer s1.Close(ctx)
+	require.NoError(t, s1.Disconnect(ctx), "disconnect pool 1")
+	assert.Equal(t, session.StateDisconnected, s1.State())
+	require.NoError(t, s1.Reconnect(ctx), "reconnect pool 1")
+	assert.Equal(t, session.StateOpened, s1.State())
+	require.NoError(t, s1.Disconnect(ctx), "disconnect pool 1 again")
+
+	s2, err := session.New(ctx, srv.URL, opts...)
+	require.NoError(t, err, "open pool 2")
+	defer s2.Close(ctx)
+	require.NoError(t, s2.Disconnect(ctx), "disconnect pool 2")
+
+	// A new client: what is there, and attach to each.
+	infos, err := session.List(ctx, srv.URL, opts...)
+	require.NoError(t, err, "list")
+	require.Len(t, infos, 2)
+	for i, want := range []*session.Session{s1, s2} {
+		in := infos[i]
+		assert.Equal(t, want.ID(), in.ID, "session %d", i)
+		assert.Equal(t, session.StateDisconnected, in.State, "session %d", i)
+		assert.Equal(t, session.DefaultConfigurationName, in.ConfigurationName, "session %d", i)
+		assert.Equal(t, `WIN-NNMU24VVKJ0\vagrant`, in.Owner, "session %d", i)
+		assert.Equal(t, 2*time.Hour, in.IdleTimeout, "session %d", i)
+		assert.Empty(t, in.Commands, "session %d", i)
+	}
+	for i, old := range []*session.Session{s1, s2} {
+		c, err := session.Connect(ctx, srv.URL, old.ID().String(), opts...)
+		require.NoError(t, err, "connect to pool %d", i+1)
+		assert.Equal(t, session.StateOpened, c.State(), "pool %d", i+1)
+		assert.Equal(t, old.ID(), c.ID(), "pool %d", i+1)
+		assert.Equal(t, 1, c.MaxRunspaces(), "pool %d: MaxRunspaces from RUNSPACEPOOL_INIT_DATA", i+1)
+		require.NoError(t, c.Close(ctx), "close pool %d", i+1)
+	}
+	for _, e := range srv.Unserved() {
+		switch e.Action() {
+		case "Disconnect", "Reconnect", "Enumerate", "Connect", "Create", "Delete":
+			t.Errorf("recorded %s #%d (shell %d) was never requested", e.Action(), e.Index, e.Shell)
+		}
+	}
+	if t.Failed() {
+		for _, l := range srv.Transcript() {
+			t.Log(l)
+		}
 	}
 }

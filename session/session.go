@@ -12,6 +12,15 @@
 // and end when the pipeline ends or the session is closed; none outlives
 // Close.
 //
+// A session outlives its client if asked: Disconnect leaves the pool and
+// its pipelines running on the server (Disconnect-PSSession), Reconnect
+// resumes them, List finds the sessions on a host (Get-PSSession
+// -ComputerName) and Connect attaches a new client to one
+// (Connect-PSSession), whose running pipelines ConnectPipeline picks up
+// (Receive-PSSession). SetMaxRunspaces, SetMinRunspaces, AvailableRunspaces
+// and ResetRunspaceState manage the pool; Alive checks that its shell still
+// exists.
+//
 // Security: TLS certificates are verified, and traffic over plain http:// is
 // refused with ErrUnencrypted unless the HTTP transport encrypts messages
 // (auth.MessageEncrypter) or the caller opts in with WithAllowUnencrypted.
@@ -68,9 +77,8 @@ type Session struct {
 	wg       sync.WaitGroup // every goroutine the session started
 	hookWG   sync.WaitGroup // the WithStateChanges forwarder
 
-	slots chan struct{} // one token per running pipeline (MaxRunspaces)
-
 	sendMu sync.Mutex // serialises DataToSend with its wire send, keeping fragment order
+	connMu sync.Mutex // serialises Disconnect and Reconnect
 
 	mu        sync.Mutex // guards pool and everything below
 	pool      *psrp.ClientPool
@@ -78,14 +86,17 @@ type Session struct {
 	brokenErr error
 	closing   bool
 	pipelines map[uuid.UUID]*Pipeline
-	running   int
+	running   int                                           // pipelines registered in pipelines
+	maxRS     int                                           // the throttle: at most maxRS pipelines run at once
+	slotsUsed int                                           // runspaces taken by Start (reserved before the pipeline registers)
+	slotWake  chan struct{}                                 // closed and replaced when a runspace frees or maxRS grows
+	calls     map[int64]chan psrp.RunspaceAvailabilityEvent // pending runspace requests
+	link      *link                                         // the current connection to the shell (see disconnect.go)
 	watchers  []*watcher
 	opened    chan struct{} // closed once the pool is Opened or failed to open
 	openErr   error
 	toClose   []string // CommandIds of finished commands not yet terminated
 	appData   *clixml.Object
-	keyReady  chan struct{} // closed when the session key is known
-	keyOnce   sync.Once
 
 	closeDone chan struct{}
 	closeErr  error
@@ -98,6 +109,32 @@ type Session struct {
 // "[fe80::1]"); a bare host means https on port 5986 with path /wsman
 // (WithHTTP and WithPort change that). Cancelling ctx aborts the open.
 func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
+	s, err := newSession(target, opts)
+	if err != nil {
+		return nil, err
+	}
+	minRS, maxRS := s.cfg.minRunspaces, s.cfg.maxRunspaces
+	if maxRS == 0 {
+		minRS, maxRS = 1, 1
+	}
+	s.maxRS = maxRS
+	s.pool = psrp.NewClientPool(psrp.ClientPoolConfig{
+		MinRunspaces:         int32(minRS),
+		MaxRunspaces:         int32(maxRS),
+		HostInfo:             interactiveHostInfo(),
+		ApplicationArguments: s.cfg.appArgs,
+	})
+	s.start()
+	if err := s.open(ctx); err != nil {
+		s.abandon()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSession applies opts, resolves target and builds the WS-Man client:
+// the option handling New, Connect and List share. Nothing is sent yet.
+func newSession(target string, opts []Option) (*Session, error) {
 	var cfg config
 	for _, o := range opts {
 		if o != nil {
@@ -119,7 +156,8 @@ func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
 		pipelines: make(map[uuid.UUID]*Pipeline),
 		opened:    make(chan struct{}),
 		closeDone: make(chan struct{}),
-		keyReady:  make(chan struct{}),
+		slotWake:  make(chan struct{}),
+		calls:     make(map[int64]chan psrp.RunspaceAvailabilityEvent),
 	}
 	if s.host == nil {
 		s.host = DefaultHost{}
@@ -143,36 +181,31 @@ func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
 	if cfg.maxEnvelope > 0 {
 		s.wsc.MaxEnvelopeSize = cfg.maxEnvelope
 	}
-	minRS, maxRS := cfg.minRunspaces, cfg.maxRunspaces
-	if maxRS == 0 {
-		minRS, maxRS = 1, 1
-	}
-	s.slots = make(chan struct{}, maxRS)
-	s.pool = psrp.NewClientPool(psrp.ClientPoolConfig{
-		MinRunspaces:         int32(minRS),
-		MaxRunspaces:         int32(maxRS),
-		HostInfo:             interactiveHostInfo(),
-		ApplicationArguments: cfg.appArgs,
-	})
-	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	if cfg.stateHook != nil {
-		s.startHook(cfg.stateHook)
-	}
-
-	if err := s.open(ctx); err != nil {
-		s.bgCancel()
-		s.wg.Wait()
-		s.mu.Lock()
-		for _, w := range s.watchers {
-			w.finish()
-		}
-		s.watchers = nil
-		s.mu.Unlock()
-		s.hookWG.Wait()
-		s.closeTransport()
-		return nil, err
-	}
 	return s, nil
+}
+
+// start creates the background context and the state hook; the pool is set.
+func (s *Session) start() {
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.link = newLink(s.bgCtx)
+	if s.cfg.stateHook != nil {
+		s.startHook(s.cfg.stateHook)
+	}
+}
+
+// abandon releases a session whose New or Connect failed: its goroutines,
+// watchers and transport.
+func (s *Session) abandon() {
+	s.bgCancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, w := range s.watchers {
+		w.finish()
+	}
+	s.watchers = nil
+	s.mu.Unlock()
+	s.hookWG.Wait()
+	s.closeTransport()
 }
 
 // interactiveHostInfo tells the server that the client has a host with a UI,
@@ -242,6 +275,7 @@ func (s *Session) open(ctx context.Context) error {
 	shell, err := s.wsc.Create(ctx, wsman.ShellOptions{
 		ResourceURI: s.cfg.resourceURI(),
 		ShellID:     commandID(s.pool.ID()),
+		Name:        s.cfg.name,
 		CreationXML: creation.Data,
 		IdleTimeout: s.cfg.idleTimeout,
 		NoProfile:   s.cfg.noProfile,
@@ -259,8 +293,7 @@ func (s *Session) open(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return s.openFailed(s.deleteAfterFailedOpen(fmt.Errorf("session: open: %w", err)))
 	}
-	s.wg.Add(1)
-	go s.poolLoop()
+	s.startPoolLoop(s.currentLink())
 	select {
 	case <-s.opened:
 	case <-ctx.Done():
@@ -361,7 +394,7 @@ func (s *Session) availabilityLocked() Availability {
 	if s.state != StateOpened || s.closing {
 		return AvailabilityNone
 	}
-	if s.running >= cap(s.slots) {
+	if s.running >= s.maxRS {
 		return Busy
 	}
 	return Available
@@ -458,6 +491,8 @@ func (s *Session) usableLocked() error {
 		return ErrClosed
 	case s.state == StateBroken:
 		return &brokenError{cause: s.brokenErr}
+	case s.state == StateDisconnected:
+		return ErrDisconnected
 	case s.state != StateOpened:
 		return fmt.Errorf("session: not open (state %v)", s.state)
 	}
@@ -473,6 +508,8 @@ func (s *Session) markBroken(cause error) {
 	}
 	s.pool.Broken(cause)
 	s.setStateLocked(StateBroken, cause)
+	s.failCallsLocked()
+	s.wakeSlotWaitersLocked()
 	ps := make([]*Pipeline, 0, len(s.pipelines))
 	for _, p := range s.pipelines {
 		ps = append(ps, p)
@@ -529,17 +566,12 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 	if err != nil {
 		return nil, err
 	}
-	// Wait for a free runspace.
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.bgCtx.Done():
-		return nil, ErrClosed
+	if err := s.acquireSlot(ctx); err != nil {
+		return nil, err
 	}
 	p, err := s.newPipeline(ctx, ps, sc)
 	if err != nil {
-		<-s.slots
+		s.releaseSlot()
 		return nil, err
 	}
 	s.terminateFinished()
@@ -579,6 +611,12 @@ func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startC
 		_ = cp.Close()
 		return nil, fmt.Errorf("session: start: %w", err)
 	}
+	return s.registerPipelineLocked(ctx, cp, input), nil
+}
+
+// registerPipelineLocked wraps cp in a Pipeline governed by ctx and counts
+// it as running.
+func (s *Session) registerPipelineLocked(ctx context.Context, cp *psrp.ClientPipeline, input bool) *Pipeline {
 	p := &Pipeline{
 		s:       s,
 		cp:      cp,
@@ -596,7 +634,47 @@ func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startC
 	s.pipelines[p.id] = p
 	s.running++
 	s.availabilityChangedLocked(before)
-	return p, nil
+	return p
+}
+
+// acquireSlot waits for a free runspace: fewer than MaxRunspaces pipelines
+// running (the throttle follows SetMaxRunspaces).
+func (s *Session) acquireSlot(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if err := s.usableLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if s.slotsUsed < s.maxRS {
+			s.slotsUsed++
+			s.mu.Unlock()
+			return nil
+		}
+		wake := s.slotWake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.bgCtx.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// releaseSlot frees a runspace taken by acquireSlot or ConnectPipeline.
+func (s *Session) releaseSlot() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slotsUsed--
+	s.wakeSlotWaitersLocked()
+}
+
+// wakeSlotWaitersLocked makes every waiting Start look again.
+func (s *Session) wakeSlotWaitersLocked() {
+	close(s.slotWake)
+	s.slotWake = make(chan struct{})
 }
 
 // failCreate ends a pipeline whose WS-Man Command could not be sent.
@@ -650,7 +728,7 @@ func (s *Session) finishPipeline(p *Pipeline, err error) {
 		p.cancel()
 	}
 	p.closeCreated(err)
-	<-s.slots
+	s.releaseSlot()
 	close(p.done)
 	p.notify()
 }

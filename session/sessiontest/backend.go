@@ -19,17 +19,27 @@ type backend interface {
 	// Output returns the next chunk queued for the pool (uuid.Nil) or a
 	// command, of at most max bytes, or nil when there is none. When the
 	// next chunk cannot be made to fit in max bytes it returns an
-	// *errChunkTooLarge.
-	Output(id uuid.UUID, max int) ([]byte, error)
+	// *errChunkTooLarge. Output meant for other targets that it has to
+	// take on the way is kept for their Receives in chunks of at most
+	// other bytes, the room a Receive of any target has (a command's
+	// ReceiveResponse carries CommandId attributes a pool's does not).
+	Output(id uuid.UUID, max, other int) ([]byte, error)
 	// Done reports whether the command has finished and all its output was
 	// handed out.
 	Done(id uuid.UUID) bool
 	// Signal delivers a Signal code to a command.
 	Signal(id uuid.UUID, code string) error
-	// Disconnect and Reconnect follow the WS-Man Disconnect and Reconnect
-	// of the shell.
-	Disconnect() error
+	// Disconnect follows the WS-Man Disconnect of the shell: every command
+	// is detached, and what its handler writes from then on is buffered
+	// as bufferMode (wsman.BufferModeBlock or wsman.BufferModeDrop) says
+	// until ReconnectCommand.
+	Disconnect(bufferMode string) error
+	// Reconnect follows the WS-Man Reconnect of the shell by the client
+	// that disconnected it; commands stay detached.
 	Reconnect() error
+	// ReconnectCommand reattaches a command (per-command Reconnect or
+	// Connect) and releases the output buffered while it was detached.
+	ReconnectCommand(id uuid.UUID) error
 	// Connect answers a Connect's connectXml with connectResponseXml.
 	Connect(data []byte) ([]byte, error)
 	// Close stops everything the backend runs and waits for it.

@@ -32,6 +32,8 @@ type psrpBackend struct {
 	// overflow is set when a pipeline's input queue is full; the Send that
 	// caused it fails.
 	overflow error
+	// bufferMode is how detached pipelines buffer (set by Disconnect).
+	bufferMode string
 }
 
 // pipeRun is the state of one pipeline's handler.
@@ -43,6 +45,26 @@ type pipeRun struct {
 	closed   bool // the client terminated the command
 	finished bool // the final PIPELINE_STATE is queued
 	waits    map[int64]chan hostReply
+	ctx      context.Context // the handler's; nil until it starts
+
+	// detached is set from the shell's Disconnect until the command is
+	// reconnected: the handler's writes go to pending instead of the
+	// pool, so that they reach whichever client picks the command up.
+	detached bool
+	pending  []pendingWrite
+	// resume is closed (and replaced) whenever pending is released, to
+	// wake handlers blocked on a full buffer.
+	resume chan struct{}
+}
+
+// pendingWrite is one buffered write of a detached pipeline.
+type pendingWrite struct {
+	apply func(pl *psrp.ServerPipeline) error
+	final bool // the terminal state; never dropped
+}
+
+func newPipeRun() *pipeRun {
+	return &pipeRun{input: newInputQueue(), waits: make(map[int64]chan hostReply), resume: make(chan struct{})}
 }
 
 type hostReply struct {
@@ -91,7 +113,7 @@ func defaultBackend(s *Server, shellID uuid.UUID, creationXML []byte, notify fun
 func (b *psrpBackend) Command(id uuid.UUID, args []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.runs[id] = &pipeRun{input: newInputQueue(), waits: make(map[int64]chan hostReply)}
+	b.runs[id] = newPipeRun()
 	err := b.pool.Receive(args, psrp.StreamDefault, id)
 	b.processEvents()
 	if err != nil {
@@ -159,7 +181,7 @@ func (b *psrpBackend) processEvents() {
 func (b *psrpBackend) startPipeline(pl *psrp.ServerPipeline) {
 	r := b.runs[pl.ID()]
 	if r == nil { // pipeline data arrived on the pool's stream
-		r = &pipeRun{input: newInputQueue(), waits: make(map[int64]chan hostReply)}
+		r = newPipeRun()
 		b.runs[pl.ID()] = r
 	}
 	r.pl = pl
@@ -206,7 +228,7 @@ func (b *psrpBackend) startPipeline(pl *psrp.ServerPipeline) {
 		steps = append(steps, step{h, call})
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
-	r.cancel = cancel
+	r.cancel, r.ctx = cancel, ctx
 	b.wg.Add(1)
 	b.srv.wg.Add(1)
 	go func() {
@@ -234,9 +256,11 @@ func runHandler(ctx context.Context, h HandlerFunc, c *Call) (err error) {
 	return h(ctx, c)
 }
 
-// finish ends the pipeline as the handler's result says.
+// finish ends the pipeline as the handler's result says. A detached
+// pipeline's end is buffered behind its output.
 func (b *psrpBackend) finish(r *pipeRun, err error) {
 	b.mu.Lock()
+	var end func(pl *psrp.ServerPipeline) error
 	switch {
 	case r.closed:
 		// Terminated by the client: nobody will read a state.
@@ -244,34 +268,91 @@ func (b *psrpBackend) finish(r *pipeRun, err error) {
 	case b.ctx.Err() != nil:
 		// The shell is gone.
 	case r.stopped:
-		_ = r.pl.Stopped()
+		end = (*psrp.ServerPipeline).Stopped
 	case err == nil:
-		_ = r.pl.Complete()
+		end = (*psrp.ServerPipeline).Complete
 	default:
-		_ = r.pl.Fail(recordFromError(err))
+		rec := recordFromError(err)
+		end = func(pl *psrp.ServerPipeline) error { return pl.Fail(rec) }
+	}
+	if end != nil && (r.detached || len(r.pending) > 0) {
+		r.pending = append(r.pending, pendingWrite{apply: end, final: true})
+		b.mu.Unlock()
+		return
+	}
+	if end != nil {
+		_ = end(r.pl)
 	}
 	r.finished = true
 	b.mu.Unlock()
 	b.notify()
 }
 
-func (b *psrpBackend) Output(id uuid.UUID, max int) ([]byte, error) {
+// release writes a reattached pipeline's buffered output into the pool.
+// Called with mu held.
+func (b *psrpBackend) release(r *pipeRun) {
+	for _, w := range r.pending {
+		_ = w.apply(r.pl)
+		if w.final {
+			r.finished = true
+		}
+	}
+	clear(r.pending)
+	r.pending = r.pending[:0]
+	close(r.resume)
+	r.resume = make(chan struct{})
+}
+
+// fitFragments returns the length of the longest prefix of data, a run of
+// whole PSRP fragments, that is at most max bytes, and the length of the
+// first fragment.
+func fitFragments(data []byte, max int) (fit, first int) {
+	off := 0
+	for off < len(data) {
+		_, n, err := psrp.DecodeFragment(data[off:])
+		if err != nil {
+			// Not fragments (a test backend's data): all or nothing.
+			return 0, len(data)
+		}
+		if first == 0 {
+			first = n
+		}
+		if off+n > max {
+			break
+		}
+		off += n
+	}
+	return off, first
+}
+
+func (b *psrpBackend) Output(id uuid.UUID, max, other int) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if q := b.queues[id]; len(q) > 0 {
-		if len(q[0]) > max {
-			return nil, &errChunkTooLarge{need: len(q[0])}
+		chunk := q[0]
+		if len(chunk) > max {
+			// Packed for a roomier Receive (or a larger MaxEnvelopeSize):
+			// hand out the whole fragments that fit.
+			fit, first := fitFragments(chunk, max)
+			if fit == 0 {
+				return nil, &errChunkTooLarge{need: first}
+			}
+			q[0] = chunk[fit:]
+			return chunk[:fit], nil
 		}
 		b.queues[id] = q[1:]
 		if len(q) == 1 {
 			delete(b.queues, id)
 		}
-		return q[0], nil
+		return chunk, nil
 	}
+	// Pack for the smaller of the two rooms: the payload may turn out to be
+	// for another target.
+	limit := min(max, other)
 	for {
-		p, ok := b.pool.DataToSend(max)
+		p, ok := b.pool.DataToSend(limit)
 		if !ok {
-			if max < psrp.FragmentHeaderSize+1 && (b.pool.HasDataToSend(id)) {
+			if limit < psrp.FragmentHeaderSize+1 && (b.pool.HasDataToSend(id)) {
 				return nil, &errChunkTooLarge{need: psrp.FragmentHeaderSize + 1}
 			}
 			return nil, nil
@@ -325,10 +406,31 @@ func (b *psrpBackend) Signal(id uuid.UUID, code string) error {
 	return nil
 }
 
-func (b *psrpBackend) Disconnect() error {
+func (b *psrpBackend) Disconnect(bufferMode string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.pool.Disconnected()
+	if err := b.pool.Disconnected(); err != nil {
+		return err
+	}
+	b.bufferMode = bufferMode
+	for _, r := range b.runs {
+		r.detached = true
+	}
+	return nil
+}
+
+func (b *psrpBackend) ReconnectCommand(id uuid.UUID) error {
+	b.mu.Lock()
+	r := b.runs[id]
+	if r == nil {
+		b.mu.Unlock()
+		return fmt.Errorf("sessiontest: no pipeline %v", id)
+	}
+	r.detached = false
+	b.release(r)
+	b.mu.Unlock()
+	b.notify()
+	return nil
 }
 
 func (b *psrpBackend) Reconnect() error {
@@ -365,19 +467,64 @@ type pipeSink struct {
 	r *pipeRun
 }
 
+// do writes f to the pipeline, or buffers it while the pipeline is
+// detached.
 func (k *pipeSink) do(f func(pl *psrp.ServerPipeline) error) error {
-	k.b.mu.Lock()
-	var err error
-	if k.r.closed {
-		err = errors.New("sessiontest: the command was terminated")
-	} else {
-		err = f(k.r.pl)
+	return k.write(f, true)
+}
+
+// write applies f to the pipeline. While the pipeline is detached, f is
+// buffered when bufferable (up to Server.DisconnectedBufferSize writes;
+// beyond that Block waits for a reconnect and Drop forgets the oldest),
+// and otherwise (a host call, which needs a client to answer) waits for a
+// reconnect.
+func (k *pipeSink) write(f func(pl *psrp.ServerPipeline) error, bufferable bool) error {
+	b, r := k.b, k.r
+	b.mu.Lock()
+	for {
+		if r.closed {
+			b.mu.Unlock()
+			return errors.New("sessiontest: the command was terminated")
+		}
+		if !r.detached && len(r.pending) == 0 {
+			err := f(r.pl)
+			b.mu.Unlock()
+			if err == nil {
+				b.notify()
+			}
+			return err
+		}
+		full := len(r.pending) >= b.srv.disconnectedBuffer()
+		if bufferable && (!full || b.bufferMode == wsman.BufferModeDrop) {
+			if full {
+				r.pending = dropOldest(r.pending)
+			}
+			r.pending = append(r.pending, pendingWrite{apply: f})
+			b.mu.Unlock()
+			return nil
+		}
+		resume, ctx := r.resume, r.ctx
+		if ctx == nil {
+			ctx = b.ctx
+		}
+		b.mu.Unlock()
+		select {
+		case <-resume:
+		case <-ctx.Done():
+			return fmt.Errorf("sessiontest: waiting for the disconnected client: %w", ctx.Err())
+		}
+		b.mu.Lock()
 	}
-	k.b.mu.Unlock()
-	if err == nil {
-		k.b.notify()
+}
+
+// dropOldest removes the oldest write that is not the terminal state.
+func dropOldest(p []pendingWrite) []pendingWrite {
+	for i, w := range p {
+		if !w.final {
+			return append(p[:i], p[i+1:]...)
+		}
 	}
-	return err
+	return p
 }
 
 func (k *pipeSink) output(v any) error {
@@ -440,7 +587,7 @@ func (e *HostError) Error() string {
 func (k *pipeSink) hostCall(ctx context.Context, method psrp.HostMethodID, params []any) (any, error) {
 	var ch chan hostReply
 	var ci int64
-	err := k.do(func(pl *psrp.ServerPipeline) error {
+	err := k.write(func(pl *psrp.ServerPipeline) error {
 		var err error
 		ci, err = pl.HostCall(method, params...)
 		if err == nil && !voidHostMethod(method) {
@@ -448,7 +595,7 @@ func (k *pipeSink) hostCall(ctx context.Context, method psrp.HostMethodID, param
 			k.r.waits[ci] = ch
 		}
 		return err
-	})
+	}, false)
 	if err != nil || ch == nil {
 		return nil, err
 	}

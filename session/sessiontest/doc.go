@@ -37,6 +37,29 @@
 // bodies and arbitrary faults; KillShell and CloseClientConnections
 // simulate a host process dying and a network cut.
 //
+// # Disconnected shells
+//
+// Disconnect (MS-PSRP 3.1.5.3.16) leaves a shell running in the
+// Disconnected state: Enumerate and Get report rsp:State Disconnected, and
+// Command, Send, Receive and Signal fault with WinRS code 0x803381C4
+// (ERROR_WINRS_SHELL_DISCONNECTED); a second Disconnect faults with
+// 0x803381CF. Its optional rsp:IdleTimeOut replaces the shell's idle
+// timeout, after which the endpoint deletes the disconnected shell, and
+// rsp:BufferMode (Block, the default, or Drop) says what happens to output
+// written meanwhile: it is buffered per command, up to
+// DisconnectedBufferSize writes; then Block makes the handler's write wait
+// and Drop forgets the oldest write. The client whose wsmv:SessionId
+// created the shell (or last connected to it) may Reconnect; another gets
+// 0x803381C6, and a Reconnect of a connected shell by its own client is
+// ignored (MS-WSMV 3.1.4.16). A new client takes a disconnected shell over
+// with Connect (connectXml); Connect to a connected shell faults with
+// 0x803381CD, and from then on requests of other clients do too. A shell's
+// commands stay detached after Reconnect or Connect until each is picked up
+// with a Reconnect whose body names it (<rsp:Reconnect><rsp:CommandId>…) or
+// a Connect whose rsp:Connect carries its CommandId attribute; their
+// Receives fault with 0x803381C4 until then, and then deliver the buffered
+// output.
+//
 // Close stops every goroutine the server started and waits for handlers to
 // return, so tests can check for leaks (go.uber.org/goleak).
 package sessiontest

@@ -48,16 +48,16 @@ type nameValue struct {
 }
 
 type requestBody struct {
-	Shell       *shellXML     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
-	CommandLine *commandXML   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandLine"`
-	Send        *sendXML      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Send"`
-	Receive     *receiveXML   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Receive"`
-	Signal      *signalXML    `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Signal"`
-	Connect     *connectXML   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Connect"`
-	Disconnect  *struct{}     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Disconnect"`
-	Reconnect   *struct{}     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Reconnect"`
-	Enumerate   *enumerateXML `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration Enumerate"`
-	Pull        *pullXML      `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration Pull"`
+	Shell       *shellXML      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
+	CommandLine *commandXML    `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandLine"`
+	Send        *sendXML       `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Send"`
+	Receive     *receiveXML    `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Receive"`
+	Signal      *signalXML     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Signal"`
+	Connect     *connectXML    `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Connect"`
+	Disconnect  *disconnectXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Disconnect"`
+	Reconnect   *reconnectXML  `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Reconnect"`
+	Enumerate   *enumerateXML  `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration Enumerate"`
+	Pull        *pullXML       `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration Pull"`
 }
 
 type shellXML struct {
@@ -97,7 +97,26 @@ type signalXML struct {
 	Code      string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Code"`
 }
 
+// disconnectXML is the body of a Disconnect (MS-PSRP 3.1.5.3.16): both
+// children are optional.
+type disconnectXML struct {
+	IdleTimeOut string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell IdleTimeOut"`
+	BufferMode  string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell BufferMode"`
+}
+
+// reconnectXML is the body of a Reconnect: empty for the shell, or naming a
+// command (MS-PSRP 3.1.5.3.18) by an rsp:CommandId child or a CommandId
+// attribute.
+type reconnectXML struct {
+	CommandIDAttr string `xml:"CommandId,attr"`
+	CommandID     string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandId"`
+	BufferMode    string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell BufferMode"`
+}
+
 type connectXML struct {
+	// CommandID is set when a client connects to one command of a shell
+	// it has connected to.
+	CommandID  string `xml:"CommandId,attr"`
 	ConnectXML string `xml:"http://schemas.microsoft.com/powershell connectXml"`
 }
 

@@ -184,3 +184,49 @@ func faultInternal(msg string) *soapFault {
 		Message:   msg,
 	}
 }
+
+// WinRS codes of the disconnected-shell operations (wsmerror.h). No
+// capture in the conformance set shows these faults: the codes are the ones
+// clients (PowerShell, pypsrp, PSWSMan) check for; the SOAP subcode,
+// w:InternalError, is what MS-WSMV 3.1.4.16/3.1.4.17 prescribe for a
+// Connect or a foreign Reconnect of a connected shell.
+const (
+	codeShellDisconnected          uint32 = 2150859204 // 0x803381C4 ERROR_WINRS_SHELL_DISCONNECTED
+	codeClientSessionMismatch      uint32 = 2150859206 // 0x803381C6 ERROR_WINRS_SHELL_CLIENTSESSIONID_MISMATCH
+	codeConnectedToDifferentClient uint32 = 2150859213 // 0x803381CD ERROR_WINRS_SHELL_CONNECTED_TO_DIFFERENT_CLIENT
+	codeDisconnectNotValid         uint32 = 2150859215 // 0x803381CF ERROR_WINRS_SHELL_DISCONNECT_OPERATION_NOT_VALID
+	codeCommandReconnectNotValid   uint32 = 2150859219 // 0x803381D3 ERROR_WINRS_SHELLCOMMAND_RECONNECT_OPERATION_NOT_VALID
+)
+
+func faultWinRS(code uint32, msg string) *soapFault {
+	return &soapFault{
+		Code: "s:Receiver", Subcode: "w:InternalError",
+		Reason:    "The service cannot comply with the request due to internal processing errors. ",
+		WSManCode: code,
+		Message:   msg,
+	}
+}
+
+// faultShellDisconnected answers Command, Send, Receive and Signal on a
+// disconnected shell or command.
+func faultShellDisconnected() *soapFault {
+	return faultWinRS(codeShellDisconnected, "The shell is disconnected. Reconnect to the shell (or connect to it from a new client) and retry the operation. ")
+}
+
+// faultConnectedElsewhere answers a Connect to a shell that is connected,
+// and requests from a client whose shell was taken over by a Connect.
+func faultConnectedElsewhere() *soapFault {
+	return faultWinRS(codeConnectedToDifferentClient, "The shell is connected to a different client. Disconnect it from that client before connecting to it. ")
+}
+
+func faultSessionMismatch() *soapFault {
+	return faultWinRS(codeClientSessionMismatch, "The Reconnect request did not come from the client session that disconnected the shell; a new client must use Connect. ")
+}
+
+func faultDisconnectNotValid() *soapFault {
+	return faultWinRS(codeDisconnectNotValid, "The Disconnect operation is not valid: the shell is already disconnected. ")
+}
+
+func faultCommandReconnectNotValid() *soapFault {
+	return faultWinRS(codeCommandReconnectNotValid, "The Reconnect operation is not valid for the command: the shell is still disconnected. ")
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/gopsrp/gopsrp/wsman"
 )
 
 // capturesDir is where the recorded Windows conversations are:
@@ -72,6 +74,16 @@ func FuzzServeRequest(f *testing.F) {
 	}
 	f.Add([]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body/></s:Envelope>`))
 	f.Add([]byte("<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"))
+	// The disconnect family with every optional part.
+	shell, cmd := "B6631D8E-65A0-49F2-9053-A1B156C95777", "FC8CF863-1D41-4202-AFD7-A82484D8F6D1"
+	for _, e := range []env{
+		{action: wsman.ActionDisconnect, shellID: shell, sessionID: "uuid:1", body: `<rsp:Disconnect><rsp:BufferMode>Drop</rsp:BufferMode><rsp:IdleTimeOut>PT60S</rsp:IdleTimeOut></rsp:Disconnect>`},
+		{action: wsman.ActionReconnect, shellID: shell, body: `<rsp:Reconnect><rsp:CommandId>` + cmd + `</rsp:CommandId><rsp:BufferMode>Block</rsp:BufferMode></rsp:Reconnect>`},
+		{action: wsman.ActionReconnect, shellID: shell, body: `<rsp:Reconnect CommandId="` + cmd + `"/>`},
+		{action: wsman.ActionConnect, shellID: shell, sessionID: "uuid:2", body: `<rsp:Connect CommandId="` + cmd + `"/>`},
+	} {
+		f.Add(e.bytes())
+	}
 
 	s := NewUnstartedServer()
 	s.newBackend = newFakeFactory(nil, nil)

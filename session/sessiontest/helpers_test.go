@@ -125,6 +125,7 @@ type env struct {
 	options     map[string]string
 	body        string
 	messageID   string
+	sessionID   string // wsmv:SessionId, the client's identity; "" omits it
 }
 
 func (e env) bytes() []byte {
@@ -148,6 +149,9 @@ func (e env) bytes() []byte {
 	b.WriteString(`<wsa:MessageID>` + e.messageID + `</wsa:MessageID>`)
 	b.WriteString(`<wsman:OperationTimeout>` + e.timeout + `</wsman:OperationTimeout>`)
 	b.WriteString(`<wsman:ResourceURI s:mustUnderstand="true">` + e.resourceURI + `</wsman:ResourceURI>`)
+	if e.sessionID != "" {
+		b.WriteString(`<wsmv:SessionId s:mustUnderstand="false">` + e.sessionID + `</wsmv:SessionId>`)
+	}
 	if len(e.options) > 0 {
 		b.WriteString(`<wsman:OptionSet s:mustUnderstand="true">`)
 		for k, v := range e.options {
@@ -279,7 +283,7 @@ func (f *fakeBackend) Input(id uuid.UUID, stream string, data []byte) error {
 	return nil
 }
 
-func (f *fakeBackend) Output(id uuid.UUID, max int) ([]byte, error) {
+func (f *fakeBackend) Output(id uuid.UUID, max, _ int) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	q := f.queues[id]
@@ -310,7 +314,9 @@ func (f *fakeBackend) Signal(id uuid.UUID, code string) error {
 	return nil
 }
 
-func (f *fakeBackend) Disconnect() error { return nil }
+func (f *fakeBackend) Disconnect(string) error { return nil }
+
+func (f *fakeBackend) ReconnectCommand(uuid.UUID) error { return nil }
 
 func (f *fakeBackend) Reconnect() error { return nil }
 

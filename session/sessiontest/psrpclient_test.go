@@ -29,11 +29,16 @@ type psClient struct {
 	created map[uuid.UUID]bool
 	// sends counts the Send requests made.
 	sends int
+	// sessionID is sent as wsmv:SessionId when set.
+	sessionID string
 }
 
 func (c *psClient) post(e env) *reply {
 	c.t.Helper()
 	e.maxEnv = c.maxEnv
+	if e.sessionID == "" {
+		e.sessionID = c.sessionID
+	}
 	r, err := postErr(c.hc, c.srv.URL, e.bytes(), c.setup)
 	require.NoError(c.t, err)
 	return r

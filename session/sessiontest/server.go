@@ -92,6 +92,14 @@ type Server struct {
 	// IdleTimeout is how long a shell with no activity survives. Zero means
 	// 7200 seconds, the Windows default.
 	IdleTimeout time.Duration
+	// DisconnectedBufferSize is how many stream writes (output, errors,
+	// warnings, progress, …) each command keeps while its shell is
+	// disconnected. When it is full, a command disconnected with
+	// BufferMode Block (the default) waits in its write until a client
+	// picks it up again; with Drop the oldest write is forgotten. Windows
+	// bounds the buffer in bytes; a count keeps tests predictable. Zero
+	// means 1000.
+	DisconnectedBufferSize int
 
 	ts        *httptest.Server
 	ctx       context.Context
@@ -225,6 +233,13 @@ func (s *Server) maxEnvelope() int {
 		return 500 * 1024
 	}
 	return s.MaxEnvelopeSizeKB * 1024
+}
+
+func (s *Server) disconnectedBuffer() int {
+	if s.DisconnectedBufferSize <= 0 {
+		return 1000
+	}
+	return s.DisconnectedBufferSize
 }
 
 func (s *Server) maxShells() int {

@@ -30,10 +30,19 @@ type shell struct {
 	be         backend
 	commands   map[uuid.UUID]*command
 	order      []uuid.UUID // command creation order, for Enumerate
-	state      string      // "Connected" or "Disconnected"
+	state      string      // stateConnected or stateDisconnected
 	deleted    bool
 	lastActive time.Time
-	receiving  int // Receives waiting now
+	receiving  int    // Receives waiting now
+	bufferMode string // wsman.BufferModeBlock or wsman.BufferModeDrop
+	// clientSession is the wsmv:SessionId of the client the shell belongs
+	// to: its creator, then whoever Connects to it. Only that client may
+	// Reconnect. exclusive is set once a Connect moved the shell to a new
+	// client: requests from others are then refused.
+	clientSession string
+	exclusive     bool
+	// reap deletes the shell when it stays disconnected longer than idle.
+	reap *time.Timer
 
 	wakeMu sync.Mutex
 	wake   chan struct{}
@@ -41,6 +50,34 @@ type shell struct {
 
 type command struct {
 	finished bool // CommandState Done was reported
+	// detached is set by the shell's Disconnect until the command itself
+	// is reconnected (Reconnect with its CommandId, or Connect of it).
+	detached bool
+}
+
+// Shell states as rsp:State reports them.
+const (
+	stateConnected    = "Connected"
+	stateDisconnected = "Disconnected"
+)
+
+// refuse returns the fault for a shell operation (Command, Send, Receive,
+// Signal) sent by req's client, or nil. Called with sh.mu held.
+func (sh *shell) refuse(req *request) *soapFault {
+	if sh.state == stateDisconnected {
+		return faultShellDisconnected()
+	}
+	if sh.exclusive && !sameSession(sh.clientSession, req.Header.SessionID) {
+		return faultConnectedElsewhere()
+	}
+	return nil
+}
+
+// sameSession compares two wsmv:SessionId values; a client that sends none
+// matches anything.
+func sameSession(a, b string) bool {
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	return a == "" || b == "" || strings.EqualFold(a, b)
 }
 
 func (sh *shell) notify() {
@@ -62,6 +99,9 @@ func (sh *shell) close() {
 	sh.mu.Lock()
 	sh.deleted = true
 	be := sh.be
+	if sh.reap != nil {
+		sh.reap.Stop()
+	}
 	sh.mu.Unlock()
 	if be != nil {
 		be.Close()
@@ -114,9 +154,9 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 	case wsman.ActionSignal:
 		body, f = s.opSignal(req, user)
 	case wsman.ActionDisconnect:
-		body, f = s.opSetState(req, user, "Disconnected")
+		body, f = s.opDisconnect(req, user)
 	case wsman.ActionReconnect:
-		body, f = s.opSetState(req, user, "Connected")
+		body, f = s.opReconnect(req, user)
 	case wsman.ActionConnect:
 		body, f = s.opConnect(req, user)
 	case wsman.ActionGet:
@@ -244,8 +284,8 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 	sh := &shell{
 		id: id, owner: user, resourceURI: req.Header.ResourceURI, clientIP: ip,
 		created: now, idle: idle, noProfile: strings.EqualFold(np, "TRUE"),
-		commands: make(map[uuid.UUID]*command), state: "Connected", lastActive: now,
-		wake: make(chan struct{}),
+		commands: make(map[uuid.UUID]*command), state: stateConnected, lastActive: now,
+		wake: make(chan struct{}), bufferMode: wsman.BufferModeBlock, clientSession: req.Header.SessionID,
 	}
 
 	s.mu.Lock()
@@ -300,7 +340,7 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 // describe renders the rsp:Shell element of Create, Get and Enumerate.
 func (sh *shell) describe(full bool) string {
 	sh.mu.Lock()
-	state := sh.state
+	state, mode, idle := sh.state, sh.bufferMode, sh.idle
 	inactive := time.Since(sh.lastActive)
 	sh.mu.Unlock()
 	owner := sh.owner
@@ -319,11 +359,11 @@ func (sh *shell) describe(full bool) string {
 	}
 	return `<rsp:Shell xmlns:rsp="` + wsman.NsShell + `"><rsp:ShellId>` + shellIDString(sh.id) + `</rsp:ShellId><rsp:ResourceUri>` +
 		esc(sh.resourceURI) + `</rsp:ResourceUri><rsp:Owner>` + esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(sh.clientIP) +
-		`</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId><rsp:IdleTimeOut>` + formatSeconds(sh.idle) +
+		`</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId><rsp:IdleTimeOut>` + formatSeconds(idle) +
 		`</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>` +
 		`<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>` +
 		`<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>` + profile + `</rsp:ProfileLoaded>` +
-		`<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode><rsp:State>` + state + `</rsp:State><rsp:ShellRunTime>` +
+		`<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>` + mode + `</rsp:BufferMode><rsp:State>` + state + `</rsp:State><rsp:ShellRunTime>` +
 		formatRunTime(time.Since(sh.created)) + `</rsp:ShellRunTime><rsp:ShellInactivity>` + formatRunTime(inactive) +
 		`</rsp:ShellInactivity>` + extra + `</rsp:Shell>`
 }
@@ -365,11 +405,15 @@ func (s *Server) opCommand(req *request, user string) (string, *soapFault) {
 		return "", faultInvalidParameter("The Arguments are not valid base64. ")
 	}
 	sh.mu.Lock()
-	sh.lastActive = time.Now()
 	if sh.deleted || sh.be == nil {
 		sh.mu.Unlock()
 		return "", faultShellNotFound()
 	}
+	if f := sh.refuse(req); f != nil {
+		sh.mu.Unlock()
+		return "", f
+	}
+	sh.lastActive = time.Now()
 	if _, dup := sh.commands[id]; dup {
 		sh.mu.Unlock()
 		return "", faultInvalidParameter("A command with CommandId " + shellIDString(id) + " already exists. ")
@@ -411,18 +455,25 @@ func (s *Server) opSend(req *request, user string) (string, *soapFault) {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.lastActive = time.Now()
 	if sh.deleted || sh.be == nil {
 		return "", faultShellNotFound()
 	}
+	if f := sh.refuse(req); f != nil {
+		return "", f
+	}
+	sh.lastActive = time.Now()
 	for _, st := range req.Body.Send.Streams {
 		id, ok := commandID(st.CommandID)
 		if !ok {
 			return "", faultCommandNotFound()
 		}
 		if id != uuid.Nil {
-			if c := sh.commands[id]; c == nil || c.finished {
+			c := sh.commands[id]
+			if c == nil || c.finished {
 				return "", faultCommandNotFound()
+			}
+			if c.detached {
+				return "", faultShellDisconnected()
 			}
 		}
 		name := st.Name
@@ -456,6 +507,12 @@ func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
 	}
 	code := strings.TrimSpace(sig.Code)
 	sh.mu.Lock()
+	if f := sh.refuse(req); f != nil && !sh.deleted {
+		// A detached command of a connected shell may be signalled (to
+		// discard it without picking it up); a disconnected shell's not.
+		sh.mu.Unlock()
+		return "", f
+	}
 	sh.lastActive = time.Now()
 	c := sh.commands[id]
 	if c == nil || sh.deleted {
@@ -482,32 +539,223 @@ func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
 	return `<rsp:SignalResponse/>`, nil
 }
 
-func (s *Server) opSetState(req *request, user, state string) (string, *soapFault) {
+// opDisconnect disconnects the shell from its client (MS-PSRP 3.1.5.3.16):
+// the shell and its commands keep running, command output is buffered as
+// rsp:BufferMode says, and the shell is deleted when it stays disconnected
+// longer than rsp:IdleTimeOut (or its own idle timeout).
+func (s *Server) opDisconnect(req *request, user string) (string, *soapFault) {
 	sh, f := s.lookup(req, user)
 	if f != nil {
 		return "", f
 	}
-	sh.mu.Lock()
-	var err error
-	if sh.be != nil && !sh.deleted && sh.state != state {
-		if state == "Disconnected" {
-			err = sh.be.Disconnect()
-		} else {
-			err = sh.be.Reconnect()
+	mode, idle := "", time.Duration(0)
+	if d := req.Body.Disconnect; d != nil {
+		var f *soapFault
+		if mode, f = parseBufferMode(d.BufferMode); f != nil {
+			return "", f
+		}
+		if v := strings.TrimSpace(d.IdleTimeOut); v != "" {
+			var err error
+			if idle, err = parseDuration(v); err != nil || idle < time.Second {
+				return "", faultInvalidParameter("The IdleTimeOut " + v + " of the Disconnect is not a duration of at least one second. ")
+			}
 		}
 	}
-	if err == nil {
-		sh.state = state
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.deleted || sh.be == nil {
+		return "", faultShellNotFound()
+	}
+	if sh.state == stateDisconnected {
+		return "", faultDisconnectNotValid()
+	}
+	if sh.exclusive && !sameSession(sh.clientSession, req.Header.SessionID) {
+		return "", faultConnectedElsewhere()
+	}
+	if mode != "" {
+		sh.bufferMode = mode
+	}
+	if idle > 0 {
+		sh.idle = idle
+	}
+	if err := sh.be.Disconnect(sh.bufferMode); err != nil {
+		return "", faultInvalidParameter("The shell cannot be disconnected: " + err.Error() + " ")
+	}
+	sh.state = stateDisconnected
+	for _, c := range sh.commands {
+		c.detached = true
 	}
 	sh.lastActive = time.Now()
-	sh.mu.Unlock()
+	s.scheduleReap(sh, sh.idle)
+	// Waiting Receives end with the disconnected fault (notify takes
+	// only wakeMu).
 	sh.notify()
-	if err != nil {
-		return "", faultInvalidParameter("The shell cannot change to " + state + ": " + err.Error() + " ")
+	return "", nil
+}
+
+// parseBufferMode checks an optional rsp:BufferMode.
+func parseBufferMode(v string) (string, *soapFault) {
+	switch v = strings.TrimSpace(v); {
+	case v == "":
+		return "", nil
+	case strings.EqualFold(v, wsman.BufferModeBlock):
+		return wsman.BufferModeBlock, nil
+	case strings.EqualFold(v, wsman.BufferModeDrop):
+		return wsman.BufferModeDrop, nil
+	}
+	return "", faultInvalidParameter("The BufferMode " + v + " is not Block or Drop. ")
+}
+
+// scheduleReap arms the timer that deletes a disconnected shell once it
+// has been idle for d. Called with sh.mu held.
+func (s *Server) scheduleReap(sh *shell, d time.Duration) {
+	if sh.reap != nil {
+		sh.reap.Stop()
+	}
+	sh.reap = time.AfterFunc(d, func() { s.reapDisconnected(sh) })
+}
+
+// reapDisconnected runs on the reap timer: it deletes the shell if it is
+// still disconnected and idle, or re-arms the timer.
+func (s *Server) reapDisconnected(sh *shell) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	// Close waits for this goroutine: it adds to wg only while open.
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	sh.mu.Lock()
+	if sh.deleted || sh.state != stateDisconnected {
+		sh.mu.Unlock()
+		return
+	}
+	if left := sh.idle - time.Since(sh.lastActive); left > 0 {
+		s.scheduleReap(sh, left)
+		sh.mu.Unlock()
+		return
+	}
+	sh.mu.Unlock()
+	s.mu.Lock()
+	gone := s.shells[sh.id] == sh
+	if gone {
+		delete(s.shells, sh.id)
+	}
+	s.mu.Unlock()
+	if gone {
+		sh.close()
+	}
+}
+
+// opReconnect serves Reconnect: with an empty body the client that
+// disconnected the shell reconnects it (MS-PSRP 3.1.5.3.18); with a
+// CommandId it then reconnects each of its commands, whose buffered output
+// its next Receives deliver.
+func (s *Server) opReconnect(req *request, user string) (string, *soapFault) {
+	sh, f := s.lookup(req, user)
+	if f != nil {
+		return "", f
+	}
+	var cmd string
+	mode := ""
+	if rc := req.Body.Reconnect; rc != nil {
+		cmd = strings.TrimSpace(rc.CommandID)
+		if cmd == "" {
+			cmd = strings.TrimSpace(rc.CommandIDAttr)
+		}
+		var f *soapFault
+		if mode, f = parseBufferMode(rc.BufferMode); f != nil {
+			return "", f
+		}
+	}
+	if cmd != "" {
+		id, ok := commandID(cmd)
+		if !ok {
+			return "", faultCommandNotFound()
+		}
+		return "", s.attachCommand(sh, req, id, true, faultCommandReconnectNotValid)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.deleted || sh.be == nil {
+		return "", faultShellNotFound()
+	}
+	if !sameSession(sh.clientSession, req.Header.SessionID) {
+		if sh.state == stateConnected {
+			return "", faultConnectedElsewhere()
+		}
+		return "", faultSessionMismatch()
+	}
+	if sh.state != stateDisconnected {
+		// MS-WSMV 3.1.4.16: a Reconnect of a connected shell by its own
+		// client is ignored.
+		return "", nil
+	}
+	if err := sh.be.Reconnect(); err != nil {
+		return "", faultInvalidParameter("The shell cannot be reconnected: " + err.Error() + " ")
+	}
+	if mode != "" {
+		sh.bufferMode = mode
+	}
+	sh.state = stateConnected
+	sh.lastActive = time.Now()
+	if sh.reap != nil {
+		sh.reap.Stop()
 	}
 	return "", nil
 }
 
+// attachCommand reconnects one detached command of a connected shell and
+// releases its buffered output. notValid makes the fault for a shell that
+// is still disconnected, and for a command that is attached already unless
+// idempotent (Reconnect, which MS-WSMV 3.1.4.16 makes a no-op when nothing
+// is disconnected; a second Connect is an error as for shells, 3.1.4.17).
+func (s *Server) attachCommand(sh *shell, req *request, id uuid.UUID, idempotent bool, notValid func() *soapFault) *soapFault {
+	sh.mu.Lock()
+	if sh.deleted || sh.be == nil {
+		sh.mu.Unlock()
+		return faultShellNotFound()
+	}
+	if sh.state == stateDisconnected {
+		sh.mu.Unlock()
+		return notValid()
+	}
+	if sh.exclusive && !sameSession(sh.clientSession, req.Header.SessionID) {
+		sh.mu.Unlock()
+		return faultConnectedElsewhere()
+	}
+	c := sh.commands[id]
+	if c == nil || c.finished {
+		sh.mu.Unlock()
+		return faultCommandNotFound()
+	}
+	if !c.detached {
+		sh.mu.Unlock()
+		if idempotent {
+			return nil
+		}
+		return notValid()
+	}
+	err := sh.be.ReconnectCommand(id)
+	if err == nil {
+		c.detached = false
+	}
+	sh.lastActive = time.Now()
+	sh.mu.Unlock()
+	if err != nil {
+		return faultInvalidParameter("The command cannot be reconnected: " + err.Error() + " ")
+	}
+	sh.notify()
+	return nil
+}
+
+// opConnect serves Connect (MS-PSRP 3.1.5.3.15): a new client takes over a
+// disconnected shell with connectXml; the shell's commands stay detached
+// until the client connects to each (a Connect whose rsp:Connect carries
+// the CommandId). From then on only the new client may use the shell.
 func (s *Server) opConnect(req *request, user string) (string, *soapFault) {
 	if f := s.checkConfiguration(req.Header.ResourceURI, user); f != nil {
 		return "", f
@@ -519,20 +767,37 @@ func (s *Server) opConnect(req *request, user string) (string, *soapFault) {
 	if req.Body.Connect == nil {
 		return "", faultInvalidParameter("The Connect request has no rsp:Connect element. ")
 	}
+	if cmd := strings.TrimSpace(req.Body.Connect.CommandID); cmd != "" {
+		id, ok := commandID(cmd)
+		if !ok {
+			return "", faultCommandNotFound()
+		}
+		if f := s.attachCommand(sh, req, id, false, faultConnectedElsewhere); f != nil {
+			return "", f
+		}
+		return `<rsp:ConnectResponse/>`, nil
+	}
 	data, err := decodeB64(req.Body.Connect.ConnectXML)
 	if err != nil {
 		return "", faultInvalidParameter("The connectXml is not valid base64. ")
 	}
 	sh.mu.Lock()
-	sh.lastActive = time.Now()
-	var out []byte
-	if sh.be != nil && !sh.deleted {
-		out, err = sh.be.Connect(data)
-	} else {
-		err = errors.New("shell is closed")
+	if sh.deleted || sh.be == nil {
+		sh.mu.Unlock()
+		return "", faultShellNotFound()
 	}
+	if sh.state != stateDisconnected {
+		sh.mu.Unlock()
+		return "", faultConnectedElsewhere()
+	}
+	out, err := sh.be.Connect(data)
 	if err == nil {
-		sh.state = "Connected"
+		sh.state = stateConnected
+		sh.clientSession, sh.exclusive = req.Header.SessionID, true
+		sh.lastActive = time.Now()
+		if sh.reap != nil {
+			sh.reap.Stop()
+		}
 	}
 	sh.mu.Unlock()
 	if err != nil {
@@ -648,6 +913,11 @@ func (e *errChunkTooLarge) Error() string {
 	return fmt.Sprintf("sessiontest: next output chunk needs %d bytes", e.need)
 }
 
+// doneElement is the CommandState that ends a command's output.
+func doneElement(cmdAttr string) string {
+	return `<rsp:CommandState CommandId="` + cmdAttr + `" State="` + wsman.CommandStateDone + `"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>`
+}
+
 // opReceive long-polls for output of the pool or a command, up to timeout.
 func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEnv int, timeout time.Duration) ([]byte, *soapFault) {
 	sh, f := s.lookup(req, user)
@@ -667,12 +937,19 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 	}
 	relatesTo := req.Header.MessageID
 	action := wsman.ActionReceive + "Response"
-	doneElem := `<rsp:CommandState CommandId="` + cmdAttr + `" State="` + wsman.CommandStateDone + `"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>`
+	doneElem := doneElement(cmdAttr)
 	// Space left for streams: the envelope without them, with room for the
 	// CommandState that may close the response.
 	base := len(responseEnvelope(action, relatesTo, `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElem))
 	perStream := len(streamElement(cmdAttr, nil))
 	room := maxEnv - base
+	// Output for other targets that this Receive drains on the way is
+	// kept for their own Receives, so it must fit the room of a command's
+	// Receive, whose response repeats a CommandId in every stream (and
+	// whose RelatesTo is given some slack).
+	const anyCmd = "00000000-0000-0000-0000-000000000000"
+	otherBase := len(responseEnvelope(action, relatesTo+strings.Repeat(" ", 64), `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElement(anyCmd)))
+	otherLimit := (maxEnv - otherBase - len(streamElement(anyCmd, nil))) / 4 * 3
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -693,11 +970,19 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			sh.mu.Unlock()
 			return nil, faultShellNotFound()
 		}
+		if f := sh.refuse(req); f != nil {
+			sh.mu.Unlock()
+			return nil, f
+		}
 		var c *command
 		if id != uuid.Nil {
 			if c = sh.commands[id]; c == nil || c.finished {
 				sh.mu.Unlock()
 				return nil, faultCommandNotFound()
+			}
+			if c.detached {
+				sh.mu.Unlock()
+				return nil, faultShellDisconnected()
 			}
 		}
 		var streams strings.Builder
@@ -709,7 +994,7 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			if limit < 22 { // no room for a fragment header plus one byte
 				break
 			}
-			chunk, err := sh.be.Output(id, limit)
+			chunk, err := sh.be.Output(id, limit, otherLimit)
 			if err != nil {
 				if errors.As(err, &tooBig) && n > 0 {
 					tooBig = nil // it goes in the next response

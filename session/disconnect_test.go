@@ -1,0 +1,281 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/session"
+	"github.com/gopsrp/gopsrp/session/sessiontest"
+)
+
+// gate is a handler that writes "before", waits for release, then writes
+// "after".
+type gate struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func newGate() *gate { return &gate{started: make(chan struct{}, 4), release: make(chan struct{})} }
+
+func (g *gate) handle(ctx context.Context, c *sessiontest.Call) error {
+	if err := c.WriteOutput("before"); err != nil {
+		return err
+	}
+	g.started <- struct{}{}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return c.WriteOutput("after")
+}
+
+func TestDisconnectPausesAndReconnectResumes(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	s := open(t, srv)
+	ctx := testContext(t)
+	w := s.Watch(ctx)
+
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	if err := s.Disconnect(ctx, session.WithBufferMode(session.BufferBlock), session.WithDisconnectIdleTimeout(time.Minute)); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	if st := s.State(); st != session.StateDisconnected {
+		t.Fatalf("State = %v, want Disconnected", st)
+	}
+	if a := s.Availability(); a != session.AvailabilityNone {
+		t.Errorf("Availability while disconnected = %v, want None", a)
+	}
+	// While disconnected nothing new starts, and nothing that needs the
+	// pool is sent.
+	if _, err := s.InvokeScript(ctx, "Write-Output x"); !errors.Is(err, session.ErrDisconnected) {
+		t.Errorf("Invoke while disconnected = %v, want ErrDisconnected", err)
+	}
+	if err := s.SetMaxRunspaces(ctx, 2); !errors.Is(err, session.ErrDisconnected) {
+		t.Errorf("SetMaxRunspaces while disconnected = %v, want ErrDisconnected", err)
+	}
+	if err := s.Disconnect(ctx); !errors.Is(err, session.ErrDisconnected) {
+		t.Errorf("second Disconnect = %v, want ErrDisconnected", err)
+	}
+	// The remote pipeline goes on; the local one pauses instead of failing.
+	close(g.release)
+	select {
+	case <-p.Done():
+		res, err := p.Wait()
+		t.Fatalf("pipeline ended while disconnected: %+v, %v", res, err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := s.Reconnect(ctx); err != nil {
+		t.Fatalf("Reconnect: %v", err)
+	}
+	if st := s.State(); st != session.StateOpened {
+		t.Fatalf("State after Reconnect = %v, want Opened", st)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait after Reconnect: %v", err)
+	}
+	if want := []any{"before", "after"}; !slices.Equal(res.Output, want) {
+		t.Errorf("Output = %v, want %v", res.Output, want)
+	}
+	if err := s.Reconnect(ctx); err == nil {
+		t.Error("Reconnect of a connected session = nil error")
+	}
+	// The session works as before, and keeps working over a second cycle.
+	for i := range 2 {
+		if res, err := s.InvokeScript(ctx, "Write-Output again"); err != nil || !slices.Equal(res.Output, []any{"again"}) {
+			t.Fatalf("cycle %d: Invoke after Reconnect = %+v, %v", i, res, err)
+		}
+		if err := s.Disconnect(ctx); err != nil {
+			t.Fatalf("cycle %d: Disconnect: %v", i, err)
+		}
+		if err := s.Reconnect(ctx); err != nil {
+			t.Fatalf("cycle %d: Reconnect: %v", i, err)
+		}
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var states []session.State
+	for c := range w {
+		if c.From != c.To {
+			states = append(states, c.To)
+		}
+	}
+	want := []session.State{session.StateDisconnected, session.StateOpened, session.StateDisconnected, session.StateOpened,
+		session.StateDisconnected, session.StateOpened, session.StateClosed}
+	if !slices.Equal(states, want) {
+		t.Errorf("states = %v, want %v", states, want)
+	}
+}
+
+func TestCloseWhileDisconnected(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	s := open(t, srv)
+	ctx := testContext(t)
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("Close while disconnected: %v", err)
+	}
+	// The paused pipeline ends with the session.
+	if _, err := p.Wait(); !errors.Is(err, session.ErrClosed) {
+		t.Errorf("Wait = %v, want ErrClosed", err)
+	}
+	if len(srv.Shells()) != 0 {
+		t.Errorf("shells left on the server: %v", srv.Shells())
+	}
+}
+
+func TestConnectFromAnotherClient(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	ctx := testContext(t)
+	s1 := open(t, srv, session.WithRunspaces(1, 2), session.WithName("nightly"))
+	p1, err := s1.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	if err := s1.Disconnect(ctx, session.WithBufferMode(session.BufferDrop), session.WithDisconnectIdleTimeout(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	clientOpts := []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()}
+	infos, err := session.List(ctx, srv.URL, clientOpts...)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	i := slices.IndexFunc(infos, func(in session.Info) bool { return in.ID == s1.ID() })
+	if i < 0 {
+		t.Fatalf("List = %+v, want session %v", infos, s1.ID())
+	}
+	info := infos[i]
+	if info.State != session.StateDisconnected || info.ConfigurationName != session.DefaultConfigurationName ||
+		!slices.Contains(info.Commands, p1.ID()) || info.Availability != session.Busy {
+		t.Errorf("Info = %+v, want Disconnected, %s, running %v", info, session.DefaultConfigurationName, p1.ID())
+	}
+	// The Disconnect options reached the server.
+	if info.BufferMode != "Drop" || info.IdleTimeout != 90*time.Second {
+		t.Errorf("Info BufferMode %q, IdleTimeout %v; want Drop, 1m30s", info.BufferMode, info.IdleTimeout)
+	}
+
+	if _, err := session.Connect(ctx, srv.URL, uuid.NewString(), clientOpts...); !errors.Is(err, session.ErrSessionNotFound) {
+		t.Errorf("Connect to an unknown ID = %v, want ErrSessionNotFound", err)
+	}
+	s2, err := session.Connect(ctx, srv.URL, s1.ID().String(), clientOpts...)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer s2.Close(context.Background())
+	if s2.ID() != s1.ID() || s2.State() != session.StateOpened {
+		t.Errorf("connected session %v in state %v", s2.ID(), s2.State())
+	}
+	if got := s2.MaxRunspaces(); got != 2 {
+		t.Errorf("MaxRunspaces of the connected pool = %d, want the creator's 2", got)
+	}
+	ids, err := s2.Pipelines(ctx)
+	if err != nil || !slices.Contains(ids, p1.ID()) {
+		t.Fatalf("Pipelines = %v, %v; want %v", ids, err, p1.ID())
+	}
+	p2, err := s2.ConnectPipeline(ctx, p1.ID())
+	if err != nil {
+		t.Fatalf("ConnectPipeline: %v", err)
+	}
+	if _, err := s2.ConnectPipeline(ctx, p1.ID()); err == nil {
+		t.Error("second ConnectPipeline of the same pipeline = nil error")
+	}
+	close(g.release)
+	res, err := p2.Wait()
+	if err != nil {
+		t.Fatalf("Wait on the connected pipeline: %v", err)
+	}
+	// The "before" record was either received by the first client before
+	// it disconnected or buffered for the second; "after" comes here.
+	if !slices.Contains(res.Output, any("after")) {
+		t.Errorf("Output = %v, want it to end with after", res.Output)
+	}
+	// The connected session runs new pipelines.
+	if res, err := s2.InvokeScript(ctx, "Write-Output fresh"); err != nil || !slices.Equal(res.Output, []any{"fresh"}) {
+		t.Errorf("Invoke on the connected session = %+v, %v", res, err)
+	}
+	if err := s2.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func TestConnectValidatesArguments(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	ctx := testContext(t)
+	if _, err := session.Connect(ctx, srv.URL, "  ", session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()); err == nil {
+		t.Error("Connect with an empty ID = nil error")
+	}
+	if _, err := session.Connect(ctx, srv.URL, uuid.NewString(), session.WithHTTPClient(srv.Client())); !errors.Is(err, session.ErrUnencrypted) {
+		t.Errorf("Connect over plain http = %v, want ErrUnencrypted", err)
+	}
+	if _, err := session.New(ctx, srv.URL, session.WithName(" ")); err == nil {
+		t.Error("WithName(\" \") accepted")
+	}
+}
+
+// bodyTap keeps the bodies of the requests it passes on.
+type bodyTap struct {
+	base   http.RoundTripper
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (b *bodyTap) RoundTrip(req *http.Request) (*http.Response, error) {
+	data, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.bodies = append(b.bodies, string(data))
+	b.mu.Unlock()
+	req.Body = io.NopCloser(bytes.NewReader(data))
+	return b.base.RoundTrip(req)
+}
+
+func TestWithNameNamesTheShell(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	tap := &bodyTap{base: srv.Client().Transport}
+	open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}), session.WithName("nightly & co"))
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	create := tap.bodies[0]
+	if !strings.Contains(create, "transfer/Create") || !strings.Contains(create, `Name="nightly &amp; co"`) {
+		t.Errorf("Create does not name the shell: %.600s", create)
+	}
+}
