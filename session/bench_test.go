@@ -90,7 +90,6 @@ func BenchmarkOpenInvokeClose(b *testing.B) {
 
 func BenchmarkInvoke100kObjects(b *testing.B) {
 	srv, rec, opts := benchServer(b)
-	rec.shrinkPoolReceive = true
 	const n = 100_000
 	srv.Handle("Get-Many", func(ctx context.Context, c *sessiontest.Call) error {
 		for i := range int32(n) {

@@ -66,12 +66,8 @@ type recordedCall struct {
 // records the WS-Man action of each request.
 type recorder struct {
 	base http.RoundTripper
-	// shrinkPoolReceive has no effect any more: it worked around a
-	// sessiontest sizing bug that is fixed. Kept only so that tests that
-	// still set it compile; delete it with those assignments.
-	shrinkPoolReceive bool
-	mu                sync.Mutex
-	log               []recordedCall
+	mu   sync.Mutex
+	log  []recordedCall
 }
 
 type countingBody struct {

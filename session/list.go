@@ -28,9 +28,8 @@ type Info struct {
 	// State is StateOpened for a shell the server reports Connected (to
 	// some client) and StateDisconnected for a Disconnected one.
 	State State
-	// Availability is Busy while the shell runs at least one pipeline
-	// (known when Commands was listed), else AvailabilityNone: the server
-	// does not say more.
+	// Availability is Busy while the shell runs at least one pipeline,
+	// else AvailabilityNone: the server does not say more.
 	Availability Availability
 	// IdleTimeout is how long the server keeps the shell without activity;
 	// ShellRunTime and ShellInactivity are the server's clocks for it.
@@ -47,35 +46,12 @@ type Info struct {
 	Commands []uuid.UUID
 }
 
-// ListOption configures List.
-type ListOption func(*listConfig)
-
-type listConfig struct{ noCommands bool }
-
-// WithoutCommands skips listing each shell's pipelines (one round trip per
-// shell); Info.Commands stays nil.
-func WithoutCommands() ListOption { return func(c *listConfig) { c.noCommands = true } }
-
 // List lists the PowerShell sessions the caller owns on target, connected
-// or disconnected (Get-PSSession -ComputerName), with their pipelines. opts
-// are New's options (transport, authentication, TLS, AllowUnencrypted …);
-// options about the pool itself do not apply. WinRS cmd shells are left out.
+// or disconnected (Get-PSSession -ComputerName), with their pipelines (one
+// more round trip per session). opts are New's options (transport,
+// authentication, TLS, AllowUnencrypted …); options about the pool itself do
+// not apply. WinRS cmd shells are left out.
 func List(ctx context.Context, target string, opts ...Option) ([]Info, error) {
-	return list(ctx, target, opts, listConfig{})
-}
-
-// ListWith is List with list options.
-func ListWith(ctx context.Context, target string, lopts []ListOption, opts ...Option) ([]Info, error) {
-	var lc listConfig
-	for _, o := range lopts {
-		if o != nil {
-			o(&lc)
-		}
-	}
-	return list(ctx, target, opts, lc)
-}
-
-func list(ctx context.Context, target string, opts []Option, lc listConfig) ([]Info, error) {
 	s, err := newSession(target, opts)
 	if err != nil {
 		return nil, err
@@ -95,22 +71,20 @@ func list(ctx context.Context, target string, opts []Option, lc listConfig) ([]I
 		if err != nil {
 			return nil, err
 		}
-		if !lc.noCommands {
-			ids, err := s.wsc.EnumerateCommands(ctx, sh.ID)
+		ids, err := s.wsc.EnumerateCommands(ctx, sh.ID)
+		if err != nil {
+			return nil, fmt.Errorf("session: list pipelines of %v: %w", info.ID, err)
+		}
+		info.Commands = make([]uuid.UUID, 0, len(ids))
+		for _, id := range ids {
+			u, err := uuid.Parse(id)
 			if err != nil {
-				return nil, fmt.Errorf("session: list pipelines of %v: %w", info.ID, err)
+				return nil, fmt.Errorf("session: list: CommandId %q is not a GUID", id)
 			}
-			info.Commands = make([]uuid.UUID, 0, len(ids))
-			for _, id := range ids {
-				u, err := uuid.Parse(id)
-				if err != nil {
-					return nil, fmt.Errorf("session: list: CommandId %q is not a GUID", id)
-				}
-				info.Commands = append(info.Commands, u)
-			}
-			if len(info.Commands) > 0 {
-				info.Availability = Busy
-			}
+			info.Commands = append(info.Commands, u)
+		}
+		if len(info.Commands) > 0 {
+			info.Availability = Busy
 		}
 		out = append(out, info)
 	}

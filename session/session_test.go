@@ -837,7 +837,6 @@ func TestLargeOutput(t *testing.T) {
 		return nil
 	})
 	client, rec := recordingClient(srv)
-	rec.shrinkPoolReceive = true // see recorder: a sessiontest bug, not ours
 	s := open(t, srv, session.WithHTTPClient(client))
 	p, err := s.StartScript(testContext(t), "Get-Many")
 	if err != nil {

@@ -555,25 +555,6 @@ func (k *pipeSink) information(rec clixml.InformationRecord) error {
 	return k.do(func(pl *psrp.ServerPipeline) error { return pl.WriteInformation(rec) })
 }
 
-// voidHostMethod reports whether a host method returns nothing, so the
-// client sends no response to it.
-func voidHostMethod(m psrp.HostMethodID) bool {
-	switch m {
-	case psrp.HostSetShouldExit, psrp.HostEnterNestedPrompt, psrp.HostExitNestedPrompt,
-		psrp.HostNotifyBeginApplication, psrp.HostNotifyEndApplication,
-		psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
-		psrp.HostWriteErrorLine, psrp.HostWriteDebugLine, psrp.HostWriteProgress,
-		psrp.HostWriteVerboseLine, psrp.HostWriteWarningLine,
-		psrp.HostSetForegroundColor, psrp.HostSetBackgroundColor, psrp.HostSetCursorPosition,
-		psrp.HostSetWindowPosition, psrp.HostSetCursorSize, psrp.HostSetBufferSize,
-		psrp.HostSetWindowSize, psrp.HostSetWindowTitle, psrp.HostFlushInputBuffer,
-		psrp.HostSetBufferContents1, psrp.HostSetBufferContents2, psrp.HostScrollBufferContents,
-		psrp.HostPushRunspace, psrp.HostPopRunspace:
-		return true
-	}
-	return false
-}
-
 // HostError is the error a host call returns when the client's host
 // answered with an error record.
 type HostError struct {
@@ -590,7 +571,7 @@ func (k *pipeSink) hostCall(ctx context.Context, method psrp.HostMethodID, param
 	err := k.write(func(pl *psrp.ServerPipeline) error {
 		var err error
 		ci, err = pl.HostCall(method, params...)
-		if err == nil && !voidHostMethod(method) {
+		if err == nil && !method.IsVoid() {
 			ch = make(chan hostReply, 1)
 			k.r.waits[ci] = ch
 		}
