@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,20 +22,69 @@ var ErrDisconnected = errors.New("session: disconnected")
 // server has the ID or name asked for.
 var ErrSessionNotFound = errors.New("session: no such session on the server")
 
-// link is one attachment of the session to its shell. Every Receive of the
-// attachment runs under ctx, which Disconnect cancels; receive loops then
-// pause until resumed is closed by Reconnect (or the session ends).
+// disconnectSettle bounds how long Disconnect waits for the Receives that
+// were in flight when it was sent: Windows answers them at once (with their
+// output, or with the disconnected fault), so this only matters for a server
+// that leaves them to run to OperationTimeout.
+const disconnectSettle = time.Second
+
+// link is one attachment of the session to its shell. Disconnect takes it
+// down: no new Receive starts on it, but the Receives in flight are left to
+// finish, since the server may already have taken output from its buffers
+// for them; the receive loops then park until resumed is closed by
+// Reconnect (or the session ends). Fields below resumed are guarded by
+// Session.mu.
 type link struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
 	resumed  chan struct{} // closed when a new link replaces this one
-	poolDone chan struct{} // closed when this link's pool loop has ended
+	poolDone chan struct{} // closed once the pool loop stopped receiving on this link
+	poolOnce sync.Once
+	// cancel takes the link down and waits, at most disconnectSettle, for
+	// the pool loop to stop receiving on it; poolDone is closed when it
+	// returns.
+	cancel func()
+
+	down     bool          // Disconnect was sent, or the shell was seen disconnected
+	inflight int           // Receives running on this link
+	quiet    chan struct{} // closed once down and no Receive is in flight
+	quieted  bool
+	// sawFault is set when a Receive on the down link ended with the
+	// disconnected fault: the server did disconnect the shell.
+	sawFault bool
 }
 
-func newLink(parent context.Context) *link {
-	ctx, cancel := context.WithCancel(parent)
-	return &link{ctx: ctx, cancel: cancel, resumed: make(chan struct{}), poolDone: make(chan struct{})}
+func (s *Session) newLink() *link {
+	l := &link{resumed: make(chan struct{}), poolDone: make(chan struct{}), quiet: make(chan struct{})}
+	l.cancel = func() {
+		s.mu.Lock()
+		l.takeDownLocked()
+		s.mu.Unlock()
+		t := time.NewTimer(disconnectSettle)
+		defer t.Stop()
+		select {
+		case <-l.poolDone:
+		case <-t.C:
+		case <-s.bgCtx.Done():
+		}
+		l.parkPool()
+	}
+	return l
 }
+
+// takeDownLocked stops new Receives on l. Called with Session.mu held.
+func (l *link) takeDownLocked() {
+	l.down = true
+	l.quietIfIdleLocked()
+}
+
+func (l *link) quietIfIdleLocked() {
+	if l.down && l.inflight == 0 && !l.quieted {
+		l.quieted = true
+		close(l.quiet)
+	}
+}
+
+// parkPool records that the pool loop no longer receives on l.
+func (l *link) parkPool() { l.poolOnce.Do(func() { close(l.poolDone) }) }
 
 // currentLink returns the session's current attachment.
 func (s *Session) currentLink() *link {
@@ -43,10 +93,76 @@ func (s *Session) currentLink() *link {
 	return s.link
 }
 
-// startPoolLoop starts the pool's receive loop for l.
-func (s *Session) startPoolLoop(l *link) {
+// startPoolLoop starts the pool's receive loop, which lives as long as the
+// session: it parks while the session is disconnected.
+func (s *Session) startPoolLoop() {
 	s.wg.Add(1)
-	go s.poolLoop(l)
+	go s.poolLoop()
+}
+
+// beginReceive returns the current link with one more Receive counted in
+// flight on it, or the link and false if it is down (the caller parks on
+// its resumed channel).
+func (s *Session) beginReceive() (*link, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.link
+	if l.down {
+		return l, false
+	}
+	l.inflight++
+	return l, true
+}
+
+// endReceive ends a Receive counted by beginReceive, once what it brought
+// has been handled.
+func (s *Session) endReceive(l *link) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.inflight--
+	l.quietIfIdleLocked()
+}
+
+// shellDisconnected handles the disconnected fault that ended a Receive on
+// l, for the pool (cmd "") or the command cmd. It reports whether the loop
+// should park: yes while l is down (our Disconnect, or one seen before).
+// Otherwise the server disconnected the shell on its own (another client,
+// an outage), and the session becomes Disconnected so that Reconnect can
+// resume it; unless cmd is a command whose reconnect failed, which is
+// detached on its own while the shell is connected: that pipeline fails.
+func (s *Session) shellDisconnected(ctx context.Context, l *link, cmd string) bool {
+	s.mu.Lock()
+	if l.down {
+		l.sawFault = true
+		s.mu.Unlock()
+		return true
+	}
+	_, detached := s.detached[cmd]
+	if s.closing || s.state != StateOpened || (cmd != "" && detached) {
+		s.mu.Unlock()
+		return false
+	}
+	l.takeDownLocked()
+	l.sawFault = true
+	_ = s.pool.Disconnected() // an error only means psrp does not track it
+	events := s.drainEventsLocked()
+	s.setStateLocked(StateDisconnected, nil)
+	s.mu.Unlock()
+	s.handleEvents(ctx, events)
+	if s.logger != nil {
+		s.logger.Debug("session: the server disconnected the shell")
+	}
+	return true
+}
+
+// markDetached records that the command cmd could not be reconnected.
+func (s *Session) markDetached(cmd string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.detached == nil {
+		s.detached = make(map[string]struct{})
+	}
+	s.detached[cmd] = struct{}{}
 }
 
 // BufferMode says what a disconnected shell does when a pipeline's output
@@ -94,6 +210,12 @@ func WithBufferMode(m BufferMode) DisconnectOption {
 // here do not fail: their Records and Wait pause until Reconnect, or until
 // the session is closed. Start and the runspace requests fail with
 // ErrDisconnected meanwhile. The server must be at protocol 2.2 or later.
+//
+// Output the server already handed to a Receive in flight is not lost:
+// Disconnect does not abandon those Receives, and waits (briefly, about a
+// second at most) for them to deliver it before returning; any that is
+// later still is delivered when it arrives. From the moment Disconnect is
+// called, Start fails with ErrDisconnected.
 func (s *Session) Disconnect(ctx context.Context, opts ...DisconnectOption) error {
 	var o wsman.DisconnectOptions
 	for _, f := range opts {
@@ -106,7 +228,13 @@ func (s *Session) Disconnect(ctx context.Context, opts ...DisconnectOption) erro
 	s.mu.Lock()
 	err := s.usableLocked()
 	v := s.pool.ProtocolVersion()
-	old := s.link
+	l := s.link
+	if err == nil && psrp.VersionSupportsConnect(v) {
+		// No new Receive from here on; those in flight carry on and end
+		// with their output or, once the shell is disconnected, the
+		// disconnected fault.
+		l.takeDownLocked()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("session: disconnect: %w", err)
@@ -114,23 +242,36 @@ func (s *Session) Disconnect(ctx context.Context, opts ...DisconnectOption) erro
 	if !psrp.VersionSupportsConnect(v) {
 		return fmt.Errorf("session: disconnect: %w (server at %v, need 2.2)", psrp.ErrProtocolVersion, v)
 	}
-	// End this attachment's Receives first: the shell stops serving them
-	// once disconnected, and no new one may start.
-	old.cancel()
-	<-old.poolDone
 	if err := s.wsc.Disconnect(ctx, s.shell, o); err != nil {
 		err = fmt.Errorf("session: disconnect: %w", err)
 		if errors.Is(err, wsman.ErrShellNotFound) {
 			s.markBroken(err)
 			return err
 		}
-		s.resumeLink(old) // still connected: carry on as before
-		return err
-	}
-	s.mu.Lock()
-	if err := s.usableLocked(); err != nil {
+		s.mu.Lock()
+		saw := l.sawFault
 		s.mu.Unlock()
-		return fmt.Errorf("session: disconnect: %w", err)
+		if !saw {
+			s.resumeLink(l) // still connected: carry on as before
+			return err
+		}
+		// The answer was lost, but the Receives say the server did
+		// disconnect the shell: the session is Disconnected.
+		if s.logger != nil {
+			s.logger.Debug("session: disconnect answer lost; the shell is disconnected", "err", err.Error())
+		}
+	}
+	// What the Receives in flight carry was sent before the shell was
+	// disconnected: let it arrive while the pool is still Opened.
+	s.settle(ctx, l)
+	s.mu.Lock()
+	switch {
+	case s.closing || s.state == StateClosed:
+		s.mu.Unlock()
+		return fmt.Errorf("session: disconnect: %w", ErrClosed)
+	case s.state == StateBroken:
+		s.mu.Unlock()
+		return fmt.Errorf("session: disconnect: %w", &brokenError{cause: s.brokenErr})
 	}
 	perr := s.pool.Disconnected()
 	events := s.drainEventsLocked()
@@ -143,20 +284,33 @@ func (s *Session) Disconnect(ctx context.Context, opts ...DisconnectOption) erro
 	return nil
 }
 
-// resumeLink replaces the cancelled link old with a new one, restarts the
-// pool loop and wakes the paused pipeline loops.
+// settle waits until the Receives in flight on the down link l have
+// delivered what they carried, for at most disconnectSettle.
+func (s *Session) settle(ctx context.Context, l *link) {
+	t := time.NewTimer(disconnectSettle)
+	defer t.Stop()
+	select {
+	case <-l.quiet:
+	case <-t.C:
+		if s.logger != nil {
+			s.logger.Debug("session: disconnect: receives still in flight; their output is delivered when it arrives")
+		}
+	case <-ctx.Done():
+	case <-s.bgCtx.Done():
+	}
+}
+
+// resumeLink replaces the down link old with a new one and wakes the
+// receive loops parked on it.
 func (s *Session) resumeLink(old *link) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return
+		return // the loops end with the session
 	}
-	l := newLink(s.bgCtx)
-	s.link = l
-	s.wg.Add(1) // under mu, before Close can start waiting
+	s.link = s.newLink()
 	s.mu.Unlock()
 	close(old.resumed)
-	go s.poolLoop(l)
 }
 
 // Reconnect reattaches a session that this client disconnected
@@ -201,8 +355,11 @@ func (s *Session) Reconnect(ctx context.Context) error {
 	// commands. A failure here is not fatal: a command the server no longer
 	// knows fails its own Receive, and that pipeline reports it.
 	for _, id := range cmds {
-		if err := s.wsc.ReconnectCommand(ctx, s.shell, id); err != nil && s.logger != nil {
-			s.logger.Debug("session: reconnect command", "command", id, "err", err.Error())
+		if err := s.wsc.ReconnectCommand(ctx, s.shell, id); err != nil {
+			s.markDetached(id) // its disconnected fault is then final
+			if s.logger != nil {
+				s.logger.Debug("session: reconnect command", "command", id, "err", err.Error())
+			}
 		}
 	}
 	s.mu.Lock()
@@ -323,8 +480,7 @@ func (s *Session) connect(ctx context.Context) error {
 	if rerr != nil {
 		return s.openFailed(fmt.Errorf("session: connect: %w", rerr))
 	}
-	l := s.currentLink()
-	s.startPoolLoop(l)
+	s.startPoolLoop()
 	select {
 	case <-s.opened:
 	case <-ctx.Done():
@@ -393,8 +549,11 @@ func (s *Session) ConnectPipeline(ctx context.Context, id uuid.UUID) (*Pipeline,
 	p.state = psrp.PipelineRunning
 	s.mu.Unlock()
 	p.closeCreated(nil)
-	if err := s.wsc.ReconnectCommand(ctx, s.shell, p.cmdID); err != nil && s.logger != nil {
-		s.logger.Debug("session: attach command", "command", p.cmdID, "err", err.Error())
+	if err := s.wsc.ReconnectCommand(ctx, s.shell, p.cmdID); err != nil {
+		s.markDetached(p.cmdID)
+		if s.logger != nil {
+			s.logger.Debug("session: attach command", "command", p.cmdID, "err", err.Error())
+		}
 	}
 	s.mu.Lock()
 	closing := s.closing

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
+	"github.com/gopsrp/gopsrp/wsman"
 )
 
 // gate is a handler that writes "before", waits for release, then writes
@@ -277,5 +279,297 @@ func TestWithNameNamesTheShell(t *testing.T) {
 	create := tap.bodies[0]
 	if !strings.Contains(create, "transfer/Create") || !strings.Contains(create, `Name="nightly &amp; co"`) {
 		t.Errorf("Create does not name the shell: %.600s", create)
+	}
+}
+
+var (
+	commandReceiveRE = regexp.MustCompile(`shell/Receive</wsa:Action>[\s\S]*<rsp:DesiredStream CommandId=`)
+	streamDataRE     = regexp.MustCompile(`<rsp:Stream [^>]*CommandId="[^"]+"[^>]*>[^<]+</rsp:Stream>`)
+)
+
+// receiveHold is a transport that holds back the responses of pipeline
+// Receives that hold says to, until release is closed, as a slow network
+// would: the request has been served (the server took the output from its
+// buffer) but the client has not read the answer yet. A held request whose
+// context ends fails, as it would on the wire.
+type receiveHold struct {
+	base    http.RoundTripper
+	hold    func(body string) bool // called with the response body; guarded by mu
+	release <-chan struct{}
+
+	mu                           sync.Mutex
+	sent                         int           // pipeline Receives sent
+	sentTwo                      chan struct{} // closed when the second pipeline Receive was sent
+	held                         chan struct{} // closed when a first response is held
+	answered                     chan struct{} // closed when a Disconnect was answered with 200
+	heldOnce, sentOnce, discOnce sync.Once
+}
+
+func newReceiveHold(base http.RoundTripper, release <-chan struct{}, hold func(string) bool) *receiveHold {
+	return &receiveHold{base: base, hold: hold, release: release,
+		sentTwo: make(chan struct{}), held: make(chan struct{}), answered: make(chan struct{})}
+}
+
+func (h *receiveHold) RoundTrip(req *http.Request) (*http.Response, error) {
+	reqBody, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	clone := req.Clone(req.Context())
+	clone.Body = io.NopCloser(bytes.NewReader(reqBody))
+	clone.ContentLength = int64(len(reqBody))
+	isReceive := commandReceiveRE.Match(reqBody)
+	if isReceive {
+		h.mu.Lock()
+		h.sent++
+		if h.sent == 2 {
+			h.sentOnce.Do(func() { close(h.sentTwo) })
+		}
+		h.mu.Unlock()
+	}
+	resp, err := h.base.RoundTrip(clone)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Contains(reqBody, []byte("shell/Disconnect</wsa:Action>")) && resp.StatusCode == http.StatusOK {
+		h.discOnce.Do(func() { close(h.answered) })
+	}
+	if !isReceive {
+		return resp, nil
+	}
+	data, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	h.mu.Lock()
+	hold := h.hold(string(data))
+	h.mu.Unlock()
+	if hold {
+		h.heldOnce.Do(func() { close(h.held) })
+		select {
+		case <-h.release:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return resp, nil
+}
+
+// stateLog collects the session's state changes until the watch ends.
+func stateLog(w <-chan session.StateChange) func() []session.State {
+	var states []session.State
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range w {
+			if c.From != c.To {
+				states = append(states, c.To)
+			}
+		}
+	}()
+	return func() []session.State { <-done; return states }
+}
+
+// TestDisconnectKeepsOutputOfReceiveInFlight is the race of Disconnect with
+// a Receive whose answer is on its way: the server already took "before"
+// from its buffer for that Receive, so if the client abandoned it, the
+// output would be gone for good. The transport holds the answer until the
+// server has answered the Disconnect.
+func TestDisconnectKeepsOutputOfReceiveInFlight(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	first := true
+	tap := newReceiveHold(srv.Client().Transport, nil, func(body string) bool {
+		hold := first && streamDataRE.MatchString(body)
+		first = first && !hold
+		return hold
+	})
+	tap.release = tap.answered // the answer arrives after the Disconnect's
+	s := open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}))
+	ctx := testContext(t)
+	states := stateLog(s.Watch(ctx))
+
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	waitFor(t, tap.held, "the Receive carrying the first output")
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	select {
+	case <-tap.answered:
+	default:
+		t.Fatal("Disconnect returned before the server answered it")
+	}
+	if st := s.State(); st != session.StateDisconnected {
+		t.Fatalf("State = %v, want Disconnected", st)
+	}
+	close(g.release)
+	if err := s.Reconnect(ctx); err != nil {
+		t.Fatalf("Reconnect: %v", err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if want := []any{"before", "after"}; !slices.Equal(res.Output, want) {
+		t.Errorf("Output = %v, want %v (output of the Receive in flight lost)", res.Output, want)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []session.State{session.StateDisconnected, session.StateOpened, session.StateClosed}
+	if got := states(); !slices.Equal(got, want) {
+		t.Errorf("states = %v, want %v", got, want)
+	}
+}
+
+// TestDisconnectDoesNotWaitForSlowReceive: a pipeline Receive in flight
+// whose answer does not come back (a long poll the server does not end, a
+// slow network) must not hold Disconnect up; the answer, here the
+// disconnected fault, is handled when it comes, and pauses the pipeline
+// rather than failing it.
+func TestDisconnectDoesNotWaitForSlowReceive(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	release := make(chan struct{})
+	armed := false
+	tap := newReceiveHold(srv.Client().Transport, release, func(string) bool { return armed })
+	s := open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}), session.WithOperationTimeout(time.Minute))
+	ctx := testContext(t)
+	states := stateLog(s.Watch(ctx))
+
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	// The first Receive brought "before"; the second waits on the server.
+	waitFor(t, tap.sentTwo, "the second pipeline Receive")
+	tap.mu.Lock()
+	armed = true
+	tap.mu.Unlock()
+	// The held answer is released only after Disconnect returned: were
+	// Disconnect waiting for it, this would hang.
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	waitFor(t, tap.held, "the answer to the Receive in flight")
+	if st := s.State(); st != session.StateDisconnected {
+		t.Fatalf("State = %v, want Disconnected", st)
+	}
+	tap.mu.Lock()
+	armed = false
+	tap.mu.Unlock()
+	close(release)
+	close(g.release)
+	if err := s.Reconnect(ctx); err != nil {
+		t.Fatalf("Reconnect: %v", err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if want := []any{"before", "after"}; !slices.Equal(res.Output, want) {
+		t.Errorf("Output = %v, want %v", res.Output, want)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []session.State{session.StateDisconnected, session.StateOpened, session.StateClosed}
+	if got := states(); !slices.Equal(got, want) {
+		t.Errorf("states = %v, want %v", got, want)
+	}
+}
+
+// TestShellDisconnectedByAnotherClient: the disconnected fault on the
+// receive loops, without a Disconnect of ours, means the shell was
+// disconnected elsewhere: the session pauses as Disconnected (not Broken)
+// and Reconnect resumes it with nothing lost.
+func TestShellDisconnectedByAnotherClient(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	s := open(t, srv)
+	ctx := testContext(t)
+	w := s.Watch(ctx)
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+
+	other := &wsman.Client{URL: srv.URL, HTTPClient: srv.Client()}
+	shell := wsman.ShellRef{ID: strings.ToUpper(s.ID().String()), ResourceURI: wsman.ResourcePowerShell}
+	if err := other.Disconnect(ctx, shell, wsman.DisconnectOptions{}); err != nil {
+		t.Fatalf("Disconnect from another client: %v", err)
+	}
+	for c := range w {
+		if c.To == session.StateBroken {
+			t.Fatalf("session broke: %v", c.Err)
+		}
+		if c.To == session.StateDisconnected {
+			break
+		}
+	}
+	if _, err := s.InvokeScript(ctx, "Write-Output x"); !errors.Is(err, session.ErrDisconnected) {
+		t.Errorf("Invoke while disconnected = %v, want ErrDisconnected", err)
+	}
+	close(g.release)
+	if err := s.Reconnect(ctx); err != nil {
+		t.Fatalf("Reconnect: %v", err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if !slices.Contains(res.Output, any("after")) {
+		t.Errorf("Output = %v, want it to end with after", res.Output)
+	}
+	if res, err := s.InvokeScript(ctx, "Write-Output again"); err != nil || !slices.Equal(res.Output, []any{"again"}) {
+		t.Errorf("Invoke after Reconnect = %+v, %v", res, err)
+	}
+}
+
+// TestDisconnectRefusedKeepsSession: a Disconnect the server refuses leaves
+// the session Opened and its pipelines receiving.
+func TestDisconnectRefusedKeepsSession(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	g := newGate()
+	srv.Handle("Test-Gate", g.handle)
+	s := open(t, srv)
+	ctx := testContext(t)
+	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, g.started, "handler")
+	srv.InjectFault(sessiontest.Fault{Action: "Disconnect", Status: http.StatusInternalServerError, Message: "no"})
+	err = s.Disconnect(ctx)
+	var f *wsman.Fault
+	if !errors.As(err, &f) || !strings.HasPrefix(err.Error(), "session: disconnect:") {
+		t.Fatalf("Disconnect = %v, want a session: disconnect: error wrapping the fault", err)
+	}
+	if st := s.State(); st != session.StateOpened {
+		t.Fatalf("State = %v, want Opened", st)
+	}
+	close(g.release)
+	res, err := p.Wait()
+	if err != nil || !slices.Equal(res.Output, []any{"before", "after"}) {
+		t.Fatalf("Wait = %+v, %v; want before, after", res, err)
+	}
+	if res, err := s.InvokeScript(ctx, "Write-Output again"); err != nil || !slices.Equal(res.Output, []any{"again"}) {
+		t.Errorf("Invoke after the refused Disconnect = %+v, %v", res, err)
 	}
 }

@@ -51,24 +51,38 @@ func (s *Session) drainEventsLocked() []psrp.Event {
 }
 
 // poolLoop keeps a Receive outstanding on the pool while the session is
-// attached through l: it completes the open, and carries pool host calls,
-// key exchange answers, runspace answers and state changes. It ends when the
-// session closes, breaks or disconnects (l cancelled).
-func (s *Session) poolLoop(l *link) {
+// attached: it completes the open, and carries pool host calls, key
+// exchange answers, runspace answers and state changes. While the session
+// is disconnected it parks until Reconnect. It ends when the session closes
+// or breaks.
+func (s *Session) poolLoop() {
 	defer s.wg.Done()
-	defer close(l.poolDone)
-	ctx := l.ctx
+	defer func() { s.currentLink().parkPool() }()
+	ctx := s.bgCtx
 	for {
-		_, err := s.receive(ctx, nil)
-		if ctx.Err() != nil {
-			if s.bgCtx.Err() != nil {
+		l, ok := s.beginReceive()
+		if !ok {
+			l.parkPool()
+			select {
+			case <-l.resumed:
+				continue
+			case <-ctx.Done():
 				s.openDone(ErrClosed)
+				return
 			}
-			return // closed, or disconnected: Reconnect starts a new loop
+		}
+		_, err := s.receive(ctx, nil)
+		s.endReceive(l)
+		if ctx.Err() != nil {
+			s.openDone(ErrClosed)
+			return
 		}
 		if err != nil {
 			if wsman.IsTimeout(err) {
 				continue
+			}
+			if errors.Is(err, wsman.ErrShellDisconnected) && s.shellDisconnected(ctx, l, "") {
+				continue // parks until Reconnect
 			}
 			err = fmt.Errorf("session: pool receive: %w", err)
 			s.openDone(err)
@@ -102,6 +116,9 @@ func (s *Session) openDone(err error) {
 func (s *Session) pipelineLoop(p *Pipeline) {
 	defer s.wg.Done()
 	err := s.pipelineReceive(p)
+	s.mu.Lock()
+	delete(s.detached, p.cmdID)
+	s.mu.Unlock()
 	if p.ctx.Err() != nil {
 		p.mu.Lock()
 		cause := p.abortErr
@@ -131,14 +148,17 @@ func (p *Pipeline) endedRemotely() bool {
 	return p.state.Terminal()
 }
 
+// pipelineReceive receives until the pipeline ends. While the session is
+// disconnected it parks until Reconnect; a Receive in flight when Disconnect
+// was sent is handled like any other, so output the server already took
+// from its buffer for it is delivered.
 func (s *Session) pipelineReceive(p *Pipeline) error {
 	for {
 		if err := p.waitRoom(p.ctx); err != nil {
 			return err
 		}
-		l := s.currentLink()
-		if l.ctx.Err() != nil {
-			// Disconnected: pause until Reconnect (or the end).
+		l, ok := s.beginReceive()
+		if !ok {
 			select {
 			case <-l.resumed:
 				continue
@@ -146,13 +166,17 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 				return p.ctx.Err()
 			}
 		}
-		done, err := s.receiveOn(l, p)
+		done, err := s.receive(p.ctx, p)
+		s.endReceive(l)
 		if err != nil {
 			if p.ctx.Err() != nil {
 				return p.ctx.Err()
 			}
-			if l.ctx.Err() != nil || wsman.IsTimeout(err) {
-				continue // disconnected meanwhile, or nothing yet
+			if wsman.IsTimeout(err) {
+				continue // nothing yet
+			}
+			if errors.Is(err, wsman.ErrShellDisconnected) && s.shellDisconnected(p.ctx, l, p.cmdID) {
+				continue // parks until Reconnect
 			}
 			return fmt.Errorf("session: pipeline receive: %w", err)
 		}
@@ -163,16 +187,6 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			return errors.New("session: the server ended the command without a final pipeline state")
 		}
 	}
-}
-
-// receiveOn runs one Receive for p that ends when p's context or the link
-// l is cancelled.
-func (s *Session) receiveOn(l *link, p *Pipeline) (bool, error) {
-	ctx, cancel := context.WithCancel(p.ctx)
-	defer cancel()
-	stop := context.AfterFunc(l.ctx, cancel)
-	defer stop()
-	return s.receive(ctx, p)
 }
 
 // stopRemote stops a pipeline whose caller gave up (context cancelled): the

@@ -92,6 +92,7 @@ type Session struct {
 	slotWake  chan struct{}                                 // closed and replaced when a runspace frees or maxRS grows
 	calls     map[int64]chan psrp.RunspaceAvailabilityEvent // pending runspace requests
 	link      *link                                         // the current connection to the shell (see disconnect.go)
+	detached  map[string]struct{}                           // CommandIds whose reconnect failed
 	watchers  []*watcher
 	opened    chan struct{} // closed once the pool is Opened or failed to open
 	openErr   error
@@ -187,7 +188,7 @@ func newSession(target string, opts []Option) (*Session, error) {
 // start creates the background context and the state hook; the pool is set.
 func (s *Session) start() {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	s.link = newLink(s.bgCtx)
+	s.link = s.newLink()
 	if s.cfg.stateHook != nil {
 		s.startHook(s.cfg.stateHook)
 	}
@@ -293,7 +294,7 @@ func (s *Session) open(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return s.openFailed(s.deleteAfterFailedOpen(fmt.Errorf("session: open: %w", err)))
 	}
-	s.startPoolLoop(s.currentLink())
+	s.startPoolLoop()
 	select {
 	case <-s.opened:
 	case <-ctx.Done():
@@ -491,8 +492,8 @@ func (s *Session) usableLocked() error {
 		return ErrClosed
 	case s.state == StateBroken:
 		return &brokenError{cause: s.brokenErr}
-	case s.state == StateDisconnected:
-		return ErrDisconnected
+	case s.state == StateDisconnected, s.link != nil && s.link.down:
+		return ErrDisconnected // or disconnecting
 	case s.state != StateOpened:
 		return fmt.Errorf("session: not open (state %v)", s.state)
 	}

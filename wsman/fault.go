@@ -26,6 +26,15 @@ var (
 	ErrAccessDenied = errors.New("wsman: access denied")
 	// ErrQuotaExceeded is a user quota fault (too many shells or operations).
 	ErrQuotaExceeded = errors.New("wsman: quota exceeded")
+	// ErrShellDisconnected means the shell (or the command) is disconnected
+	// from this client: WSManFault CodeShellDisconnected. A Receive that
+	// was waiting when the shell was disconnected ends with it; the shell
+	// keeps running until reconnected, connected to or deleted.
+	ErrShellDisconnected = errors.New("wsman: shell disconnected")
+	// ErrShellConnectedElsewhere means another client owns the shell: it
+	// connected to it (CodeConnectedToDifferentClient), or it is not the
+	// client that disconnected it (CodeClientSessionMismatch).
+	ErrShellConnectedElsewhere = errors.New("wsman: shell belongs to another client")
 
 	// ErrUnexpectedResponse means a response was well-formed XML but not what
 	// the operation expects (wrong RelatesTo, missing element).
@@ -102,6 +111,10 @@ func (f *Fault) Is(target error) bool {
 		return f.WSManCode == CodeAccessDenied || sub == "AccessDenied" || f.HTTPStatus == http.StatusUnauthorized
 	case ErrQuotaExceeded:
 		return f.WSManCode == CodeQuotaMaxShells || f.WSManCode == CodeQuotaMaxOperations || sub == "QuotaLimit"
+	case ErrShellDisconnected:
+		return f.WSManCode == CodeShellDisconnected
+	case ErrShellConnectedElsewhere:
+		return f.WSManCode == CodeConnectedToDifferentClient || f.WSManCode == CodeClientSessionMismatch
 	}
 	return false
 }

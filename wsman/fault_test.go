@@ -88,6 +88,20 @@ func TestErrorResponses(t *testing.T) {
 			},
 		},
 		{
+			name: "shell disconnected fault", status: 500,
+			body: func(id string) string {
+				return faultEnvelope(id, "w:InternalError", CodeShellDisconnected, "The shell is disconnected.")
+			},
+			check: func(t *testing.T, err error) {
+				var f *Fault
+				require.ErrorAs(t, err, &f)
+				assert.Equal(t, uint32(2150859204), f.WSManCode)
+				assert.ErrorIs(t, err, ErrShellDisconnected)
+				assert.NotErrorIs(t, err, ErrShellNotFound)
+				assert.False(t, IsTimeout(err))
+			},
+		},
+		{
 			name: "fault with HTTP 200 is still a fault", status: 200,
 			body: func(id string) string { return faultEnvelope(id, "w:TimedOut", CodeOperationTimeout, "t") },
 			check: func(t *testing.T, err error) {
@@ -178,8 +192,17 @@ func TestFaultIs(t *testing.T) {
 		{Fault{WSManCode: CodeQuotaMaxOperations}, []error{ErrQuotaExceeded}},
 		{Fault{Subcode: "w:QuotaLimit"}, []error{ErrQuotaExceeded}},
 		{Fault{WSManCode: CodeInvalidParameter, Subcode: "w:InvalidParameter"}, nil},
+		{Fault{WSManCode: CodeShellDisconnected, Subcode: "w:InternalError"}, []error{ErrShellDisconnected}},
+		{Fault{WSManCode: CodeConnectedToDifferentClient, Subcode: "w:InternalError"}, []error{ErrShellConnectedElsewhere}},
+		{Fault{WSManCode: CodeClientSessionMismatch, Subcode: "w:InternalError"}, []error{ErrShellConnectedElsewhere}},
+		// Other faults of disconnected shells, and other internal errors,
+		// match none: only the disconnected code may pause a receive loop.
+		{Fault{WSManCode: CodeDisconnectNotValid, Subcode: "w:InternalError"}, nil},
+		{Fault{WSManCode: CodeCommandReconnectNotValid, Subcode: "w:InternalError"}, nil},
+		{Fault{WSManCode: 2150858754, Subcode: "w:InternalError"}, nil},
 	}
-	all := []error{ErrOperationTimeout, ErrShellNotFound, ErrInvalidSelectors, ErrAccessDenied, ErrQuotaExceeded}
+	all := []error{ErrOperationTimeout, ErrShellNotFound, ErrInvalidSelectors, ErrAccessDenied, ErrQuotaExceeded,
+		ErrShellDisconnected, ErrShellConnectedElsewhere}
 	for _, tt := range tests {
 		t.Run(tt.f.Error(), func(t *testing.T) {
 			t.Parallel()

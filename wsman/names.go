@@ -89,3 +89,24 @@ const (
 	CodeQuotaMaxOperations   uint32 = 2150859174 // 0x803381A6
 	CodeFileNotFound         uint32 = 2147942402 // 0x80070002
 )
+
+// WinRS codes of disconnected-shell operations (wsmerror.h), with the
+// w:InternalError subcode; clients (PowerShell, pypsrp) test these codes.
+const (
+	// CodeShellDisconnected answers Command, Send, Receive and Signal on a
+	// disconnected shell or detached command; a Receive waiting when the
+	// shell is disconnected ends with it (0x803381C4).
+	CodeShellDisconnected uint32 = 2150859204
+	// CodeClientSessionMismatch refuses a Reconnect from a client other
+	// than the one that disconnected the shell (0x803381C6).
+	CodeClientSessionMismatch uint32 = 2150859206
+	// CodeConnectedToDifferentClient refuses a request on a shell that
+	// another client connected to (0x803381CD).
+	CodeConnectedToDifferentClient uint32 = 2150859213
+	// CodeDisconnectNotValid refuses a Disconnect the shell's state does
+	// not allow, e.g. of a disconnected shell (0x803381CF).
+	CodeDisconnectNotValid uint32 = 2150859215
+	// CodeCommandReconnectNotValid refuses a Reconnect of a command while
+	// its shell is disconnected (0x803381D3).
+	CodeCommandReconnectNotValid uint32 = 2150859219
+)
