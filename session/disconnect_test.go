@@ -573,3 +573,68 @@ func TestDisconnectRefusedKeepsSession(t *testing.T) {
 		t.Errorf("Invoke after the refused Disconnect = %+v, %v", res, err)
 	}
 }
+
+// getHold holds the answer of WS-Man Get requests (Alive's GetShell) until
+// release is closed.
+type getHold struct {
+	base    http.RoundTripper
+	held    chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *getHold) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	clone := req.Clone(req.Context())
+	clone.Body = io.NopCloser(bytes.NewReader(body))
+	clone.ContentLength = int64(len(body))
+	resp, err := h.base.RoundTrip(clone)
+	if err != nil || !bytes.Contains(body, []byte("transfer/Get</wsa:Action>")) {
+		return resp, err
+	}
+	h.once.Do(func() { close(h.held) })
+	select {
+	case <-h.release:
+		return resp, nil
+	case <-req.Context().Done():
+		_ = resp.Body.Close()
+		return nil, req.Context().Err()
+	}
+}
+
+// An Alive whose answer ("Disconnected") was overtaken by a Reconnect must
+// not take the reconnected session down again.
+func TestAliveAnswerOvertakenByReconnect(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	tap := &getHold{base: srv.Client().Transport, held: make(chan struct{}), release: make(chan struct{})}
+	s := open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}))
+	ctx := testContext(t)
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	alive := make(chan error, 1)
+	go func() { alive <- s.Alive(ctx) }()
+	waitFor(t, tap.held, "the Get of Alive")
+	if err := s.Reconnect(ctx); err != nil {
+		t.Fatalf("Reconnect: %v", err)
+	}
+	close(tap.release)
+	if err := <-alive; err != nil {
+		t.Errorf("Alive = %v, want nil: its answer predates the Reconnect", err)
+	}
+	if st := s.State(); st != session.StateOpened {
+		t.Fatalf("State = %v, want Opened", st)
+	}
+	res, err := s.InvokeScript(ctx, "Write-Output still-here")
+	if err != nil || len(res.Output) != 1 {
+		t.Fatalf("Invoke after Reconnect = %v, %v", res, err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -172,26 +172,6 @@ var _ Host = DefaultHost{}
 // hostName is what GetName answers.
 const hostName = "gopsrp"
 
-// voidHostMethod reports whether a host method returns nothing; the client
-// sends no response for those (MS-PSRP 3.1.5.4.x, PowerShell's
-// RemoteHostCall.IsVoidMethod).
-func voidHostMethod(m psrp.HostMethodID) bool {
-	switch m {
-	case psrp.HostSetShouldExit, psrp.HostEnterNestedPrompt, psrp.HostExitNestedPrompt,
-		psrp.HostNotifyBeginApplication, psrp.HostNotifyEndApplication,
-		psrp.HostWrite1, psrp.HostWrite2, psrp.HostWriteLine1, psrp.HostWriteLine2, psrp.HostWriteLine3,
-		psrp.HostWriteErrorLine, psrp.HostWriteDebugLine, psrp.HostWriteProgress,
-		psrp.HostWriteVerboseLine, psrp.HostWriteWarningLine,
-		psrp.HostSetForegroundColor, psrp.HostSetBackgroundColor, psrp.HostSetCursorPosition,
-		psrp.HostSetWindowPosition, psrp.HostSetCursorSize, psrp.HostSetBufferSize,
-		psrp.HostSetWindowSize, psrp.HostSetWindowTitle, psrp.HostFlushInputBuffer,
-		psrp.HostSetBufferContents1, psrp.HostSetBufferContents2, psrp.HostScrollBufferContents,
-		psrp.HostPushRunspace, psrp.HostPopRunspace:
-		return true
-	}
-	return false
-}
-
 // callHost runs one host call against h and returns the value to send back
 // (ignored for void methods) or the error to report.
 func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (any, error) {
@@ -262,7 +242,7 @@ func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (a
 	case psrp.HostGetIsRunspacePushed:
 		return false, nil
 	}
-	if voidHostMethod(m) {
+	if m.IsVoid() {
 		return nil, nil // setters and notifications: accepted and ignored
 	}
 	return nil, fmt.Errorf("%w: host method %v", ErrHostNotSupported, m)

@@ -314,7 +314,7 @@ func (s *Session) poolStateChanged(e psrp.PoolStateChanged) {
 // an error answer, so the remote call never waits forever.
 func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64, m psrp.HostMethodID, params []any) {
 	val, err := callHost(ctx, s.host, m, params)
-	if voidHostMethod(m) {
+	if m.IsVoid() {
 		return
 	}
 	var rec *clixml.ErrorRecord

@@ -210,6 +210,7 @@ func (s *Session) Alive(ctx context.Context) error {
 	s.mu.Lock()
 	st, closing := s.state, s.closing
 	brokenErr := s.brokenErr
+	asked := s.link // Reconnect replaces the link: tells if one ran meanwhile
 	s.mu.Unlock()
 	switch {
 	case closing || st == StateClosed:
@@ -229,6 +230,14 @@ func (s *Session) Alive(ctx context.Context) error {
 	if strings.EqualFold(info.State, "Disconnected") {
 		s.connMu.Lock()
 		defer s.connMu.Unlock()
+		s.mu.Lock()
+		stale := s.link != asked
+		s.mu.Unlock()
+		if stale {
+			// A Disconnect/Reconnect ran while the server answered: its
+			// answer describes a link that is gone.
+			return nil
+		}
 		s.disconnectedRemotely()
 		return fmt.Errorf("session: alive: %w: the server reports the shell disconnected", ErrDisconnected)
 	}
