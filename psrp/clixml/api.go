@@ -2,6 +2,7 @@ package clixml
 
 import (
 	"reflect"
+	"sync"
 )
 
 // MarshalOptions configures encoding. The zero value is ready to use.
@@ -114,11 +115,19 @@ func (o UnmarshalOptions) Decode(data []byte) (any, error) {
 	if max := o.maxBytes(); len(data) > max {
 		return nil, &LimitError{Limit: "MaxBytes", Max: max, Offset: int64(max)}
 	}
-	var d decoder
+	d := decoderPool.Get().(*decoder)
 	d.init(o)
 	d.data = data
-	return d.root()
+	v, err := d.root()
+	*d = decoder{} // drop every reference into data and the result
+	decoderPool.Put(d)
+	return v, err
 }
+
+// decoderPool recycles decoders: a decoder carries a few KiB of inline
+// stacks, and a stream of small PSRP messages would otherwise allocate one
+// per message. Decoded values never point into a decoder.
+var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
 
 func reflectValueOfPointer(v any) reflect.Value {
 	rv := reflect.ValueOf(v)
