@@ -450,20 +450,9 @@ func (s *Session) findShell(ctx context.Context, idOrName string) (*wsman.ShellI
 // connect sends the WS-Man Connect with the pool's connectXml, feeds the
 // answer to the pool and waits until it is Opened.
 func (s *Session) connect(ctx context.Context) error {
-	s.setState(StateOpening, nil)
-	s.mu.Lock()
-	err := s.pool.Connect()
-	var data psrp.Payload
-	var ok bool
-	if err == nil {
-		data, ok = s.pool.DataToSend(s.maxPayload())
-	}
-	s.mu.Unlock()
+	data, err := s.firstPayload("connect", s.pool.Connect)
 	if err != nil {
-		return s.openFailed(fmt.Errorf("session: connect: %w", err))
-	}
-	if !ok {
-		return s.openFailed(errors.New("session: connect: no connect data from the runspace pool"))
+		return err
 	}
 	res, err := s.wsc.Connect(ctx, s.shell, data.Data, wsman.ConnectOptions{})
 	if err != nil {

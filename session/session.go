@@ -255,23 +255,34 @@ func (s *Session) closeTransport() {
 	}
 }
 
-// open creates the shell with the pool's opening fragments and waits until
-// the pool loop reports Opened.
-func (s *Session) open(ctx context.Context) error {
+// firstPayload moves the session to Opening, runs start (the pool's Open or
+// Connect) and returns the first payload it queued: what the WS-Man Create
+// or Connect carries.
+func (s *Session) firstPayload(op string, start func() error) (psrp.Payload, error) {
 	s.setState(StateOpening, nil)
 	s.mu.Lock()
-	err := s.pool.Open()
-	var creation psrp.Payload
+	err := start()
+	var data psrp.Payload
 	var ok bool
 	if err == nil {
-		creation, ok = s.pool.DataToSend(s.maxPayload())
+		data, ok = s.pool.DataToSend(s.maxPayload())
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return s.openFailed(fmt.Errorf("session: open: %w", err))
+		return data, s.openFailed(fmt.Errorf("session: %s: %w", op, err))
 	}
 	if !ok {
-		return s.openFailed(errors.New("session: open: no opening data from the runspace pool"))
+		return data, s.openFailed(fmt.Errorf("session: %s: the runspace pool queued no data", op))
+	}
+	return data, nil
+}
+
+// open creates the shell with the pool's opening fragments and waits until
+// the pool loop reports Opened.
+func (s *Session) open(ctx context.Context) error {
+	creation, err := s.firstPayload("open", s.pool.Open)
+	if err != nil {
+		return err
 	}
 	shell, err := s.wsc.Create(ctx, wsman.ShellOptions{
 		ResourceURI: s.cfg.resourceURI(),
