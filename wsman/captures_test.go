@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -17,36 +15,30 @@ import (
 	"sync"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/gopsrp/gopsrp/internal/captures"
 )
 
-// captureDir holds the recorded Windows conversations; CI puts ../shared
-// beside the checkout.
-var captureDir = filepath.Join("..", "..", "shared", "conformance", "pypsrp-windows-captures")
+// captureDir holds the recorded Windows conversations (captures.Dir:
+// $GOPSRP_CAPTURES_DIR or the shared captures beside the module). It is
+// set once; on error it is empty, so that loading fails.
+var captureDir = func() string {
+	d, _ := captures.Dir()
+	return d
+}()
 
-var vectorDir = filepath.Join("..", "..", "shared", "conformance", "vectors")
-
-type captureMsg struct {
-	Request        string `yaml:"request"`
-	Response       string `yaml:"response"`
-	TransportError *struct {
-		Protocol string `yaml:"protocol"`
-		Code     int    `yaml:"code"`
-	} `yaml:"transport_error"`
-}
+// captureMsg is one recorded exchange.
+type captureMsg = captures.Entry
 
 func readCapture(name string) ([]captureMsg, error) {
-	data, err := os.ReadFile(filepath.Join(captureDir, name))
+	dir, err := captures.Dir()
 	if err != nil {
 		return nil, err
 	}
-	var c struct {
-		Messages []captureMsg `yaml:"messages"`
+	c, err := captures.Load(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
 	}
-	if err := yaml.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return c.Messages, nil
+	return c.Entries, nil
 }
 
 func loadCapture(t testing.TB, name string) []captureMsg {
@@ -60,13 +52,9 @@ func loadCapture(t testing.TB, name string) []captureMsg {
 
 func loadVector(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorDir, name))
+	out, err := captures.ReadVector(name)
 	if err != nil {
 		t.Fatalf("loading vector: %v", err)
-	}
-	out, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatalf("vector %s: %v", name, err)
 	}
 	return out
 }

@@ -17,31 +17,25 @@
 package replay
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/gopsrp/gopsrp/internal/captures"
 )
 
-// Limits applied to capture files, which are trusted test data but are read
-// from a directory a user can point anywhere.
+// Limits applied to capture files (those of package captures, which reads
+// them), kept here for the package's users.
 const (
 	// MaxCaptureBytes bounds the size of one capture file.
-	MaxCaptureBytes = 64 << 20
+	MaxCaptureBytes = captures.MaxFileBytes
 	// MaxEntries bounds the number of exchanges in one capture.
-	MaxEntries = 100000
-	// maxTimeout bounds a recorded response delay.
-	maxTimeout = time.Minute
+	MaxEntries = captures.MaxEntries
 )
 
-// ErrCapture is wrapped by every error about a malformed capture file.
-var ErrCapture = errors.New("replay: malformed capture")
+// ErrCapture is wrapped by every error about a malformed capture file; it is
+// the captures package's sentinel, so either matches.
+var ErrCapture = captures.ErrMalformed
 
 // Conversation is one recorded WS-Man conversation: the exchanges of one
 // capture file, in the order they happened.
@@ -54,19 +48,12 @@ type Conversation struct {
 
 // TransportError is a recorded HTTP failure status (the capture's
 // transport_error key).
-type TransportError struct {
-	Protocol string
-	Code     int
-}
+type TransportError = captures.TransportError
 
 // Override is a hand-written change the original suite applied to a request
 // before comparing it (the capture's overrides key). The replay server does
 // not compare request bytes, so overrides are kept for reference only.
-type Override struct {
-	Path       string
-	Attributes map[string]string
-	Text       string
-}
+type Override = captures.Override
 
 // Entry is one recorded request/response exchange, with the routing facts
 // the server matches on already extracted.
@@ -104,101 +91,56 @@ type Entry struct {
 // "Receive", ...).
 func (e *Entry) Action() string { return e.Req.Action }
 
-type yamlFile struct {
-	Messages []yamlEntry `yaml:"messages"`
-}
-
-type yamlEntry struct {
-	Request        string          `yaml:"request"`
-	Response       string          `yaml:"response"`
-	TransportError *TransportError `yaml:"transport_error"`
-	HTTPError      yamlBool        `yaml:"http_error"`
-	AuthError      yamlBool        `yaml:"auth_error"`
-	Timeout        float64         `yaml:"timeout"`
-	Overrides      []struct {
-		Path       string            `yaml:"path"`
-		Attributes map[string]string `yaml:"attributes"`
-		Text       string            `yaml:"text"`
-	} `yaml:"overrides"`
-}
-
-// yamlBool accepts YAML booleans ("yes"/"no", true/false) and treats a
-// missing value as false.
-type yamlBool bool
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *yamlBool) UnmarshalYAML(n *yaml.Node) error {
-	var v bool
-	if err := n.Decode(&v); err != nil {
-		return fmt.Errorf("line %d: want a boolean: %w", n.Line, err)
-	}
-	*b = yamlBool(v)
-	return nil
-}
-
 // Load reads and parses the capture file at path.
 func Load(path string) (*Conversation, error) {
-	f, err := os.Open(path)
+	c, err := captures.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("replay: load capture: %w", err)
+		return nil, wrapCaptureErr(err)
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	// Read one byte more than allowed to detect an oversized file.
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxCaptureBytes+1)); err != nil {
-		return nil, fmt.Errorf("replay: load capture %s: %w", filepath.Base(path), err)
-	}
-	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	return Parse(name, buf.Bytes())
+	return fromCapture(c)
 }
 
 // Parse parses capture data; name becomes the conversation's Name.
 func Parse(name string, data []byte) (*Conversation, error) {
-	if len(data) > MaxCaptureBytes {
-		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrCapture, name, MaxCaptureBytes)
+	c, err := captures.Parse(name, data)
+	if err != nil {
+		return nil, wrapCaptureErr(err)
 	}
-	var yf yamlFile
-	if err := yaml.Unmarshal(data, &yf); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCapture, name, err)
-	}
-	if len(yf.Messages) == 0 {
-		return nil, fmt.Errorf("%w: %s: no messages", ErrCapture, name)
-	}
-	if len(yf.Messages) > MaxEntries {
-		return nil, fmt.Errorf("%w: %s: more than %d messages", ErrCapture, name, MaxEntries)
-	}
-	conv := &Conversation{Name: name}
-	for i, m := range yf.Messages {
+	return fromCapture(c)
+}
+
+// wrapCaptureErr gives a loading error this package's prefix.
+func wrapCaptureErr(err error) error {
+	return fmt.Errorf("replay: %w", err)
+}
+
+// fromCapture extracts the routing facts of every exchange of c.
+func fromCapture(c *captures.Conversation) (*Conversation, error) {
+	name := c.Name
+	conv := &Conversation{Name: name, Entries: make([]*Entry, 0, len(c.Entries))}
+	for i, m := range c.Entries {
 		e := &Entry{
 			Index:          i,
 			Request:        m.Request,
 			Response:       m.Response,
 			TransportError: m.TransportError,
-			HTTPError:      bool(m.HTTPError),
-			AuthError:      bool(m.AuthError),
+			HTTPError:      m.HTTPError,
+			AuthError:      m.AuthError,
+			Timeout:        m.Timeout,
+			Overrides:      m.Overrides,
 			Shell:          -1,
 			Command:        -1,
 		}
-		if m.Timeout < 0 || m.Timeout > maxTimeout.Seconds() {
-			return nil, fmt.Errorf("%w: %s: message %d: timeout %v out of range", ErrCapture, name, i, m.Timeout)
-		}
-		e.Timeout = time.Duration(m.Timeout * float64(time.Second))
-		for _, o := range m.Overrides {
-			e.Overrides = append(e.Overrides, Override{Path: o.Path, Attributes: o.Attributes, Text: o.Text})
-		}
-		if e.TransportError != nil && (e.TransportError.Code < 100 || e.TransportError.Code > 999) {
-			return nil, fmt.Errorf("%w: %s: message %d: bad transport_error code %d", ErrCapture, name, i, e.TransportError.Code)
-		}
 		var err error
 		if e.Req, err = ParseEnvelope([]byte(m.Request)); err != nil {
-			return nil, fmt.Errorf("%w: %s: message %d: request: %v", ErrCapture, name, i, err)
+			return nil, fmt.Errorf("replay: %w: %s: message %d: request: %v", ErrCapture, name, i, err)
 		}
 		if e.Req.Action == "" {
-			return nil, fmt.Errorf("%w: %s: message %d: request has no wsa:Action", ErrCapture, name, i)
+			return nil, fmt.Errorf("replay: %w: %s: message %d: request has no wsa:Action", ErrCapture, name, i)
 		}
 		if !e.HTTPError && !e.AuthError && strings.TrimSpace(m.Response) != "" {
 			if e.Resp, err = ParseEnvelope([]byte(m.Response)); err != nil {
-				return nil, fmt.Errorf("%w: %s: message %d: response: %v", ErrCapture, name, i, err)
+				return nil, fmt.Errorf("replay: %w: %s: message %d: response: %v", ErrCapture, name, i, err)
 			}
 		}
 		conv.Entries = append(conv.Entries, e)
@@ -317,30 +259,17 @@ func (c *Conversation) isPSRPShell(pos int) bool {
 
 // EnvCapturesDir names the environment variable that overrides the
 // directory of capture files.
-const EnvCapturesDir = "GOPSRP_CAPTURES_DIR"
+const EnvCapturesDir = captures.EnvDir
 
 // CapturesDir returns the directory of capture files: $GOPSRP_CAPTURES_DIR
-// if set, else the shared captures beside the module root
-// (<root>/shared/conformance/pypsrp-windows-captures, where <root>/main is
-// the module), found by walking up from the working directory to go.mod.
+// if set, else the shared captures beside the module root (see
+// captures.Dir).
 func CapturesDir() (string, error) {
-	if d := os.Getenv(EnvCapturesDir); d != "" {
-		return d, nil
-	}
-	dir, err := os.Getwd()
+	d, err := captures.Dir()
 	if err != nil {
-		return "", fmt.Errorf("replay: captures dir: %w", err)
+		return "", fmt.Errorf("replay: %w", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared", "conformance", "pypsrp-windows-captures"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("replay: captures dir: no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return d, nil
 }
 
 // Splice returns a copy of c in which the answer to entry index (response,

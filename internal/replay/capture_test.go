@@ -147,11 +147,11 @@ func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	const okReq = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"><s:Header><wsa:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete</wsa:Action><wsa:MessageID>uuid:1</wsa:MessageID></s:Header><s:Body/></s:Envelope>`
 	tests := []struct {
-		name, yaml string
+		name, data string
 	}{
 		{"empty", ""},
 		{"no messages", "messages: []\n"},
-		{"not yaml", "messages: [\n"},
+		{"not YAML", "messages: [\n"},
 		{"request not xml", "messages:\n- request: <a><b></a>\n  response: ''\n"},
 		{"request without action", "messages:\n- request: <x/>\n  response: ''\n"},
 		{"negative timeout", "messages:\n- request: '" + okReq + "'\n  timeout: -1\n"},
@@ -162,7 +162,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse(tt.name, []byte(tt.yaml))
+			_, err := Parse(tt.name, []byte(tt.data))
 			if !errors.Is(err, ErrCapture) {
 				t.Fatalf("err = %v, want ErrCapture", err)
 			}

@@ -2,26 +2,22 @@ package clixml
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/gopsrp/gopsrp/internal/captures"
 )
 
 // The record bodies under testdata/records were cut from the recorded
-// Windows conversations in /work/shared/conformance by captureBodies; run
+// Windows conversations (captures.Dir) by captureBody; run
 // `go test -run TestRecordBodiesMatchCaptures -update-records` to refresh
 // them.
 
 var updateRecords = flag.Bool("update-records", false, "rewrite testdata/records from the conformance captures")
-
-const capturesDir = "../../../shared/conformance/pypsrp-windows-captures"
 
 // PSRP message types of the records.
 const (
@@ -59,29 +55,26 @@ type capturedMessage struct {
 	body    []byte // CLIXML, BOM removed
 }
 
-var captureStreamRE = regexp.MustCompile(`<rsp:Stream[^>]*>([^<]+)</rsp:Stream>`)
-
-// captureMessages returns the PSRP messages the server sent in a capture,
-// reassembled from their fragments.
+// captureMessages returns the PSRP messages the server sent in a capture
+// (its rsp:Stream blobs), reassembled from their fragments.
 func captureMessages(t testing.TB, path string) []capturedMessage {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	c, err := captures.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Messages []struct {
-			Response string `yaml:"response"`
-		} `yaml:"messages"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	var out []capturedMessage
 	partial := map[uint64][]byte{}
-	for _, m := range doc.Messages {
-		for _, sm := range captureStreamRE.FindAllStringSubmatch(m.Response, -1) {
-			blob, err := base64.StdEncoding.DecodeString(sm[1])
+	for i, m := range c.Entries {
+		env, err := captures.ParseEnvelope(m.Response)
+		if err != nil {
+			t.Fatalf("%s: message %d: %v", path, i, err)
+		}
+		for _, b := range env.Blobs {
+			if b.Element != "Stream" {
+				continue
+			}
+			blob, err := b.Decode()
 			if err != nil {
 				t.Fatalf("%s: stream: %v", path, err)
 			}
@@ -118,7 +111,11 @@ func captureMessages(t testing.TB, path string) []capturedMessage {
 // captureBody returns the nth body of type msgType in a capture.
 func captureBody(t testing.TB, capture string, msgType uint32, nth int) []byte {
 	t.Helper()
-	for _, m := range captureMessages(t, filepath.Join(capturesDir, capture)) {
+	dir, err := captures.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range captureMessages(t, filepath.Join(dir, capture)) {
 		if m.msgType != msgType {
 			continue
 		}
@@ -132,9 +129,6 @@ func captureBody(t testing.TB, capture string, msgType uint32, nth int) []byte {
 }
 
 func TestRecordBodiesMatchCaptures(t *testing.T) {
-	if _, err := os.Stat(capturesDir); err != nil {
-		t.Skip("conformance captures not present:", err)
-	}
 	for _, rb := range recordBodies {
 		want := captureBody(t, rb.capture, rb.msgType, rb.nth)
 		path := filepath.Join("testdata", "records", rb.file)

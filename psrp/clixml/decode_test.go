@@ -4,15 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/gopsrp/gopsrp/internal/captures"
 )
 
 func TestDecodePrimitives(t *testing.T) {
@@ -245,37 +243,37 @@ func mustMarshal(t testing.TB, v any) []byte {
 }
 
 // captureBodies returns every PSRP message body found in the recorded
-// Windows conversations (skipped when the conformance folder is absent).
+// Windows conversations, keyed by file and direction. Missing captures
+// fail the test.
 func captureBodies(t testing.TB) map[string][][]byte {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "conformance", "pypsrp-windows-captures")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
-	if len(files) == 0 {
-		t.Skip("conformance captures not found")
+	dir, err := captures.Dir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	b64 := regexp.MustCompile(`(?s)<(?:rsp:Stream[^>]*|creationXml[^>]*|rsp:Arguments|connectXml[^>]*|connectResponseXml[^>]*|pwsh:creationXml[^>]*)>([A-Za-z0-9+/=\s]+)</`)
+	all, err := captures.LoadAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string][][]byte{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc struct {
-			Messages []map[string]any `yaml:"messages"`
-		}
-		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for _, c := range all {
 		// Fragments of one message may span Receive responses: reassemble
 		// per direction across the conversation. Blobs that are not PSRP
 		// fragments (WinRS output) are skipped.
 		for _, dir := range []string{"request", "response"} {
 			partial := map[uint64][]byte{}
-			key := filepath.Base(f) + ":" + dir
-			for _, m := range doc.Messages {
-				s, _ := m[dir].(string)
-				for _, sm := range b64.FindAllStringSubmatch(s, -1) {
-					blob := strings.Join(strings.Fields(sm[1]), "")
+			key := c.File() + ":" + dir
+			for i, m := range c.Entries {
+				s := m.Request
+				if dir == "response" {
+					s = m.Response
+				}
+				env, err := captures.ParseEnvelope(s)
+				if err != nil {
+					t.Fatalf("%s message %d: %v", key, i, err)
+				}
+				for _, b := range env.Blobs {
+					blob := strings.Join(strings.Fields(b.Base64), "")
 					d, err := decodeBase64([]byte(blob))
 					if err != nil {
 						continue

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gopsrp/gopsrp/internal/captures"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
@@ -137,10 +138,7 @@ var knownDivergences = map[string]string{}
 // test_psrp_* and test_wsman_* scenario.
 func TestConformanceWithWindows(t *testing.T) {
 	t.Parallel()
-	all := loadCaptures(t, "test_*.yml")
-	if len(all) == 0 {
-		t.Skipf("no captures in %s (set GOPSRP_CAPTURES_DIR)", capturesDir())
-	}
+	all := loadCaptures(t)
 	handlers := conformanceHandlers()
 	names := make([]string, 0, len(all))
 	for n := range all {
@@ -312,7 +310,7 @@ func diffShapes(want, got map[string]bool) string {
 	return fmt.Sprintf("missing %v, extra %v", missing, extra)
 }
 
-func replay(t *testing.T, name string, cf *captureFile, setup func(*Server)) {
+func replay(t *testing.T, name string, cf *captures.Conversation, setup func(*Server)) {
 	s := NewUnstartedServer()
 	s.MaxTimeout = 300 * time.Millisecond // keeps waits short; timed-out Receives are retried
 	if setup != nil {
@@ -326,9 +324,9 @@ func replay(t *testing.T, name string, cf *captureFile, setup func(*Server)) {
 	// that point, per Receive target: Windows sometimes split output over
 	// more Receives than the endpoint does.
 	surplus := map[string][]string{}
-	for i, m := range cf.Messages {
+	for i, m := range cf.Entries {
 		key := fmt.Sprintf("%s#%d", name, i)
-		if m.Response == "" || m.HTTPError != nil || m.AuthError != nil {
+		if m.Response == "" || m.HTTPError || m.AuthError {
 			t.Logf("%s: no recorded answer (hand-added fault injection), not replayed", key)
 			continue
 		}

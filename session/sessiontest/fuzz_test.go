@@ -4,59 +4,29 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/gopsrp/gopsrp/internal/captures"
 	"github.com/gopsrp/gopsrp/wsman"
 )
 
-// capturesDir is where the recorded Windows conversations are:
-// GOPSRP_CAPTURES_DIR, else <root>/shared/conformance/pypsrp-windows-captures
-// next to the repository (<root>/main).
-func capturesDir() string {
-	if d := os.Getenv("GOPSRP_CAPTURES_DIR"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "..", "shared", "conformance", "pypsrp-windows-captures")
-}
-
-type captureFile struct {
-	Messages []captureMessage `yaml:"messages"`
-}
-
-type captureMessage struct {
-	Request        string `yaml:"request"`
-	Response       string `yaml:"response"`
-	HTTPError      any    `yaml:"http_error"`
-	AuthError      any    `yaml:"auth_error"`
-	TransportError any    `yaml:"transport_error"`
-	Timeout        any    `yaml:"timeout"`
-}
-
-// loadCaptures reads every scenario file matching pattern, sorted by name.
-func loadCaptures(tb testing.TB, pattern string) map[string]*captureFile {
+// loadCaptures reads every scenario file (test_*.yml) of captures.Dir
+// ($GOPSRP_CAPTURES_DIR or the shared captures), keyed by file name.
+// Missing captures fail the test.
+func loadCaptures(tb testing.TB) map[string]*captures.Conversation {
 	tb.Helper()
-	files, err := filepath.Glob(filepath.Join(capturesDir(), pattern))
+	dir, err := captures.Dir()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sort.Strings(files)
-	out := make(map[string]*captureFile, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var cf captureFile
-		if err := yaml.Unmarshal(b, &cf); err != nil {
-			tb.Fatalf("%s: %v", f, err)
-		}
-		out[filepath.Base(f)] = &cf
+	all, err := captures.LoadAll(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make(map[string]*captures.Conversation, len(all))
+	for _, c := range all {
+		out[c.File()] = c
 	}
 	return out
 }
@@ -65,8 +35,8 @@ func loadCaptures(tb testing.TB, pattern string) map[string]*captureFile {
 // parsing, header checks and every operation. It must never panic, and
 // every answer must be a SOAP envelope or an empty 200.
 func FuzzServeRequest(f *testing.F) {
-	for _, cf := range loadCaptures(f, "test_*.yml") {
-		for _, m := range cf.Messages {
+	for _, cf := range loadCaptures(f) {
+		for _, m := range cf.Entries {
 			if m.Request != "" && len(m.Request) < 64*1024 {
 				f.Add([]byte(m.Request))
 			}
