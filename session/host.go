@@ -46,6 +46,74 @@ type Host interface {
 	// RawUI answers the console queries ($Host.UI.RawUI: window size,
 	// colours, cursor, title).
 	RawUI(ctx context.Context) (RawUIState, error)
+	// ReadKey answers $Host.UI.RawUI.ReadKey: one key press, read as the
+	// options ask (a script that passes none asks for IncludeKeyDown).
+	ReadKey(ctx context.Context, options ReadKeyOptions) (KeyInfo, error)
+}
+
+// ReadKeyOptions are the System.Management.Automation.Host.ReadKeyOptions
+// flags a ReadKey call carries.
+type ReadKeyOptions int32
+
+// ReadKey option flags.
+const (
+	// ReadKeyAllowCtrlC passes Ctrl+C through as a key instead of
+	// interrupting.
+	ReadKeyAllowCtrlC ReadKeyOptions = 1
+	// ReadKeyNoEcho asks that the key not be shown.
+	ReadKeyNoEcho ReadKeyOptions = 2
+	// ReadKeyIncludeKeyDown accepts key-down events.
+	ReadKeyIncludeKeyDown ReadKeyOptions = 4
+	// ReadKeyIncludeKeyUp accepts key-up events.
+	ReadKeyIncludeKeyUp ReadKeyOptions = 8
+)
+
+// ControlKeyStates are the System.Management.Automation.Host.ControlKeyStates
+// flags of a KeyInfo: which modifier keys were down and which lock keys on.
+type ControlKeyStates int32
+
+// Control key state flags.
+const (
+	RightAltPressed  ControlKeyStates = 0x0001
+	LeftAltPressed   ControlKeyStates = 0x0002
+	RightCtrlPressed ControlKeyStates = 0x0004
+	LeftCtrlPressed  ControlKeyStates = 0x0008
+	ShiftPressed     ControlKeyStates = 0x0010
+	NumLockOn        ControlKeyStates = 0x0020
+	ScrollLockOn     ControlKeyStates = 0x0040
+	CapsLockOn       ControlKeyStates = 0x0080
+	EnhancedKey      ControlKeyStates = 0x0100
+)
+
+// KeyInfo is one key event (System.Management.Automation.Host.KeyInfo), the
+// answer to ReadKey.
+type KeyInfo struct {
+	// VirtualKeyCode is the Windows virtual-key code (65 is the A key).
+	VirtualKeyCode int32
+	// Character is the character the key typed, or 0. .NET carries it as a
+	// single UTF-16 code unit, so it must be in the Basic Multilingual Plane
+	// and not a surrogate.
+	Character rune
+	// ControlKeyState says which modifier keys were down.
+	ControlKeyState ControlKeyStates
+	// KeyDown is true for a key press, false for a release.
+	KeyDown bool
+}
+
+// clixmlValue encodes k as PowerShell's remote host encoder writes a
+// KeyInfo (a struct: an object whose members are the camel-case .NET field
+// names, no type names), as in the recorded Windows exchange
+// test_psrp_pshost_raw_ui_mocked_methods.
+func (k KeyInfo) clixmlValue() (*clixml.Object, error) {
+	if k.Character < 0 || k.Character > 0xFFFF || (k.Character >= 0xD800 && k.Character <= 0xDFFF) {
+		return nil, fmt.Errorf("session: ReadKey: character %U does not fit a .NET Char (one UTF-16 code unit)", k.Character)
+	}
+	return &clixml.Object{Members: []clixml.Property{
+		{Name: "virtualKeyCode", Value: k.VirtualKeyCode},
+		{Name: "character", Value: clixml.Char(k.Character)},
+		{Name: "controlKeyState", Value: int32(k.ControlKeyState)},
+		{Name: "keyDown", Value: k.KeyDown},
+	}}, nil
 }
 
 // FieldDescription is one field of a Prompt call.
@@ -115,7 +183,7 @@ var ErrHostNotSupported = errors.New("session: not supported by this host")
 
 // DefaultHost is the host used when no WithHost option is given. It answers
 // the console queries with the values of a 120x50 console, discards UI writes
-// and fails every interactive call (ReadLine, prompts) with
+// and fails every interactive call (ReadLine, ReadKey, prompts) with
 // ErrHostNotSupported, which the remote script sees as an exception. Embed it
 // to implement only some methods.
 type DefaultHost struct{}
@@ -165,6 +233,11 @@ func (DefaultHost) RawUI(context.Context) (RawUIState, error) {
 		MaxPhysicalWindowSize: Size{120, 50},
 		WindowTitle:           "gopsrp",
 	}, nil
+}
+
+// ReadKey fails with ErrHostNotSupported.
+func (DefaultHost) ReadKey(context.Context, ReadKeyOptions) (KeyInfo, error) {
+	return KeyInfo{}, notSupported("ReadKey")
 }
 
 var _ Host = DefaultHost{}
@@ -237,13 +310,30 @@ func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (a
 			return nil, err
 		}
 		return rawUIValue(m, ui), nil
+	case psrp.HostReadKey:
+		opts := ReadKeyOptions(p.i32(0))
+		if len(params) == 0 {
+			opts = ReadKeyIncludeKeyDown // ReadKey() without arguments
+		}
+		k, err := h.ReadKey(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return k.clixmlValue()
 	case psrp.HostGetKeyAvailable:
+		// No key is ever waiting: keys are read only when ReadKey asks.
 		return false, nil
+	case psrp.HostGetBufferContents:
+		// The host has no screen buffer to copy cells from.
+		return nil, notSupported("GetBufferContents")
 	case psrp.HostGetIsRunspacePushed:
 		return false, nil
 	}
 	if m.IsVoid() {
-		return nil, nil // setters and notifications: accepted and ignored
+		// Setters, notifications, FlushInputBuffer, SetBufferContents and
+		// ScrollBufferContents: accepted and ignored. The server keeps its
+		// own copy of the RawUI properties, which the setters update.
+		return nil, nil
 	}
 	return nil, fmt.Errorf("%w: host method %v", ErrHostNotSupported, m)
 }

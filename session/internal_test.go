@@ -1,12 +1,16 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopsrp/gopsrp/internal/replay"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/wsman"
@@ -173,6 +177,12 @@ func (h *recordingHost) Write(_ context.Context, w HostWrite) error {
 	return nil
 }
 
+// ReadKey answers a key derived from its options, so that a test sees
+// the options reached it.
+func (h *recordingHost) ReadKey(_ context.Context, o ReadKeyOptions) (KeyInfo, error) {
+	return KeyInfo{VirtualKeyCode: int32(o), Character: 'a' + rune(o&7), KeyDown: o&ReadKeyIncludeKeyDown != 0}, nil
+}
+
 func obj(members ...clixml.Property) *clixml.Object { return &clixml.Object{Members: members} }
 
 func TestCallHostDispatch(t *testing.T) {
@@ -320,6 +330,8 @@ func FuzzCallHost(f *testing.F) {
 	f.Add(int32(23), "", int64(-1), false)
 	f.Add(int32(26), "&Yes", int64(1), true)
 	f.Add(int32(20), "act", int64(0), false)
+	f.Add(int32(46), "", int64(4), false) // ReadKey(IncludeKeyDown), as recorded
+	f.Add(int32(46), "x", int64(-1), true)
 	f.Fuzz(func(t *testing.T, method int32, s string, n int64, list bool) {
 		var third any = n
 		if list {
@@ -333,4 +345,202 @@ func FuzzCallHost(f *testing.F) {
 			}
 		}
 	})
+}
+
+// recordedReadKeyResponse returns the body of the PIPELINE_HOST_RESPONSE
+// pypsrp sent to Windows for $Host.UI.RawUI.ReadKey() in
+// test_psrp_pshost_raw_ui_mocked_methods (KeyInfo 65, 'a', CapsLockOn, key
+// down), without its byte-order mark.
+func recordedReadKeyResponse(t *testing.T) []byte {
+	t.Helper()
+	dir, err := replay.CapturesDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := replay.Load(filepath.Join(dir, "test_psrp_pshost_raw_ui_mocked_methods.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asm replay.Assembler
+	var found [][]byte
+	for _, e := range conv.Entries {
+		if e.Action() != "Send" {
+			continue
+		}
+		for _, b := range e.Req.Blobs {
+			msgs, err := asm.Add(b.Data)
+			if err != nil {
+				t.Fatalf("entry %d: %v", e.Index, err)
+			}
+			for _, m := range msgs {
+				if psrp.MessageType(m.Type) == psrp.MessagePipelineHostResponse {
+					found = append(found, bytes.TrimPrefix(m.Data, []byte("\ufeff")))
+				}
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("found %d PIPELINE_HOST_RESPONSE messages, want the one ReadKey answer", len(found))
+	}
+	return found[0]
+}
+
+// TestReadKeyMatchesRecording: the answer callHost builds for the recorded
+// ReadKey call encodes to exactly the bytes pypsrp sent Windows, and the
+// recorded call's parameters reach the Host as ReadKeyOptions.
+func TestReadKeyMatchesRecording(t *testing.T) {
+	t.Parallel()
+	want := recordedReadKeyResponse(t)
+	h := &scriptedKeyHost{key: KeyInfo{VirtualKeyCode: 65, Character: 'a', ControlKeyState: CapsLockOn, KeyDown: true}}
+	// The recorded call's "mp" is an ArrayList holding <I32>4</I32>.
+	v, err := callHost(context.Background(), h, psrp.HostReadKey, []any{int32(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.options != ReadKeyIncludeKeyDown {
+		t.Errorf("options = %v, want IncludeKeyDown", h.options)
+	}
+	got, err := psrp.EncodeBody(&psrp.PipelineHostResponse{CallID: 1, Method: psrp.HostReadKey, Result: v}, clixml.MarshalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// psrp writes client bodies RefId first, as the later pypsrp recordings
+	// do; this older recording has N first. XML gives attribute order no
+	// meaning, so only that order is evened out before comparing bytes.
+	got = objAttrOrderRE.ReplaceAll(got, []byte(`<Obj N="$2" RefId="$1">`))
+	if !bytes.Equal(got, want) {
+		t.Errorf("encoded ReadKey answer differs from the recording:\ngot  %s\nwant %s", got, want)
+	}
+	// And the recording decodes back to the same value.
+	body, err := psrp.DecodeBody(psrp.MessagePipelineHostResponse, want, clixml.UnmarshalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := body.(*psrp.PipelineHostResponse)
+	if !ok || r.Method != psrp.HostReadKey || r.CallID != 1 {
+		t.Fatalf("decoded %#v", body)
+	}
+	o, ok := r.Result.(*clixml.Object)
+	if !ok {
+		t.Fatalf("recorded result is %T", r.Result)
+	}
+	for _, m := range []struct {
+		name string
+		want any
+	}{{"virtualKeyCode", int32(65)}, {"character", clixml.Char('a')}, {"controlKeyState", int32(CapsLockOn)}, {"keyDown", true}} {
+		if got, _ := o.Member(m.name); got != m.want {
+			t.Errorf("recorded %s = %#v, want %#v", m.name, got, m.want)
+		}
+	}
+}
+
+var objAttrOrderRE = regexp.MustCompile(`<Obj RefId="([0-9]+)" N="([^"]*)">`)
+
+// scriptedKeyHost answers ReadKey with key and records the options.
+type scriptedKeyHost struct {
+	DefaultHost
+	key     KeyInfo
+	options ReadKeyOptions
+}
+
+func (h *scriptedKeyHost) ReadKey(_ context.Context, o ReadKeyOptions) (KeyInfo, error) {
+	h.options = o
+	return h.key, nil
+}
+
+// TestCallHostReadKey covers the KeyInfo encoding and the ReadKey
+// parameters as the wire may carry them.
+func TestCallHostReadKey(t *testing.T) {
+	t.Parallel()
+	enumOpts := &clixml.Object{TypeNames: []string{"System.Management.Automation.Host.ReadKeyOptions", "System.Enum"},
+		ToString: "NoEcho, IncludeKeyDown", HasToString: true, Value: int32(6)}
+	tests := []struct {
+		name     string
+		params   []any
+		key      KeyInfo
+		wantOpts ReadKeyOptions
+		wantErr  bool
+		want     []any // member values in order
+	}{
+		{name: "plain I32", params: []any{int32(4)}, key: KeyInfo{VirtualKeyCode: 13, Character: '\r', KeyDown: true},
+			wantOpts: ReadKeyIncludeKeyDown, want: []any{int32(13), clixml.Char('\r'), int32(0), true}},
+		{name: "enum object", params: []any{enumOpts}, key: KeyInfo{Character: 'Z', ControlKeyState: ShiftPressed | LeftCtrlPressed},
+			wantOpts: ReadKeyNoEcho | ReadKeyIncludeKeyDown, want: []any{int32(0), clixml.Char('Z'), int32(0x18), false}},
+		{name: "no parameters", params: nil, key: KeyInfo{Character: 0xFFFF},
+			wantOpts: ReadKeyIncludeKeyDown, want: []any{int32(0), clixml.Char(0xFFFF), int32(0), false}},
+		{name: "mistyped parameter", params: []any{"x"}, wantOpts: 0, want: []any{int32(0), clixml.Char(0), int32(0), false}},
+		{name: "surrogate", params: []any{int32(4)}, key: KeyInfo{Character: 0xD800}, wantOpts: ReadKeyIncludeKeyDown, wantErr: true},
+		{name: "astral", params: []any{int32(4)}, key: KeyInfo{Character: 0x1F600}, wantOpts: ReadKeyIncludeKeyDown, wantErr: true},
+		{name: "negative", params: []any{int32(4)}, key: KeyInfo{Character: -1}, wantOpts: ReadKeyIncludeKeyDown, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := &scriptedKeyHost{key: tt.key}
+			v, err := callHost(context.Background(), h, psrp.HostReadKey, tt.params)
+			if h.options != tt.wantOpts {
+				t.Errorf("options = %v, want %v", h.options, tt.wantOpts)
+			}
+			if tt.wantErr {
+				if err == nil || !strings.HasPrefix(err.Error(), "session: ") {
+					t.Errorf("err = %v, want a session: error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, ok := v.(*clixml.Object)
+			if !ok || len(o.Members) != len(tt.want) || len(o.TypeNames) != 0 {
+				t.Fatalf("value = %#v", v)
+			}
+			for i, w := range tt.want {
+				if o.Members[i].Value != w {
+					t.Errorf("member %s = %#v, want %#v", o.Members[i].Name, o.Members[i].Value, w)
+				}
+			}
+		})
+	}
+}
+
+// TestCallHostRawUIMethods: the raw-UI methods of the recorded scenario
+// and their neighbours get the answers PowerShell expects.
+func TestCallHostRawUIMethods(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := DefaultHost{}
+	rect := obj(clixml.Property{Name: "left", Value: int32(1)}, clixml.Property{Name: "top", Value: int32(2)},
+		clixml.Property{Name: "right", Value: int32(3)}, clixml.Property{Name: "bottom", Value: int32(4)})
+	cell := obj(clixml.Property{Name: "character", Value: clixml.Char('Z')}, clixml.Property{Name: "foregroundColor", Value: int32(12)})
+	coord := obj(clixml.Property{Name: "x", Value: int32(15)}, clixml.Property{Name: "y", Value: int32(15)})
+	// Void methods: accepted, nothing to answer.
+	for _, c := range []struct {
+		m      psrp.HostMethodID
+		params []any
+	}{
+		{psrp.HostFlushInputBuffer, nil},
+		{psrp.HostSetBufferContents1, []any{rect, cell}},
+		{psrp.HostSetBufferContents2, []any{coord, &clixml.Object{}}},
+		{psrp.HostScrollBufferContents, []any{rect, coord, rect, cell}},
+		{psrp.HostSetForegroundColor, []any{int32(10)}},
+		{psrp.HostSetWindowTitle, []any{"New Window Title"}},
+	} {
+		if !c.m.IsVoid() {
+			t.Errorf("%v is not void", c.m)
+		}
+		if v, err := callHost(ctx, h, c.m, c.params); v != nil || err != nil {
+			t.Errorf("%v = %v, %v; want nil, nil", c.m, v, err)
+		}
+	}
+	if v, err := callHost(ctx, h, psrp.HostGetKeyAvailable, nil); v != false || err != nil {
+		t.Errorf("GetKeyAvailable = %v, %v", v, err)
+	}
+	if _, err := callHost(ctx, h, psrp.HostGetBufferContents, []any{rect}); !errors.Is(err, ErrHostNotSupported) ||
+		!strings.Contains(err.Error(), "GetBufferContents") {
+		t.Errorf("GetBufferContents err = %v", err)
+	}
+	if _, err := callHost(ctx, h, psrp.HostReadKey, []any{int32(4)}); !errors.Is(err, ErrHostNotSupported) ||
+		!strings.Contains(err.Error(), "ReadKey") {
+		t.Errorf("ReadKey err = %v", err)
+	}
 }

@@ -95,6 +95,12 @@ type replayShell struct {
 	pipelines []*replayPipeline
 	// steps are the pipelines and pool requests in recorded order.
 	steps []*replayStep
+	// hostCalls are the recorded pipeline host calls that expect an
+	// answer, and hostAnswers the answers the recorded client (pypsrp's
+	// scripted host) sent, both in recorded order. The replay host is
+	// scripted with these answers.
+	hostCalls   []*psrp.PipelineHostCall
+	hostAnswers []*psrp.PipelineHostResponse
 }
 
 // replayStep is one thing the recorded client did on an open pool: run a
@@ -263,7 +269,10 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 				}
 				switch b := body.(type) {
 				case *psrp.PipelineHostResponse:
-					sc.replaySkip("the recorded host answered a pipeline host call (%v); replaying needs a host scripted with pypsrp's answers", b.Method)
+					if !replayScripted(b.Method) {
+						sc.replaySkip("the recorded host answered a pipeline host call (%v); the replay host is scripted for ReadKey and ReadLine only", b.Method)
+					}
+					shells[e.Shell].hostAnswers = append(shells[e.Shell].hostAnswers, b)
 				case *psrp.RunspacePoolHostResponse:
 					sc.replaySkip("the recorded host answered a pool host call (%v); replaying needs a host scripted with pypsrp's answers", b.Method)
 				}
@@ -348,6 +357,10 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 						p.hostWrites = append(p.hostWrites, text)
 					case psrp.HostWriteProgress:
 						p.hostProgress++
+					default:
+						if !b.Method.IsVoid() {
+							sh.hostCalls = append(sh.hostCalls, b)
+						}
 					}
 				}
 			}
@@ -367,6 +380,9 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 	for _, sh := range sc.shells {
 		if sh.init == nil {
 			t.Fatalf("a recorded Create carries no INIT_RUNSPACEPOOL")
+		}
+		if len(sh.hostCalls) != len(sh.hostAnswers) {
+			sc.replaySkip("%d recorded pipeline host calls expect an answer, the recorded client sent %d", len(sh.hostCalls), len(sh.hostAnswers))
 		}
 		for _, st := range sh.steps {
 			if st.op != "" && st.op != "Get" && !st.answered {
@@ -436,7 +452,7 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i, sh := range sc.shells {
-		host := &replayHost{}
+		host := replayScriptedHost(t, sh)
 		s, err := session.New(ctx, srv.URL, replayOptions(srv, sh, host)...)
 		if len(sh.poolStates) == 0 || sh.poolStates[len(sh.poolStates)-1] != psrp.RunspacePoolOpened {
 			require.Error(t, err, "shell %d: the recorded pool never opened", i)
@@ -460,6 +476,7 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		}
 		require.NoError(t, s.Close(ctx), "shell %d: Close", i)
 		assert.Equal(t, session.StateClosed, s.State(), "shell %d", i)
+		replayCheckHostCalls(t, i, sh, host)
 	}
 
 	replayCheckSent(t, srv, sc)
@@ -623,12 +640,109 @@ func replayPoolStep(ctx context.Context, t *testing.T, s *session.Session, what 
 }
 
 // replayHost records the host calls the client services without answering
-// (UI writes), and answers the rest as DefaultHost does.
+// (UI writes), answers ReadKey and ReadLine with the recorded client's
+// answers in recorded order, and the rest as DefaultHost does.
 type replayHost struct {
 	session.DefaultHost
 	mu       sync.Mutex
 	writes   []string
 	progress int
+	// keys and lines are the scripted answers still to give; keyOptions
+	// the options of the ReadKey calls received.
+	keys       []session.KeyInfo
+	lines      []string
+	keyOptions []session.ReadKeyOptions
+}
+
+// errReplayUnscripted is what the replay host answers when the recording
+// holds no further answer: the client asked more than pypsrp was asked.
+var errReplayUnscripted = errors.New("replay: no recorded answer left for this host call")
+
+func (h *replayHost) ReadKey(_ context.Context, o session.ReadKeyOptions) (session.KeyInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.keyOptions = append(h.keyOptions, o)
+	if len(h.keys) == 0 {
+		return session.KeyInfo{}, errReplayUnscripted
+	}
+	k := h.keys[0]
+	h.keys = h.keys[1:]
+	return k, nil
+}
+
+func (h *replayHost) ReadLine(context.Context) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.lines) == 0 {
+		return "", errReplayUnscripted
+	}
+	l := h.lines[0]
+	h.lines = h.lines[1:]
+	return l, nil
+}
+
+// replayScripted reports whether the replay host can be scripted with the
+// recorded answers to method.
+func replayScripted(m psrp.HostMethodID) bool {
+	return m == psrp.HostReadKey || m == psrp.HostReadLine
+}
+
+// replayScriptedHost returns a replay host that answers the host calls of
+// sh as the recorded client did.
+func replayScriptedHost(t *testing.T, sh *replayShell) *replayHost {
+	t.Helper()
+	h := &replayHost{}
+	for i, a := range sh.hostAnswers {
+		require.Nil(t, a.Error, "recorded host answer %d is an error; the replay host scripts values only", i)
+		switch a.Method {
+		case psrp.HostReadKey:
+			h.keys = append(h.keys, replayKeyInfo(t, a.Result))
+		case psrp.HostReadLine:
+			line, ok := a.Result.(string)
+			require.True(t, ok, "recorded ReadLine answer %d is %T", i, a.Result)
+			h.lines = append(h.lines, line)
+		}
+	}
+	return h
+}
+
+// replayKeyInfo reads a recorded KeyInfo answer (an object whose members
+// are the .NET field names of System.Management.Automation.Host.KeyInfo).
+func replayKeyInfo(t *testing.T, v any) session.KeyInfo {
+	t.Helper()
+	o, ok := v.(*clixml.Object)
+	require.True(t, ok, "recorded ReadKey answer is %T", v)
+	member := func(name string) any {
+		m, ok := o.Member(name)
+		require.True(t, ok, "recorded KeyInfo has no %s", name)
+		return m
+	}
+	vk, ok1 := member("virtualKeyCode").(int32)
+	ch, ok2 := member("character").(clixml.Char)
+	cks, ok3 := member("controlKeyState").(int32)
+	down, ok4 := member("keyDown").(bool)
+	require.True(t, ok1 && ok2 && ok3 && ok4, "recorded KeyInfo members mistyped: %#v", o.Members)
+	return session.KeyInfo{VirtualKeyCode: vk, Character: rune(ch), ControlKeyState: session.ControlKeyStates(cks), KeyDown: down}
+}
+
+// replayCheckHostCalls checks that every scripted answer was asked for, and
+// that each ReadKey reached the host with the options of the recorded call.
+func replayCheckHostCalls(t *testing.T, shell int, sh *replayShell, h *replayHost) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	assert.Empty(t, h.keys, "shell %d: recorded ReadKey answers never asked for", shell)
+	assert.Empty(t, h.lines, "shell %d: recorded ReadLine answers never asked for", shell)
+	var want []session.ReadKeyOptions
+	for _, c := range sh.hostCalls {
+		if c.Method == psrp.HostReadKey {
+			require.NotEmpty(t, c.Params, "shell %d: recorded ReadKey call without options", shell)
+			n, ok := c.Params[0].(int32)
+			require.True(t, ok, "shell %d: recorded ReadKey options are %T", shell, c.Params[0])
+			want = append(want, session.ReadKeyOptions(n))
+		}
+	}
+	replayEqual(t, fmt.Sprintf("shell %d: ReadKey options", shell), want, h.keyOptions)
 }
 
 func (h *replayHost) Write(_ context.Context, w session.HostWrite) error {
@@ -667,6 +781,7 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 	inits := map[int]*psrp.InitRunspacePool{}
 	creates := map[int]*psrp.CreatePipeline{}
 	inputs := map[int][]any{}
+	var answers []*psrp.PipelineHostResponse
 	for _, r := range srv.Received() {
 		if r.Shell < 0 {
 			continue
@@ -683,9 +798,18 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 				creates[r.Command] = b
 			case *psrp.PipelineInput:
 				inputs[r.Command] = append(inputs[r.Command], b.Value)
+			case *psrp.PipelineHostResponse:
+				answers = append(answers, b)
 			}
 		}
 	}
+	// Our client's answers to the host calls must say what pypsrp's did:
+	// same call IDs, methods and values, decoded from the CLIXML each sent.
+	var wantAnswers []*psrp.PipelineHostResponse
+	for _, sh := range sc.shells {
+		wantAnswers = append(wantAnswers, sh.hostAnswers...)
+	}
+	replayEqual(t, "pipeline host responses", wantAnswers, answers)
 	for i, sh := range sc.shells {
 		got := inits[i]
 		if !assert.NotNil(t, got, "shell %d: our client sent no INIT_RUNSPACEPOOL", i) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/session"
@@ -124,6 +125,93 @@ func (h *consoleHost) Write(_ context.Context, w session.HostWrite) error {
 func (h *consoleHost) WriteProgress(_ context.Context, _ int64, rec clixml.ProgressRecord) error {
 	h.printer.progress(rec)
 	return nil
+}
+
+// ReadKey answers $Host.UI.RawUI.ReadKey with the next character of stdin.
+// The terminal is left in its normal (line) mode, so the key arrives only
+// after Enter is pressed; on a terminal the rest of that line, Enter
+// included, is then discarded, since it was typed only to send the key (Enter
+// alone reads as the Enter key). From a pipe exactly one character is read.
+// With ReadKeyNoEcho the terminal's echo is turned off meanwhile. Only the
+// character is known: the virtual-key code is that of the letter, digit,
+// Enter, Space, Tab or Escape key when there is one, and no control key state
+// is reported but Shift for capital letters.
+func (h *consoleHost) ReadKey(ctx context.Context, options session.ReadKeyOptions) (session.KeyInfo, error) {
+	terminal := isTerminal(h.in)
+	restore := func() {}
+	if options&session.ReadKeyNoEcho != 0 && terminal {
+		restore = disableEcho(h.in)
+	}
+	defer restore()
+	type result struct {
+		r   rune
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		r, err := readRune(h.in)
+		if err == nil && terminal && r != '\n' {
+			_, _ = readLine(h.in) // the rest of the line, up to the Enter that sent it
+		}
+		ch <- result{r, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return session.KeyInfo{}, res.err
+		}
+		return keyInfoFor(res.r, options), nil
+	case <-ctx.Done():
+		return session.KeyInfo{}, ctx.Err()
+	}
+}
+
+// keyInfoFor describes the key press that typed r.
+func keyInfoFor(r rune, options session.ReadKeyOptions) session.KeyInfo {
+	k := session.KeyInfo{Character: r, KeyDown: options&session.ReadKeyIncludeKeyUp == 0 || options&session.ReadKeyIncludeKeyDown != 0}
+	switch {
+	case r >= 'a' && r <= 'z':
+		k.VirtualKeyCode = r - 'a' + 'A' // VK_A..VK_Z
+	case r >= 'A' && r <= 'Z':
+		k.VirtualKeyCode = r
+		k.ControlKeyState = session.ShiftPressed
+	case r >= '0' && r <= '9':
+		k.VirtualKeyCode = r // VK_0..VK_9
+	case r == '\n' || r == '\r':
+		k.Character, k.VirtualKeyCode = '\r', 0x0D // VK_RETURN
+	case r == ' ':
+		k.VirtualKeyCode = 0x20 // VK_SPACE
+	case r == '\t':
+		k.VirtualKeyCode = 0x09 // VK_TAB
+	case r == 0x1b:
+		k.VirtualKeyCode = 0x1B // VK_ESCAPE
+	}
+	if r > 0xFFFF {
+		// A .NET Char holds one UTF-16 code unit: report the key without
+		// its character rather than failing the remote ReadKey.
+		k.Character = 0
+	}
+	return k
+}
+
+// readRune reads one UTF-8 encoded character from r a byte at a time, so
+// that nothing after it is consumed. Invalid UTF-8 reads as U+FFFD.
+func readRune(r io.Reader) (rune, error) {
+	var buf [utf8.UTFMax]byte
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n : n+1])
+		n += m
+		if n > 0 && (utf8.FullRune(buf[:n]) || err != nil) {
+			c, _ := utf8.DecodeRune(buf[:n])
+			return c, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	c, _ := utf8.DecodeRune(buf[:n])
+	return c, nil
 }
 
 func (h *consoleHost) header(caption, message string) {
