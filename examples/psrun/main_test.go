@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopsrp/gopsrp/psrp"
+	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,4 +141,43 @@ func TestInterruptStopsRemotePipeline(t *testing.T) {
 		t.Fatal("the remote pipeline was not stopped")
 	}
 	assert.Contains(t, errOut.String(), "interrupted; the remote pipeline was stopped")
+}
+
+// Read-Host and $Host.UI.RawUI.ReadKey on the remote side are answered from
+// psrun's stdin.
+func TestConsoleHostAnswersFromStdin(t *testing.T) {
+	endpoint := func() *sessiontest.Server {
+		srv := defaultEndpoint()
+		srv.Handle("Ask-Twice", func(ctx context.Context, c *sessiontest.Call) error {
+			key, err := c.HostCall(ctx, psrp.HostReadKey, int32(session.ReadKeyIncludeKeyDown))
+			if err != nil {
+				return err
+			}
+			o, ok := key.(*clixml.Object)
+			if !ok {
+				return fmt.Errorf("ReadKey answered %T", key)
+			}
+			ch, _ := o.Member("character")
+			line, err := c.ReadLine(ctx, "Name")
+			if err != nil {
+				return err
+			}
+			return c.WriteOutput(fmt.Sprintf("key=%c line=%s", rune(ch.(clixml.Char)), line))
+		})
+		return srv
+	}
+	stdin, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	// From a pipe ReadKey takes exactly one character; Read-Host the rest
+	// of the line.
+	_, err = w.WriteString("qAda\n")
+	require.NoError(t, err)
+	w.Close()
+	var out, errOut bytes.Buffer
+	a := app{stdin: stdin, stdout: &out, stderr: &errOut, endpoint: endpoint}
+	code := a.run(context.Background(), []string{"Ask-Twice"})
+	require.Equal(t, exitOK, code, "stderr: %s", errOut.String())
+	// Read-Host's prompt is a host write, shown as pwsh shows it.
+	assert.Equal(t, "Name: key=q line=Ada\n", out.String())
 }
