@@ -8,3 +8,8 @@ require (
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.5
 )
+
+require (
+	github.com/Azure/go-ntlmssp v0.1.1 // indirect
+	github.com/jcmturner/gokrb5/v8 v8.4.4 // indirect
+)
