@@ -1,19 +1,31 @@
-// Package auth provides the authentication of gopsrp: http.RoundTripper
-// decorators that authenticate (and, for some mechanisms, encrypt) the
-// WS-Management traffic of a session.
+// Package auth provides the authentication of gopsrp: http.RoundTrippers
+// that authenticate, and for most mechanisms encrypt, the WS-Management
+// traffic of a session.
 //
-// Each mechanism is a RoundTripper wrapping a Base transport, so it fits any
-// *http.Client:
+// Transport authenticates with a Mechanism (NTLM, Kerberos, Negotiate,
+// CredSSP) and seals every message body with the resulting security
+// context (MS-WSMV 2.2.9.1), which is what a default Windows host requires
+// at http://host:5985/wsman:
 //
-//	client := &http.Client{Transport: &auth.Basic{Username: "alice", Password: pw}}
+//	rt := &auth.Transport{Mechanism: &auth.Negotiate{Username: `CORP\alice`, Password: pw}}
+//	defer rt.CloseIdleConnections()
+//	client := &http.Client{Transport: rt}
+//
+// Each security context belongs to one TCP connection; Transport keeps a
+// small pool of such connections so that concurrent requests do not queue
+// behind one socket, and re-authenticates transparently when the server
+// closes one. Over http://, mechanisms that cannot prove the server's
+// identity (NTLM, CredSSP, Negotiate that fell back to NTLM) are refused
+// unless the host is in Transport.TrustedHosts, as WinRM's client does.
+//
+// Basic sends the password on every request and Certificate relies on a
+// TLS client certificate; neither encrypts messages, so both are only safe
+// over HTTPS.
 //
 // Authenticating inside a RoundTripper departs on purpose from the
 // net/http advice that a RoundTripper "should not attempt to handle
 // authentication": WinRM's mechanisms bind state to connections and seal
 // message bodies, which only a transport can do.
-//
-// Only Basic is implemented so far. Basic sends the password on every
-// request and does not encrypt messages, so it is only safe over HTTPS.
 package auth
 
 import "net/http"

@@ -15,7 +15,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childMain, when set (by sealbench_test.go), runs instead of the tests in
+// a child process that a benchmark started.
+var childMain func() bool
+
+func TestMain(m *testing.M) {
+	if childMain != nil && childMain() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // testTimeout bounds every test's context so a hang fails instead of
 // blocking the run.

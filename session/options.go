@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/wsman"
 )
 
@@ -41,6 +42,9 @@ type config struct {
 	basicUser        string
 	basicPass        string
 	basic            bool
+	mech             auth.Mechanism
+	clientCert       *tls.Certificate
+	trustedHosts     []string
 	tlsConfig        *tls.Config
 	forceHTTP        bool
 	port             int
@@ -79,13 +83,90 @@ func WithHTTPClient(client *http.Client) Option {
 	}
 }
 
+// WithAuth authenticates with m: &auth.Negotiate{…}, &auth.NTLM{…},
+// &auth.Kerberos{…} or &auth.CredSSP{…}. Each connection authenticates once
+// and then seals every message (WinRM message-level encryption), so plain
+// http:// is allowed, as on a default Windows host (port 5985, Negotiate,
+// AllowUnencrypted=false). Over http://, a mechanism that cannot prove the
+// server's identity (NTLM, CredSSP, Negotiate that falls back to NTLM)
+// needs the host in WithTrustedHosts, as Windows' own client does.
+//
+// The client's Transport (WithHTTPClient), if given, must be an
+// *http.Transport: it is cloned once per authenticated connection, so its
+// TLS configuration, dialer and proxy hold on every connection.
+func WithAuth(m auth.Mechanism) Option {
+	return func(c *config) {
+		if m == nil {
+			c.fail("WithAuth: nil mechanism")
+			return
+		}
+		c.mech, c.basic = m, false
+	}
+}
+
+// WithNegotiate authenticates like PowerShell's default: SPNEGO, which picks
+// Kerberos when the host has a name and a ticket can be had, NTLM
+// otherwise. user is "user", `DOMAIN\user` or "user@domain". It is
+// WithAuth(&auth.Negotiate{Username: user, Password: password}).
+func WithNegotiate(user, password string) Option {
+	return WithAuth(&auth.Negotiate{Username: user, Password: password})
+}
+
+// WithNTLM authenticates with NTLMv2 (raw NTLMSSP tokens under the
+// Negotiate scheme) and seals every message. NTLM does not prove the
+// server's identity: over http:// the host must be in WithTrustedHosts.
+func WithNTLM(user, password string) Option {
+	return WithAuth(&auth.NTLM{Username: user, Password: password})
+}
+
+// WithKerberos authenticates with Kerberos (the Kerberos HTTP scheme) with
+// mutual authentication, for user ("user" or "user@REALM") and password;
+// empty user and password use the credential cache named by KRB5CCNAME
+// (after kinit). krb5.conf comes from KRB5_CONFIG or /etc/krb5.conf. For
+// keytabs, other service classes or delegation use WithAuth(&auth.Kerberos{…}).
+func WithKerberos(user, password string) Option {
+	return WithAuth(&auth.Kerberos{Username: user, Password: password})
+}
+
+// WithCredSSP authenticates with CredSSP (NTLM inside a TLS channel) and
+// delegates user's password to the server, for the second hop. CredSSP
+// does not prove the server's identity: over http:// the host must be in
+// WithTrustedHosts.
+func WithCredSSP(user, password string) Option {
+	return WithAuth(&auth.CredSSP{Username: user, Password: password})
+}
+
+// WithCertificate authenticates with a TLS client certificate mapped to a
+// user on the server (WinRM certificate authentication). It needs https://.
+// It cannot be combined with WithHTTPClient or WithTLSConfig's own
+// Certificates; the certificate is added to WithTLSConfig's configuration.
+func WithCertificate(cert tls.Certificate) Option {
+	return func(c *config) {
+		if len(cert.Certificate) == 0 {
+			c.fail("WithCertificate: empty certificate")
+			return
+		}
+		c.clientCert = &cert
+	}
+}
+
 // WithBasicAuth authenticates with HTTP Basic (auth.Basic). Basic sends the
-// password with every request and encrypts nothing: it is refused over
-// plain http:// unless WithAllowUnencrypted is given too.
+// password with every request and encrypts nothing: over plain http:// it
+// is refused unless WithAllowUnencrypted is given and the host is in
+// WithTrustedHosts.
 func WithBasicAuth(user, password string) Option {
 	return func(c *config) {
-		c.basic, c.basicUser, c.basicPass = true, user, password
+		c.basic, c.basicUser, c.basicPass, c.mech = true, user, password, nil
 	}
+}
+
+// WithTrustedHosts lists the hosts that may be sent credentials over plain
+// http:// by mechanisms that cannot authenticate the server (NTLM, CredSSP,
+// Basic), like WinRM's TrustedHosts: host names and IP addresses,
+// "*.corp.example" for a domain, "*" for every host. HTTPS and Kerberos
+// with mutual authentication need no entry.
+func WithTrustedHosts(patterns ...string) Option {
+	return func(c *config) { c.trustedHosts = append(c.trustedHosts, patterns...) }
 }
 
 // WithTLSConfig uses cfg for HTTPS (root CAs, client certificates, server

@@ -43,10 +43,12 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +71,7 @@ type Session struct {
 	wsc          *wsman.Client
 	shell        wsman.ShellRef
 	host         Host
-	ownTransport *http.Transport // ours to close on Close, or nil
+	ownTransport interface{ CloseIdleConnections() } // ours to close on Close, or nil
 	logger       *slog.Logger
 
 	bgCtx    context.Context // cancelled by Close: ends every loop
@@ -163,7 +165,7 @@ func newSession(target string, opts []Option) (*Session, error) {
 	if s.host == nil {
 		s.host = DefaultHost{}
 	}
-	client, err := s.buildHTTPClient()
+	client, err := s.buildHTTPClient(u)
 	if err != nil {
 		return nil, err
 	}
@@ -225,13 +227,14 @@ func encrypts(c *http.Client) bool {
 }
 
 // buildHTTPClient returns the client the WS-Man layer uses: the caller's,
-// or one of our own (then closed on Close), wrapped with Basic if asked.
-func (s *Session) buildHTTPClient() (*http.Client, error) {
+// or one of our own (then closed on Close), wrapped with the authentication
+// the options ask for.
+func (s *Session) buildHTTPClient(u *url.URL) (*http.Client, error) {
 	cfg := &s.cfg
 	var client *http.Client
 	if cfg.httpClient != nil {
-		if cfg.tlsConfig != nil {
-			return nil, errors.New("session: WithTLSConfig cannot be combined with WithHTTPClient; configure that client's transport")
+		if cfg.tlsConfig != nil || cfg.clientCert != nil {
+			return nil, errors.New("session: WithTLSConfig and WithCertificate cannot be combined with WithHTTPClient; configure that client's transport")
 		}
 		c := *cfg.httpClient // shallow copy: never modify the caller's client
 		client = &c
@@ -240,11 +243,40 @@ func (s *Session) buildHTTPClient() (*http.Client, error) {
 		if cfg.tlsConfig != nil {
 			tr.TLSClientConfig = cfg.tlsConfig.Clone()
 		}
+		if cfg.clientCert != nil {
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			tr.TLSClientConfig.Certificates = append(tr.TLSClientConfig.Certificates, *cfg.clientCert)
+		}
 		s.ownTransport = tr
 		client = &http.Client{Transport: tr}
 	}
-	if cfg.basic {
+	switch {
+	case cfg.mech != nil:
+		base, ok := client.Transport.(*http.Transport)
+		if client.Transport == nil {
+			base, ok = http.DefaultTransport.(*http.Transport), true
+		}
+		if !ok {
+			return nil, fmt.Errorf("session: %v needs an *http.Transport in WithHTTPClient (it clones one per authenticated connection), got %T", cfg.mech, client.Transport)
+		}
+		// Over https, TLS protects the messages: like PowerShell and
+		// pypsrp, seal only over plain http.
+		t := &auth.Transport{Mechanism: cfg.mech, Base: base, TrustedHosts: cfg.trustedHosts, Logger: cfg.logger,
+			AllowUnencrypted: u.Scheme == "https"}
+		client.Transport = t
+		s.ownTransport = t
+	case cfg.basic:
+		if u.Scheme == "http" && cfg.allowUnencrypted && !auth.HostTrusted(cfg.trustedHosts, u.Hostname()) {
+			return nil, fmt.Errorf("session: Basic over plain http:// to %s: %w", u.Hostname(), auth.ErrUntrustedHost)
+		}
 		client.Transport = &auth.Basic{Username: cfg.basicUser, Password: cfg.basicPass, Base: client.Transport}
+	case cfg.clientCert != nil:
+		if u.Scheme != "https" {
+			return nil, fmt.Errorf("session: WithCertificate: %w", auth.ErrRequiresHTTPS)
+		}
+		client.Transport = &auth.Certificate{Base: client.Transport}
 	}
 	return client, nil
 }

@@ -574,7 +574,7 @@ func TestBasicAuthOverHTTP(t *testing.T) {
 	t.Parallel()
 	srv := sessiontest.NewUnstartedServer()
 	srv.Users = map[string]string{"alice": "Passw0rd!"}
-	srv.AllowUnencryptedBasic = true
+	srv.AllowUnencrypted = true
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ctx := testContext(t)
@@ -589,7 +589,7 @@ func TestBasicAuthOverHTTP(t *testing.T) {
 		t.Fatalf("plain http without opt-in = %v, want ErrUnencrypted", err)
 	}
 
-	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithBasicAuth("alice", "Passw0rd!"), session.WithAllowUnencrypted())
+	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithBasicAuth("alice", "Passw0rd!"), session.WithAllowUnencrypted(), session.WithTrustedHosts("127.0.0.1"))
 	if err != nil {
 		t.Fatalf("Basic with opt-in: %v", err)
 	}
@@ -600,7 +600,7 @@ func TestBasicAuthOverHTTP(t *testing.T) {
 		t.Error(err)
 	}
 
-	_, err = session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithBasicAuth("alice", "WrongPassw0rd"), session.WithAllowUnencrypted())
+	_, err = session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithBasicAuth("alice", "WrongPassw0rd"), session.WithAllowUnencrypted(), session.WithTrustedHosts("127.0.0.1"))
 	if !errors.Is(err, wsman.ErrAccessDenied) {
 		t.Fatalf("wrong password = %v, want ErrAccessDenied", err)
 	}

@@ -6,14 +6,23 @@
 //	psrun [flags] SCRIPT
 //
 // With no -host, psrun starts the emulated endpoint of package
-// session/sessiontest in-process (over TLS on 127.0.0.1) and runs SCRIPT
-// there, so that
+// session/sessiontest in-process on 127.0.0.1, set up like a default
+// Windows host (plain HTTP, Negotiate authentication, every message
+// encrypted), and runs SCRIPT there, so that
 //
 //	go run ./examples/psrun 'Get-Date'
 //
 // prints a date on any machine. Against a real host:
 //
-//	GOPSRP_PASSWORD=secret psrun -host win01.corp -user alice 'Get-Service WinRM'
+//	GOPSRP_PASSWORD=secret psrun -host win01.corp -http -user CORP\\alice 'Get-Service WinRM'
+//
+// -auth picks the mechanism: negotiate (the default, as in PowerShell:
+// Kerberos, else NTLM), ntlm, kerberos (with -user, or the ticket cache of
+// kinit), credssp, basic, or certificate (-cert and -key). Over -http,
+// negotiate, ntlm, kerberos and credssp encrypt every message; NTLM and
+// CredSSP cannot prove who the server is, so the host must be listed in
+// -trusted-hosts, as in WinRM's TrustedHosts. Basic over -http also needs
+// -allow-unencrypted.
 //
 // The password is read from the environment variable GOPSRP_PASSWORD, or
 // prompted for on the terminal; there is no flag for it, so it never shows in
@@ -27,6 +36,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -38,6 +48,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
 )
@@ -62,6 +73,10 @@ type options struct {
 	configuration    string
 	allowUnencrypted bool
 	timeout          time.Duration
+	auth             string
+	trustedHosts     string
+	certFile         string
+	keyFile          string
 }
 
 func main() {
@@ -79,17 +94,24 @@ func main() {
 }
 
 // app is one run of psrun with its standard streams. endpoint starts the
-// emulated endpoint used when no -host is given.
+// emulated endpoint used when no -host is given, with one user.
 type app struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
-	endpoint       func() *sessiontest.Server
+	endpoint       func(user, password string) *sessiontest.Server
 }
 
-// defaultEndpoint starts the built-in emulated endpoint over TLS.
-func defaultEndpoint() *sessiontest.Server {
+// The built-in endpoint's user; its password is made anew for each run.
+const demoUser = "demo"
+
+// defaultEndpoint starts the built-in emulated endpoint as a default
+// Windows host is set up: plain HTTP, Negotiate (and CredSSP, for
+// -auth credssp), encryption required.
+func defaultEndpoint(user, password string) *sessiontest.Server {
 	srv := sessiontest.NewUnstartedServer()
-	srv.StartTLS()
+	srv.Users = map[string]string{user: password}
+	srv.Auth = sessiontest.AuthConfig{Negotiate: true, CredSSP: true}
+	srv.Start()
 	return srv
 }
 
@@ -102,9 +124,13 @@ func (a app) run(ctx context.Context, args []string) int {
 	var o options
 	fs.StringVar(&o.host, "host", "", "target: a host name, host:port or WS-Man URL (default: the built-in emulated endpoint)")
 	fs.IntVar(&o.port, "port", 0, "port, when -host does not name one (default 5986, or 5985 with -http)")
-	fs.BoolVar(&o.useHTTP, "http", false, "use plain http (port 5985); needs -allow-unencrypted until message encryption lands")
+	fs.BoolVar(&o.useHTTP, "http", false, "use plain http (port 5985, as a default Windows host); messages are encrypted by negotiate, ntlm, kerberos and credssp")
 	fs.StringVar(&o.caFile, "cacert", "", "PEM file of CA certificates to trust for https (default: the system's)")
-	fs.StringVar(&o.user, "user", "", "user name for Basic authentication; the password comes from $"+passwordEnv+" or a prompt")
+	fs.StringVar(&o.user, "user", "", "user name (user, DOMAIN\\user or user@domain); the password comes from $"+passwordEnv+" or a prompt")
+	fs.StringVar(&o.auth, "auth", "negotiate", "authentication: negotiate, ntlm, kerberos, credssp, basic or certificate")
+	fs.StringVar(&o.trustedHosts, "trusted-hosts", "", "comma-separated hosts (or *.domain, *) that may be sent NTLM, CredSSP or Basic credentials over plain http, like WinRM's TrustedHosts")
+	fs.StringVar(&o.certFile, "cert", "", "PEM client certificate, for -auth certificate")
+	fs.StringVar(&o.keyFile, "key", "", "PEM private key of -cert")
 	fs.StringVar(&o.configuration, "configuration", "", "session configuration name, e.g. a JEA endpoint (default Microsoft.PowerShell)")
 	fs.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "allow unencrypted traffic over plain http (dangerous: everything, passwords included, crosses the network in clear text)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: no limit)")
@@ -142,6 +168,9 @@ func (a app) run(ctx context.Context, args []string) int {
 	s, err := session.New(ctx, target, sessOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "psrun: %v\n", err)
+		if hint := hintFor(err); hint != "" {
+			fmt.Fprintf(stderr, "psrun: %s\n", hint)
+		}
 		if interrupted.Err() != nil {
 			return exitInterrupted
 		}
@@ -209,8 +238,21 @@ func (a app) connectOptions(o options) (string, []session.Option, func(), error)
 		opts = append(opts, session.WithConfigurationName(o.configuration))
 	}
 	if o.host == "" {
-		srv := a.endpoint()
-		opts = append(opts, session.WithHTTPClient(srv.Client()))
+		// The built-in endpoint trusts itself: it is this process.
+		password := rand.Text()
+		var authOpt session.Option
+		switch o.auth {
+		case "negotiate":
+			authOpt = session.WithNegotiate(demoUser, password)
+		case "ntlm":
+			authOpt = session.WithNTLM(demoUser, password)
+		case "credssp":
+			authOpt = session.WithCredSSP(demoUser, password)
+		default:
+			return "", nil, nil, fmt.Errorf("the built-in endpoint takes -auth negotiate, ntlm or credssp, not %q", o.auth)
+		}
+		srv := a.endpoint(demoUser, password)
+		opts = append(opts, authOpt, session.WithTrustedHosts("127.0.0.1"))
 		return srv.URL, opts, srv.Close, nil
 	}
 
@@ -223,6 +265,10 @@ func (a app) connectOptions(o options) (string, []session.Option, func(), error)
 	if o.allowUnencrypted {
 		opts = append(opts, session.WithAllowUnencrypted())
 	}
+	if o.trustedHosts != "" {
+		opts = append(opts, session.WithTrustedHosts(strings.Split(o.trustedHosts, ",")...))
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
 		if err != nil {
@@ -232,16 +278,72 @@ func (a app) connectOptions(o options) (string, []session.Option, func(), error)
 		if !pool.AppendCertsFromPEM(pem) {
 			return "", nil, nil, fmt.Errorf("-cacert %s holds no PEM certificate", o.caFile)
 		}
-		opts = append(opts, session.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+		tlsCfg.RootCAs = pool
 	}
-	if o.user != "" {
-		password, err := readPassword(o.user, a.stdin, a.stderr)
-		if err != nil {
-			return "", nil, nil, err
-		}
-		opts = append(opts, session.WithBasicAuth(o.user, password))
+	opts = append(opts, session.WithTLSConfig(tlsCfg))
+	authOpt, err := a.authOption(o)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if authOpt != nil {
+		opts = append(opts, authOpt)
 	}
 	return o.host, opts, func() {}, nil
+}
+
+// authOption turns -auth, -user, -cert and -key into the session option.
+func (a app) authOption(o options) (session.Option, error) {
+	if o.auth == "certificate" {
+		if o.certFile == "" || o.keyFile == "" {
+			return nil, errors.New("-auth certificate needs -cert and -key")
+		}
+		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load -cert/-key: %w", err)
+		}
+		return session.WithCertificate(cert), nil
+	}
+	if o.certFile != "" || o.keyFile != "" {
+		return nil, errors.New("-cert and -key go with -auth certificate")
+	}
+	password := ""
+	switch {
+	case o.user != "":
+		pw, err := readPassword(o.user, a.stdin, a.stderr)
+		if err != nil {
+			return nil, err
+		}
+		password = pw
+	case o.auth != "kerberos":
+		return nil, fmt.Errorf("-auth %s needs -user (only kerberos can use the ticket cache of kinit)", o.auth)
+	}
+	switch o.auth {
+	case "negotiate":
+		return session.WithNegotiate(o.user, password), nil
+	case "ntlm":
+		return session.WithNTLM(o.user, password), nil
+	case "kerberos":
+		return session.WithKerberos(o.user, password), nil
+	case "credssp":
+		return session.WithCredSSP(o.user, password), nil
+	case "basic":
+		return session.WithBasicAuth(o.user, password), nil
+	}
+	return nil, fmt.Errorf("unknown -auth %q (want negotiate, ntlm, kerberos, credssp, basic or certificate)", o.auth)
+}
+
+// hintFor says which psrun flag answers a refusal of the session package,
+// whose errors name its Go options.
+func hintFor(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrUntrustedHost):
+		return "the server's identity cannot be verified: add the host to -trusted-hosts, or use https (no -http) or -auth kerberos"
+	case errors.Is(err, session.ErrUnencrypted):
+		return "traffic over plain http would be unencrypted: use -auth negotiate, ntlm, kerberos or credssp, https (no -http), or -allow-unencrypted on a trusted test network"
+	case errors.Is(err, auth.ErrAccessDenied), errors.Is(err, auth.ErrLogonFailed):
+		return "the credentials were refused: check -user, $" + passwordEnv + " and -auth"
+	}
+	return ""
 }
 
 // readPassword takes the password from the environment, or prompts for it on

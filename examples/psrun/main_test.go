@@ -91,10 +91,42 @@ func TestPasswordNeverFromAFlag(t *testing.T) {
 
 func TestPlainHTTPRefusedWithoutOptIn(t *testing.T) {
 	t.Setenv(passwordEnv, "s3cret-value")
-	code, _, errOut := runPsrun(t, "-host", "127.0.0.1", "-http", "-user", "alice", "Get-Date")
+	code, _, errOut := runPsrun(t, "-host", "127.0.0.1", "-http", "-auth", "basic", "-user", "alice", "Get-Date")
 	assert.Equal(t, exitCannotRun, code)
 	assert.Contains(t, strings.ToLower(errOut), "unencrypted")
+	assert.Contains(t, errOut, "-allow-unencrypted", "the hint names psrun's flag")
 	assert.NotContains(t, errOut, "s3cret-value")
+}
+
+// The README's first command runs the secure path: plain HTTP, Negotiate,
+// every message sealed; every mechanism the built-in endpoint offers works.
+func TestDefaultEndpointMechanisms(t *testing.T) {
+	for _, mech := range []string{"negotiate", "ntlm", "credssp"} {
+		code, out, errOut := runPsrun(t, "-auth", mech, "Write-Output sealed")
+		require.Equal(t, exitOK, code, "%s: stderr: %s", mech, errOut)
+		assert.Equal(t, "sealed\n", out, mech)
+	}
+	code, _, errOut := runPsrun(t, "-auth", "basic", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "built-in endpoint takes")
+}
+
+// NTLM over plain http to a host not in -trusted-hosts is refused before
+// any credential is sent, and the refusal names the flag.
+func TestUntrustedHostNamesTheFlag(t *testing.T) {
+	srv := defaultEndpoint("alice", "pw")
+	defer srv.Close()
+	t.Setenv(passwordEnv, "pw")
+	code, _, errOut := runPsrun(t, "-host", srv.URL, "-auth", "ntlm", "-user", "alice", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "-trusted-hosts")
+	code, out, errOut := runPsrun(t, "-host", srv.URL, "-auth", "ntlm", "-user", "alice", "-trusted-hosts", "127.0.0.1", "Write-Output ok")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Equal(t, "ok\n", out)
+	t.Setenv(passwordEnv, "wrong")
+	code, _, errOut = runPsrun(t, "-host", srv.URL, "-auth", "ntlm", "-user", "alice", "-trusted-hosts", "*", "Get-Date")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "credentials were refused")
 }
 
 // Interrupting psrun (Ctrl-C cancels its context) stops the remote pipeline
@@ -102,8 +134,8 @@ func TestPlainHTTPRefusedWithoutOptIn(t *testing.T) {
 func TestInterruptStopsRemotePipeline(t *testing.T) {
 	started := make(chan struct{})
 	stopped := make(chan struct{})
-	endpoint := func() *sessiontest.Server {
-		srv := defaultEndpoint()
+	endpoint := func(user, password string) *sessiontest.Server {
+		srv := defaultEndpoint(user, password)
 		srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
 			close(started)
 			<-ctx.Done()
@@ -146,8 +178,8 @@ func TestInterruptStopsRemotePipeline(t *testing.T) {
 // Read-Host and $Host.UI.RawUI.ReadKey on the remote side are answered from
 // psrun's stdin.
 func TestConsoleHostAnswersFromStdin(t *testing.T) {
-	endpoint := func() *sessiontest.Server {
-		srv := defaultEndpoint()
+	endpoint := func(user, password string) *sessiontest.Server {
+		srv := defaultEndpoint(user, password)
 		srv.Handle("Ask-Twice", func(ctx context.Context, c *sessiontest.Call) error {
 			key, err := c.HostCall(ctx, psrp.HostReadKey, int32(session.ReadKeyIncludeKeyDown))
 			if err != nil {

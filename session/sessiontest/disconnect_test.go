@@ -381,7 +381,7 @@ func TestEnumerateListsOwnShells(t *testing.T) {
 	t.Parallel()
 	s, _ := newFakeServer(t, func(s *Server) {
 		s.Users = map[string]string{"alice": "a-pass", "bob": "b-pass"}
-		s.AllowUnencryptedBasic = true
+		s.AllowUnencrypted = true
 	})
 	hc := s.Client()
 	as := func(user, pass string) func(*http.Request) {

@@ -31,7 +31,7 @@
 // Receive's OperationTimeout, w:InvalidSelectors for an unknown shell or
 // command, w:QuotaLimit over MaxShellsPerUser, w:AccessDenied (code 5) when
 // Disabled or for a configuration the user may not use, w:EncodingLimit for
-// envelopes over the limits, HTTP 401 for bad Basic credentials. Receive
+// envelopes over the limits, HTTP 401 for bad credentials. Receive
 // output is split so that every response fits the request's
 // MaxEnvelopeSize. InjectFault adds delays, dropped connections, truncated
 // bodies and arbitrary faults; KillShell and CloseClientConnections
@@ -59,6 +59,44 @@
 // a Connect whose rsp:Connect carries its CommandId attribute; their
 // Receives fault with 0x803381C4 until then, and then deliver the buffered
 // output.
+//
+// # Authentication and message encryption
+//
+// With no Users, Keytab or CertificateUsers and a zero Auth, every request
+// is served anonymously. Otherwise the endpoint authenticates as a Windows
+// host configured by winrm/config/service does: Auth selects the schemes
+// (zero means Basic, Negotiate, Kerberos when Keytab is set and
+// Certificate when CertificateUsers is set), and a request without
+// credentials gets 401 with one WWW-Authenticate per scheme. Users (user →
+// password) serves Basic, NTLM and CredSSP; DOMAIN\user and user@domain
+// map to user, case-insensitively, and the user name owns shells, counts
+// against quotas and is checked against ConfigurationAccess.Users.
+// Negotiate takes SPNEGO (NTLM, and Kerberos with a keytab), a raw
+// NTLMSSP message (pywinrm) or a raw Kerberos token; Kerberos takes a
+// Kerberos token checked with Keytab; CredSSP runs its own TLS inside the
+// tokens (so it works over plain HTTP) with the same inner mechanisms, and
+// DelegatedCredentials reports the passwords clients delegated. Tokens
+// that need an answer come back on a 401, the last one (a Kerberos AP-REP,
+// SPNEGO's accept-completed) on the 200.
+//
+// These three schemes authenticate the TCP connection, whose context then
+// seals messages: a multipart/encrypted request is opened with it and
+// answered sealed with the same protocol (CredSSP in 16 KiB parts). Over
+// plain HTTP with AllowUnencrypted false, a plaintext SOAP request on such
+// a connection gets HTTP 500, as Windows answers, and Basic is refused.
+// A sealed request on a connection that never authenticated gets 401; one
+// that does not open (tampered, replayed, malformed) gets 400, nothing is
+// processed, and the connection and its context are dropped.
+// CbtHardeningLevel (Relaxed by default) checks the channel bindings of
+// clients over HTTPS; Strict refuses a client that sends none.
+// Certificate authentication (Authorization: CertificateMutualScheme,
+// HTTPS only) maps a client certificate that verifies against ClientCAs
+// through CertificateUsers. To enable Negotiate with encryption:
+//
+//	srv := sessiontest.NewUnstartedServer()
+//	srv.Users = map[string]string{"alice": "pw"}
+//	srv.Auth = sessiontest.AuthConfig{Negotiate: true}
+//	srv.Start()
 //
 // Close stops every goroutine the server started and waits for handlers to
 // return, so tests can check for leaks (go.uber.org/goleak).

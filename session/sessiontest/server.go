@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -22,6 +21,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
+	"github.com/gopsrp/gopsrp/internal/sealedbody"
 )
 
 // ConfigurationAccess describes one session configuration (the part of the
@@ -72,13 +74,43 @@ type Server struct {
 	// MaxTimeout caps a request's OperationTimeout (MaxTimeoutms). Zero
 	// means 60 seconds.
 	MaxTimeout time.Duration
-	// Users holds user name → password for HTTP Basic authentication. Empty
-	// means no authentication: every request is served as an anonymous user.
+	// Users holds user name → password, the credential store of Basic,
+	// NTLM (Negotiate) and CredSSP. Names compare case-insensitively, and
+	// a client's DOMAIN\user or user@domain maps to user (the domain is
+	// not checked). When Users, Keytab and CertificateUsers are all empty
+	// and Auth is zero there is no authentication: every request is served
+	// as an anonymous user.
 	Users map[string]string
-	// AllowUnencryptedBasic allows Basic authentication over plain HTTP.
-	// When false (as on Windows), Basic is only accepted over TLS and every
-	// request over plain HTTP is answered 401 when Users is set.
-	AllowUnencryptedBasic bool
+	// Auth selects the authentication schemes (winrm/config/service/Auth).
+	// Zero means: none when no credentials are configured; else Basic,
+	// Negotiate, Kerberos when Keytab is set, and Certificate when
+	// CertificateUsers is set.
+	Auth AuthConfig
+	// AllowUnencrypted is winrm/config/service/AllowUnencrypted. When
+	// false (as on Windows), over plain HTTP Basic is refused and a client
+	// authenticated with Negotiate, Kerberos or CredSSP must seal every
+	// SOAP message: a plaintext one is answered with HTTP 500, as Windows
+	// does. When true, plaintext messages are accepted too.
+	AllowUnencrypted bool
+	// CbtHardeningLevel is CbtNone, CbtRelaxed or CbtStrict (empty means
+	// CbtRelaxed, the Windows default): how the channel bindings of
+	// Negotiate, Kerberos and CredSSP clients over HTTPS are checked.
+	CbtHardeningLevel string
+	// Keytab holds the keys of ServicePrincipal, for Kerberos (the
+	// Kerberos scheme, and Kerberos in Negotiate).
+	Keytab *keytab.Keytab
+	// ServicePrincipal is the Kerberos service principal name of the
+	// endpoint ("HTTP/host" or "HTTP/host@REALM") whose keytab entry
+	// decrypts tickets. Empty means the principal the ticket names.
+	ServicePrincipal string
+	// CertificateUsers maps a client certificate, by a user principal name
+	// or e-mail address of its subject alternative names or by its subject
+	// common name, to a user name, for certificate authentication over
+	// HTTPS (Authorization: CertificateMutualScheme). The certificate must
+	// verify against ClientCAs.
+	CertificateUsers map[string]string
+	// ClientCAs are the roots client certificates must chain to.
+	ClientCAs *x509.CertPool
 	// Disabled makes the endpoint behave like a host whose PowerShell
 	// remoting is disabled: every shell operation is answered with the
 	// access-denied fault.
@@ -113,6 +145,10 @@ type Server struct {
 	shells     map[uuid.UUID]*shell
 	faults     []*injected
 	newBackend backendFactory
+	delegated  []DelegatedCredential
+
+	newAcceptor acceptorFactory // the mechanisms of Negotiate, Kerberos and CredSSP
+	conns       sync.Map        // net.Conn → *connState, to release contexts when connections close
 
 	hmu      sync.RWMutex // guards handlers and scripts
 	handlers map[string]HandlerFunc
@@ -142,6 +178,9 @@ func NewUnstartedServer() *Server {
 	registerBuiltins(s)
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.ts.Config.ConnContext = s.connContext
+	s.ts.Config.ConnState = s.connStateChanged
+	s.newAcceptor = s.defaultAcceptor
 	return s
 }
 
@@ -163,16 +202,27 @@ func (s *Server) start(useTLS bool) {
 	if started {
 		panic("sessiontest: Server already started")
 	}
+	// URL is set before serving: handlers read it, and a client in another
+	// process gives the race detector no happens-before edge.
+	scheme := "http://"
+	if useTLS {
+		scheme = "https://"
+	}
+	s.URL = scheme + s.ts.Listener.Addr().String() + "/wsman"
 	if useTLS {
 		cert, leaf := selfSignedCert()
 		s.tlsCert = leaf
 		s.isTLS = true
 		s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if s.authEnabled().Certificate {
+			// Ask for a certificate without requiring one: the other
+			// schemes stay usable; certificateUser verifies it.
+			s.ts.TLS.ClientAuth = tls.RequestClientCert
+		}
 		s.ts.StartTLS()
 	} else {
 		s.ts.Start()
 	}
-	s.URL = s.ts.URL + "/wsman"
 }
 
 // Certificate returns the certificate of a server started with StartTLS, or
@@ -297,24 +347,75 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sessiontest: only POST is supported", http.StatusMethodNotAllowed)
 		return
 	}
-	user, ok := s.authenticate(w, r)
+	who, ok := s.authenticate(w, r)
 	if !ok {
 		return
 	}
 	limit := s.maxEnvelope()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	contentType := r.Header.Get("Content-Type")
+	sealed := sealedbody.IsSealed(contentType)
+	readLimit := limit
+	if sealed {
+		// Room for the framing and per-part headers around the plaintext.
+		readLimit += limit/8 + 4096
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(readLimit)))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) && !sealed {
 			s.writeFault(w, "", faultRequestTooLarge(limit))
 			return
 		}
-		return // the client went away
+		return // the client went away, or a sealed body far too large
+	}
+	// sw seals the response of a sealed request; trunc is an injected
+	// truncation, which must cut the sealed bytes, so it finishes last.
+	var (
+		sw    *sealingWriter
+		trunc *truncatingWriter
+	)
+	defer func() {
+		if sw != nil {
+			sw.finish()
+		}
+		if trunc != nil {
+			trunc.flush()
+		}
+	}()
+	switch {
+	case sealed:
+		if who.conn == nil {
+			// Sealed under a context this connection never established.
+			s.challenge(w, r, s.authEnabled())
+			return
+		}
+		plain, err := who.conn.open(contentType, body)
+		if err != nil {
+			// Tampered, replayed or garbled: nothing is processed, and the
+			// context, whose cipher state may have moved, is dropped.
+			who.conn.forget()
+			w.Header().Set("Connection", "close")
+			http.Error(w, "sessiontest: the sealed message could not be opened", http.StatusBadRequest)
+			return
+		}
+		body = plain
+		sw = &sealingWriter{ResponseWriter: w, conn: who.conn, protocol: replyProtocol(contentType, who.scheme)}
+		w = sw
+	case len(body) > 0 && who.conn != nil && r.TLS == nil && !s.AllowUnencrypted:
+		// Windows answers unencrypted traffic over HTTP with 500 when
+		// AllowUnencrypted is false.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusInternalServerError)
+		return
 	}
 	if len(body) == 0 {
 		// An empty POST is how clients finish authentication before
 		// sending encrypted messages; there is nothing to answer.
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if len(body) > limit {
+		s.writeFault(w, "", faultRequestTooLarge(limit))
 		return
 	}
 	req, err := parseRequest(body)
@@ -332,42 +433,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if inj.TruncateBody {
-			w = &truncatingWriter{ResponseWriter: w}
-			defer w.(*truncatingWriter).flush()
+			if sw != nil {
+				trunc = &truncatingWriter{ResponseWriter: sw.ResponseWriter}
+				sw.ResponseWriter = trunc
+			} else {
+				trunc = &truncatingWriter{ResponseWriter: w}
+				w = trunc
+			}
 		}
 	}
-	resp, f := s.dispatch(r.Context(), req, user, clientIP(r))
+	resp, f := s.dispatch(r.Context(), req, who.user, clientIP(r))
 	if f != nil {
 		s.writeFault(w, req.Header.MessageID, f)
 		return
 	}
 	writeSOAP(w, http.StatusOK, resp)
-}
-
-// authenticate checks HTTP Basic credentials when Users is set. It writes
-// the 401 itself and reports false when the request must stop.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if len(s.Users) == 0 {
-		return "", true
-	}
-	if !s.isTLS && !s.AllowUnencryptedBasic {
-		// Windows refuses Basic over HTTP unless AllowUnencrypted is set,
-		// and then offers nothing this endpoint can do.
-		w.Header().Set("WWW-Authenticate", "Negotiate")
-		http.Error(w, "sessiontest: Basic authentication requires HTTPS (set AllowUnencryptedBasic)", http.StatusUnauthorized)
-		return "", false
-	}
-	user, pass, ok := r.BasicAuth()
-	if ok {
-		want, found := s.Users[user]
-		// Compare in constant time; an unknown user still costs a compare.
-		if subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1 && found {
-			return user, true
-		}
-	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
-	w.WriteHeader(http.StatusUnauthorized)
-	return "", false
 }
 
 func (s *Server) writeFault(w http.ResponseWriter, relatesTo string, f *soapFault) {

@@ -831,10 +831,8 @@ func (s *Server) opGet(req *request, user string) (string, *soapFault) {
 }
 
 func (s *Server) configXML() string {
-	auth := "false"
-	if len(s.Users) > 0 {
-		auth = "true"
-	}
+	a := s.authEnabled()
+	b := strconv.FormatBool
 	return `<cfg:Config xmlns:cfg="` + wsman.NsConfig + `"><cfg:MaxEnvelopeSizekb>` + strconv.Itoa(s.maxEnvelope()/1024) +
 		`</cfg:MaxEnvelopeSizekb><cfg:MaxTimeoutms>` + strconv.FormatInt(s.maxTimeout().Milliseconds(), 10) +
 		`</cfg:MaxTimeoutms><cfg:MaxBatchItems>32000</cfg:MaxBatchItems><cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests>` +
@@ -844,8 +842,8 @@ func (s *Server) configXML() string {
 		`<cfg:TrustedHosts></cfg:TrustedHosts></cfg:Client><cfg:Service><cfg:RootSDDL>O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)(AU;SA;GXGW;;;WD)</cfg:RootSDDL>` +
 		`<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations><cfg:MaxConcurrentOperationsPerUser>1500</cfg:MaxConcurrentOperationsPerUser>` +
 		`<cfg:EnumerationTimeoutms>240000</cfg:EnumerationTimeoutms><cfg:MaxConnections>300</cfg:MaxConnections><cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds>` +
-		`<cfg:AllowUnencrypted>` + strconv.FormatBool(s.AllowUnencryptedBasic) + `</cfg:AllowUnencrypted><cfg:Auth><cfg:Basic>` + auth + `</cfg:Basic><cfg:Kerberos>false</cfg:Kerberos>` +
-		`<cfg:Negotiate>false</cfg:Negotiate><cfg:Certificate>false</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed</cfg:CbtHardeningLevel></cfg:Auth>` +
+		`<cfg:AllowUnencrypted>` + b(s.AllowUnencrypted) + `</cfg:AllowUnencrypted><cfg:Auth><cfg:Basic>` + b(a.Basic) + `</cfg:Basic><cfg:Kerberos>` + b(a.Kerberos) + `</cfg:Kerberos>` +
+		`<cfg:Negotiate>` + b(a.Negotiate) + `</cfg:Negotiate><cfg:Certificate>` + b(a.Certificate) + `</cfg:Certificate><cfg:CredSSP>` + b(a.CredSSP) + `</cfg:CredSSP><cfg:CbtHardeningLevel>` + s.cbtLevel() + `</cfg:CbtHardeningLevel></cfg:Auth>` +
 		`<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:IPv4Filter>*</cfg:IPv4Filter><cfg:IPv6Filter>*</cfg:IPv6Filter>` +
 		`<cfg:EnableCompatibilityHttpListener>false</cfg:EnableCompatibilityHttpListener><cfg:EnableCompatibilityHttpsListener>false</cfg:EnableCompatibilityHttpsListener>` +
 		`<cfg:CertificateThumbprint></cfg:CertificateThumbprint><cfg:AllowRemoteAccess>` + strconv.FormatBool(!s.Disabled) + `</cfg:AllowRemoteAccess></cfg:Service>` +

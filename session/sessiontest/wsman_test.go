@@ -349,7 +349,7 @@ func TestBasicAuth(t *testing.T) {
 			t.Parallel()
 			s := NewUnstartedServer()
 			s.Users = users
-			s.AllowUnencryptedBasic = tt.allowHTTP
+			s.AllowUnencrypted = tt.allowHTTP
 			if tt.tls {
 				s.StartTLS()
 				require.True(t, strings.HasPrefix(s.URL, "https://127.0.0.1:"))
@@ -385,7 +385,7 @@ func TestAccessDenied(t *testing.T) {
 		s := NewUnstartedServer()
 		s.newBackend = newFakeFactory(nil, nil)
 		s.Users = map[string]string{"alice": "a", "bob": "b"}
-		s.AllowUnencryptedBasic = true
+		s.AllowUnencrypted = true
 		s.Configurations = map[string]ConfigurationAccess{"Microsoft.PowerShell": {}, "JEA": {Users: []string{"bob"}}}
 		s.Start()
 		defer s.Close()
