@@ -69,7 +69,7 @@ func (c *channel) roundTrip(req *http.Request, body []byte, untrusted bool) (res
 				log.Debug("auth: connection closed, re-authenticating", "scheme", c.t.Mechanism.scheme(), "channel", c.id)
 				c.reset()
 			}
-			if err := c.authenticate(req); err != nil {
+			if err := c.authenticate(req, untrusted); err != nil {
 				return nil, false, err
 			}
 		}
@@ -107,14 +107,14 @@ func reason(err error) string {
 
 // authenticate runs the handshake on a new connection, once more if the
 // connection changed in the middle.
-func (c *channel) authenticate(req *http.Request) error {
+func (c *channel) authenticate(req *http.Request, untrusted bool) error {
 	log := c.t.logger()
 	scheme := c.t.Mechanism.scheme()
 	start := time.Now()
 	log.Debug("auth: handshake start", "scheme", scheme, "channel", c.id, "host", req.URL.Host)
 	var err error
 	for range 2 {
-		if err = c.runHandshake(req); !errors.Is(err, errConnChanged) {
+		if err = c.runHandshake(req, untrusted); !errors.Is(err, errConnChanged) {
 			break
 		}
 		log.Debug("auth: connection changed during the handshake, starting over", "scheme", scheme, "channel", c.id)
@@ -133,7 +133,7 @@ func (c *channel) authenticate(req *http.Request) error {
 // runHandshake probes for the offered schemes and the TLS certificate,
 // then exchanges tokens until the context is established, every request
 // on the same connection.
-func (c *channel) runHandshake(req *http.Request) (err error) {
+func (c *channel) runHandshake(req *http.Request, untrusted bool) (err error) {
 	name, scheme := c.t.name(), c.t.Mechanism.scheme()
 	c.handshake = 0
 	resp, conn, err := c.post(req, "")
@@ -146,7 +146,7 @@ func (c *channel) runHandshake(req *http.Request) (err error) {
 	if !offersScheme(resp.Header, scheme) {
 		return fmt.Errorf("auth: %s: WWW-Authenticate offers %q: %w", name, offeredSchemes(resp.Header), ErrSchemeNotOffered)
 	}
-	tgt := target{host: req.URL.Hostname()}
+	tgt := target{host: req.URL.Hostname(), untrusted: untrusted}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		tgt.bindings = gss.TLSServerEndPoint(resp.TLS.PeerCertificates[0])
 	}
@@ -161,6 +161,10 @@ func (c *channel) runHandshake(req *http.Request) (err error) {
 	}()
 	out, err := init.Step(req.Context(), nil)
 	if err != nil {
+		if _, negotiate := c.t.Mechanism.(*Negotiate); untrusted && negotiate {
+			// Only Kerberos was offered, and it could not start.
+			return fmt.Errorf("auth: %s: host %q: %w: Kerberos: %w", name, req.URL.Hostname(), ErrUntrustedHost, err)
+		}
 		return fmt.Errorf("auth: %s: %w: first token: %w", name, ErrHandshake, err)
 	}
 	for {

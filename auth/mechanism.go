@@ -38,6 +38,10 @@ type target struct {
 	// bindings are the TLS channel bindings (tls-server-end-point) over
 	// https, nil over http.
 	bindings *gss.ChannelBindings
+	// untrusted means the server must prove its identity (http:// to a
+	// host not in TrustedHosts): no credential may go to it through a
+	// mechanism that cannot authenticate it.
+	untrusted bool
 }
 
 // isIP reports whether host is an IP address literal.

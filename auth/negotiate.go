@@ -14,9 +14,10 @@ import (
 // Negotiate authenticates with SPNEGO under the "Negotiate" HTTP scheme,
 // offering Kerberos, then NTLM: Windows' default. Kerberos is offered only
 // for a host name (never an IP address) and only when a ticket can be had;
-// otherwise NTLM is used, which cannot prove the server's identity, so
-// over http:// such a host must be in Transport.TrustedHosts (checked
-// after the handshake, before any message is sent).
+// otherwise NTLM is used. NTLM cannot prove the server's identity, so over
+// http:// it is offered only to hosts in Transport.TrustedHosts: an
+// untrusted host gets Kerberos or nothing (ErrUntrustedHost), and no NTLM
+// response an impostor could try to crack.
 type Negotiate struct {
 	// Username and Password serve both halves. For Kerberos an empty
 	// Password means the credential cache.
@@ -63,9 +64,14 @@ func (m *Negotiate) newInitiator(t target) (gss.Initiator, error) {
 
 // newNegotiateInitiator is the SPNEGO context of Negotiate and of CredSSP
 // with Kerberos inside: Kerberos when a context can be made (a host name
-// and credentials), then NTLM when there is a password. SPNEGO itself
-// drops a Kerberos context whose first step fails (no KDC, no ticket).
+// and credentials), then NTLM when there is a password, unless the target
+// is untrusted: NTLM would hand an NTLMv2 response to a server that was
+// never authenticated. SPNEGO itself drops a Kerberos context whose first
+// step fails (no KDC, no ticket).
 func newNegotiateInitiator(k *Kerberos, user, password string, noKerberos bool, t target) (*spnego.Client, error) {
+	if t.untrusted {
+		password = ""
+	}
 	var mechs []spnego.ClientMech
 	var errs []error
 	if !noKerberos {
@@ -85,6 +91,9 @@ func newNegotiateInitiator(k *Kerberos, user, password string, noKerberos bool, 
 		}
 	}
 	if len(mechs) == 0 {
+		if t.untrusted {
+			errs = append(errs, ErrUntrustedHost)
+		}
 		return nil, fmt.Errorf("negotiate: no mechanism available: %w", errors.Join(append(errs, gss.ErrUnsupported)...))
 	}
 	return spnego.NewClient(mechs...)

@@ -175,6 +175,15 @@ func TestAuthRefusals(t *testing.T) {
 	if !errors.Is(err, auth.ErrUntrustedHost) || !strings.Contains(err.Error(), "WithTrustedHosts") {
 		t.Errorf("NTLM to an untrusted http host: %v, want ErrUntrustedHost naming WithTrustedHosts", err)
 	}
+	// Negotiate to an address (no Kerberos possible) or to a name with no
+	// KDC would fall back to NTLM: refused the same way.
+	for _, target := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		_, err = session.New(ctx, target, client, session.WithAuth(&auth.Negotiate{Username: authUser, Password: authPassword,
+			Kerberos: &auth.Kerberos{ConfigPath: "/nonexistent/krb5.conf"}}))
+		if !errors.Is(err, auth.ErrUntrustedHost) {
+			t.Errorf("Negotiate to untrusted %s: %v, want ErrUntrustedHost", target, err)
+		}
+	}
 	for _, pattern := range []string{"*", "127.0.0.1", "127.0.0.1,other"} {
 		s, err := session.New(ctx, srv.URL, client, session.WithNTLM(authUser, authPassword), session.WithTrustedHosts(pattern))
 		if err != nil {
