@@ -1,6 +1,8 @@
 // Package captures reads the recorded WS-Management conversations of real
-// Windows hosts (the pypsrp captures in ../shared/conformance, format in
-// that folder's README.md) and the byte-exact vectors cut from them.
+// Windows hosts (the pypsrp captures, MIT-licensed, copied from the
+// project's shared conformance data into testdata/conformance with their
+// LICENSE; format in that folder's README.md) and the byte-exact vectors
+// cut from them.
 //
 // It is the one loader every package's tests use, so it imports no gopsrp
 // package: in-package tests of any package can use it without an import
@@ -205,17 +207,20 @@ func LoadAll(dir string) ([]*Conversation, error) {
 }
 
 // Dir returns the directory of capture files: $GOPSRP_CAPTURES_DIR if set,
-// else <module root>/../shared/conformance/pypsrp-windows-captures, the
-// module root being the first directory holding go.mod above the working
-// directory. It does not check that the directory exists; loading does.
+// else the copy the repository carries,
+// <module root>/internal/captures/testdata/conformance/pypsrp-windows-captures
+// (the module root being the first directory holding go.mod above the
+// working directory), so that the tests pass on any clone. It does not
+// check that the directory exists; loading does.
 func Dir() (string, error) {
-	return sharedDir(EnvDir, "pypsrp-windows-captures")
+	return dataDir(EnvDir, "pypsrp-windows-captures")
 }
 
 // VectorsDir returns the directory of byte-exact vectors:
-// $GOPSRP_VECTORS_DIR if set, else <module root>/../shared/conformance/vectors.
+// $GOPSRP_VECTORS_DIR if set, else the repository's copy in
+// internal/captures/testdata/conformance/vectors.
 func VectorsDir() (string, error) {
-	return sharedDir(EnvVectorsDir, "vectors")
+	return dataDir(EnvVectorsDir, "vectors")
 }
 
 // ReadVector returns the content of the named file of [VectorsDir],
@@ -239,9 +244,8 @@ func ReadVector(name string) ([]byte, error) {
 	return b, nil
 }
 
-// sharedDir returns $env, or <module root>/../shared/conformance/sub: the
-// layout is <root>/main (this module) beside <root>/shared.
-func sharedDir(env, sub string) (string, error) {
+// dataDir returns $env, or <module root>/internal/captures/testdata/conformance/sub.
+func dataDir(env, sub string) (string, error) {
 	if d := os.Getenv(env); d != "" {
 		return d, nil
 	}
@@ -251,7 +255,7 @@ func sharedDir(env, sub string) (string, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared", "conformance", sub), nil
+			return filepath.Join(dir, "internal", "captures", "testdata", "conformance", sub), nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -241,8 +241,8 @@ func TestDirDefault(t *testing.T) {
 		fn   func() (string, error)
 		want string
 	}{
-		{Dir, filepath.Join(filepath.Dir(root), "shared", "conformance", "pypsrp-windows-captures")},
-		{VectorsDir, filepath.Join(filepath.Dir(root), "shared", "conformance", "vectors")},
+		{Dir, filepath.Join(root, "internal", "captures", "testdata", "conformance", "pypsrp-windows-captures")},
+		{VectorsDir, filepath.Join(root, "internal", "captures", "testdata", "conformance", "vectors")},
 	} {
 		if d, err := tt.fn(); err != nil || d != tt.want {
 			t.Errorf("got %q, %v; want %q", d, err, tt.want)
