@@ -306,6 +306,13 @@ func (pl *ClientPipeline) Close() error {
 func (pl *ClientPipeline) process(body Body) error {
 	id := pl.id
 	ev := &pl.pool.events
+	if pl.state == PipelineNotStarted || pl.state.Terminal() {
+		// Nothing real sends data for an invocation that has not started
+		// or has ended (PIPELINE_STATE comes last): it cannot be told
+		// apart from a confused server's, so it is dropped rather than
+		// attributed to the result already complete.
+		return &ProtocolError{Msg: fmt.Sprintf("%v for pipeline %v in state %v", body.MessageType(), id, pl.state), Err: ErrUnexpectedMessage, PipelineID: id}
+	}
 	switch b := body.(type) {
 	case *PipelineOutput:
 		ev.push(PipelineOutputEvent{PipelineID: id, Value: b.Value})
@@ -329,22 +336,23 @@ func (pl *ClientPipeline) process(body Body) error {
 		ev.push(PipelineInformationEvent{PipelineID: id, Record: &r})
 	case *PipelineHostCall:
 		if len(pl.hostCalls) >= maxOutstandingHostCalls {
-			return &ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls on pipeline %v", maxOutstandingHostCalls, id)}
+			// The server would wait for ever for the dropped call.
+			return pl.pool.failPipeline(pl, &ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls on pipeline %v", maxOutstandingHostCalls, id), Err: ErrTooManyHostCalls})
 		}
 		if !b.Method.IsVoid() { // void calls get no response
 			pl.hostCalls[b.CallID] = b.Method
 		}
 		ev.push(PipelineHostCallEvent{PipelineID: id, CallID: b.CallID, Method: b.Method, Params: b.Params})
 	case *PipelineState:
-		if pl.state.Terminal() {
-			return &ProtocolError{Msg: fmt.Sprintf("PIPELINE_STATE %v for pipeline %v that already ended %v", b.State, id, pl.state)}
+		if !b.State.defined() {
+			return pl.pool.failPipeline(pl, &ProtocolError{Err: &UnknownStateError{Message: MessagePipelineState, Value: int32(b.State), PipelineID: id}})
 		}
 		pl.setState(b.State, b.Error, nil)
 	case *RunspaceAvailability:
 		// GET_COMMAND_METADATA answers its count this way on some servers.
 		ev.push(PipelineOutputEvent{PipelineID: id, Value: b.Available})
 	default:
-		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for pipeline %v", body.MessageType(), id)}
+		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for pipeline %v", body.MessageType(), id), Err: ErrUnexpectedMessage, PipelineID: id}
 	}
 	return nil
 }

@@ -605,31 +605,134 @@ func (p *ClientPool) orderedPipelines() []*ClientPipeline {
 // pipeline's: messages are routed by their pipeline ID), reassembles and
 // decodes the messages in it, updates the state and queues events.
 //
-// A message that cannot be decoded or is not expected (an unknown type, an
-// unknown pipeline) does not stop the others in data from being processed:
-// Receive returns all such errors joined (errors.Join), each a
-// *ProtocolError naming the message type. Messages for a pipeline closed
-// with ClientPipeline.Close (one of the last 1024) are dropped silently.
-// A fragment error stops the reading of data at that fragment, since
-// nothing after it can be trusted; the messages completed before it are
-// still processed.
+// Bad data has one of three effects, each reported in the returned error
+// as a *ProtocolError whose Effect says which (all of them joined with
+// errors.Join; the first few in full, the rest counted):
+//
+//   - EffectDropped: the message is ignored and nothing else changes (the
+//     error matches ErrMessageDropped).
+//   - EffectPipelineFailed: the message was for a pipeline and its loss
+//     makes the pipeline's result unreliable; the pipeline is Failed with
+//     the error as the Cause of its PipelineStateChanged event.
+//   - EffectPoolBroken: the pool cannot go on (the stream is unreadable,
+//     the server's protocol version is refused, a pool message was lost);
+//     it is Broken with the error as the Cause of its PoolStateChanged
+//     event, and its unfinished pipelines are Failed with the same cause.
+//
+// A transport therefore decides from the events, or from State after
+// Receive, not from the error: a non-nil error with the pool still usable
+// is only a report. The section "What the client tolerates" of the package
+// documentation lists each case. Once the pool is Broken or Closed,
+// Receive ignores its input and returns nil.
 func (p *ClientPool) Receive(data []byte) error {
-	var errs []error
-	if err := p.defrag.Write(data); err != nil {
-		// Messages completed before the bad fragment are still processed.
-		errs = append(errs, &ProtocolError{Msg: "bad fragment from the server", Err: err})
+	if p.state == RunspacePoolBroken || p.state == RunspacePoolClosed {
+		return nil
 	}
+	var errs errorList
+	werr := p.defrag.Write(data)
+	// Messages completed before a bad fragment are processed first.
 	for {
 		raw, ok := p.defrag.Next()
 		if !ok {
 			break
 		}
+		if p.state == RunspacePoolBroken {
+			continue // drained, not processed
+		}
 		if err := p.processMessage(raw); err != nil {
-			errs = append(errs, err)
+			errs.add(err, isFatal(err))
 		}
 	}
-	return errors.Join(errs...)
+	for _, err := range flattenErrors(werr) {
+		if p.state == RunspacePoolBroken {
+			break
+		}
+		perr := p.fragmentFailure(err)
+		errs.add(perr, perr.Fatal())
+	}
+	return errs.err()
 }
+
+func isFatal(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe) && pe.Fatal()
+}
+
+// flattenErrors lists the errors joined in err.
+func flattenErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// fragmentFailure applies one defragmenter error: a fatal one breaks the
+// pool; a message discarded by a confined one is treated like a message
+// that did not decode, when its header tells what it was for.
+func (p *ClientPool) fragmentFailure(err error) *ProtocolError {
+	pe := &ProtocolError{Msg: "bad fragment from the server", Err: err}
+	var fe *FragmentError
+	if !errors.As(err, &fe) {
+		return pe // a count of further errors
+	}
+	if fe.Fatal() {
+		return p.breakPool(pe)
+	}
+	m, derr := DecodeMessage(fe.MessageHeader())
+	if derr != nil {
+		return pe // not even its header arrived: nothing to route
+	}
+	pe.PipelineID = m.PipelineID
+	return p.messageLost(m, pe)
+}
+
+// messageLost decides what losing message m (which could not be
+// reassembled or decoded) costs: its pipeline for a pipeline message, the
+// pool for a pool message, except USER_EVENT, which no state depends on.
+func (p *ClientPool) messageLost(m Message, pe *ProtocolError) *ProtocolError {
+	if m.PipelineID != uuid.Nil {
+		pl := p.pipelines[m.PipelineID]
+		if pl == nil {
+			return pe
+		}
+		return p.failPipeline(pl, pe)
+	}
+	if m.Type == MessageUserEvent {
+		return pe
+	}
+	if m.Type == MessageSessionCapability {
+		pe.Err = &VersionError{Err: pe.Err}
+	}
+	return p.breakPool(pe)
+}
+
+// breakPool moves the pool to Broken with pe as the cause.
+func (p *ClientPool) breakPool(pe *ProtocolError) *ProtocolError {
+	pe.Effect = EffectPoolBroken
+	p.Broken(pe)
+	return pe
+}
+
+// failPipeline moves pl to Failed with pe as the cause, unless it is not
+// running (then the message is only dropped).
+func (p *ClientPool) failPipeline(pl *ClientPipeline, pe *ProtocolError) *ProtocolError {
+	pe.PipelineID = pl.id
+	if pl.state == PipelineNotStarted || pl.state.Terminal() {
+		pe.Effect = EffectDropped
+		return pe
+	}
+	pe.Effect = EffectPipelineFailed
+	pl.setState(PipelineFailed, nil, pe)
+	return pe
+}
+
+// sessionMessage reports whether t belongs to the session layer
+// (SESSION_CAPABILITY, the key exchange), whose messages Windows sends with
+// a zero RunspacePoolId.
+func sessionMessage(t MessageType) bool { return t&0xFFFF0000 == 0x00010000 }
 
 func (p *ClientPool) processMessage(raw []byte) error {
 	m, err := DecodeMessage(raw)
@@ -637,7 +740,10 @@ func (p *ClientPool) processMessage(raw []byte) error {
 		return &ProtocolError{Msg: "bad message from the server", Err: err}
 	}
 	if m.Destination != DestinationClient {
-		return &ProtocolError{Msg: fmt.Sprintf("%v message with destination %v", m.Type, m.Destination)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v message with destination %v", m.Type, m.Destination), Err: ErrUnexpectedMessage, PipelineID: m.PipelineID}
+	}
+	if m.RunspacePoolID != p.id && (m.RunspacePoolID != uuid.Nil || !sessionMessage(m.Type)) {
+		return &ProtocolError{Msg: fmt.Sprintf("%v for runspace pool %v", m.Type, m.RunspacePoolID), Err: ErrForeignRunspacePool, PipelineID: m.PipelineID}
 	}
 	var pl *ClientPipeline
 	if m.PipelineID != uuid.Nil {
@@ -648,12 +754,17 @@ func (p *ClientPool) processMessage(raw []byte) error {
 				// dropped, not even decoded.
 				return nil
 			}
-			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID)}
+			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID), Err: ErrUnknownPipeline, PipelineID: m.PipelineID}
 		}
+	}
+	if !m.Type.Known() {
+		// PowerShell ignores message types it does not know; a newer
+		// server may add some.
+		return &ProtocolError{Msg: "message ignored", Err: &UnknownMessageError{Type: m.Type}, PipelineID: m.PipelineID}
 	}
 	body, err := DecodeBody(m.Type, m.Data, p.unmarshalOptions())
 	if err != nil {
-		return &ProtocolError{Msg: fmt.Sprintf("cannot decode %v", m.Type), Err: err}
+		return p.messageLost(m, &ProtocolError{Msg: fmt.Sprintf("cannot decode %v", m.Type), Err: err, PipelineID: m.PipelineID})
 	}
 	if pl != nil {
 		return pl.process(body)
@@ -664,14 +775,17 @@ func (p *ClientPool) processMessage(raw []byte) error {
 func (p *ClientPool) processPoolBody(body Body) error {
 	switch b := body.(type) {
 	case *SessionCapability:
-		if b.ProtocolVersion.Major != 2 {
-			return &ProtocolError{Msg: "server speaks protocol " + versionString(b.ProtocolVersion) + ", want 2.x"}
+		if !SupportedServerVersion(b.ProtocolVersion) {
+			return p.breakPool(&ProtocolError{Err: &VersionError{Version: b.ProtocolVersion}})
 		}
 		c := *b
 		p.serverCap = &c
 	case *ApplicationPrivateData:
 		p.events.push(ApplicationPrivateDataReceived{Data: b})
 	case *RunspacePoolStateMessage:
+		if !b.State.defined() {
+			return p.breakPool(&ProtocolError{Err: &UnknownStateError{Message: MessageRunspacePoolState, Value: int32(b.State)}})
+		}
 		if b.State == RunspacePoolBroken || b.State == RunspacePoolClosed {
 			p.finishPipelines(PipelineFailed, nil)
 		}
@@ -686,31 +800,45 @@ func (p *ClientPool) processPoolBody(body Body) error {
 	case *UserEvent:
 		p.events.push(UserEventReceived{Event: b})
 	case *PublicKeyRequest:
-		if p.cipher != nil {
-			return nil
-		}
-		p.keyPending = false // the server asks again: answer again
-		return p.sendPublicKey()
+		return p.processPublicKeyRequest()
 	case *EncryptedSessionKey:
 		return p.processSessionKey(b)
 	case *RunspacePoolHostCall:
 		if len(p.hostCalls) >= maxOutstandingHostCalls {
-			return &ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls", maxOutstandingHostCalls)}
+			// The server would wait for ever for an answer to a dropped
+			// call: the pool cannot go on.
+			return p.breakPool(&ProtocolError{Msg: fmt.Sprintf("more than %d unanswered host calls", maxOutstandingHostCalls), Err: ErrTooManyHostCalls})
 		}
 		if !b.Method.IsVoid() { // void calls get no response
 			p.hostCalls[b.CallID] = b.Method
 		}
 		p.events.push(PoolHostCallEvent{CallID: b.CallID, Method: b.Method, Params: b.Params})
 	default:
-		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for the runspace pool", body.MessageType())}
+		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for the runspace pool", body.MessageType()), Err: ErrUnexpectedMessage}
 	}
+	return nil
+}
+
+// processPublicKeyRequest answers PUBLIC_KEY_REQUEST at once: PUBLIC_KEY is
+// queued and PublicKeyRequested tells the transport to send it. While one
+// answer is outstanding (queued or sent, ENCRYPTED_SESSION_KEY not yet
+// received) further requests are ignored, as PowerShell's client sends its
+// key once per exchange: a flood of requests costs nothing.
+func (p *ClientPool) processPublicKeyRequest() error {
+	if p.cipher != nil || p.keyPending {
+		return nil
+	}
+	if err := p.sendPublicKey(); err != nil {
+		return err
+	}
+	p.events.push(PublicKeyRequested{})
 	return nil
 }
 
 func (p *ClientPool) processAvailability(b *RunspaceAvailability) error {
 	call, ok := p.calls[b.CallID]
 	if !ok {
-		return &ProtocolError{Msg: fmt.Sprintf("RUNSPACE_AVAILABILITY for unknown call %d", b.CallID)}
+		return &ProtocolError{Msg: fmt.Sprintf("RUNSPACE_AVAILABILITY for unknown call %d", b.CallID), Err: ErrUnexpectedMessage}
 	}
 	delete(p.calls, b.CallID)
 	ev := RunspaceAvailabilityEvent{CallID: b.CallID, Request: call.kind}
@@ -735,17 +863,19 @@ func (p *ClientPool) processAvailability(b *RunspaceAvailability) error {
 }
 
 func (p *ClientPool) processSessionKey(b *EncryptedSessionKey) error {
-	if p.exchangeKey == nil {
-		return &ProtocolError{Msg: "ENCRYPTED_SESSION_KEY without a PUBLIC_KEY"}
+	if p.exchangeKey == nil || !p.keyPending {
+		return &ProtocolError{Msg: "ENCRYPTED_SESSION_KEY without a PUBLIC_KEY", Err: ErrUnexpectedMessage}
 	}
+	// What waits for the key (held host responses and pipelines) would wait
+	// for ever without it: a key that cannot be used breaks the pool.
 	key, err := DecryptSessionKey(p.exchangeKey, b.Key)
 	if err != nil {
-		return &ProtocolError{Msg: "cannot use the server's session key", Err: err}
+		return p.breakPool(&ProtocolError{Msg: "cannot use the server's session key", Err: err})
 	}
 	c, err := NewSecureStringCipher(key)
 	clear(key)
 	if err != nil {
-		return &ProtocolError{Msg: "cannot use the server's session key", Err: err}
+		return p.breakPool(&ProtocolError{Msg: "cannot use the server's session key", Err: err})
 	}
 	p.cipher = c
 	p.keyPending = false

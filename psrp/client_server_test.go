@@ -422,7 +422,7 @@ func TestPairServerRequestsPublicKey(t *testing.T) {
 	p.open()
 	require.NoError(t, p.s.RequestPublicKey())
 	p.pump()
-	require.Equal(t, []psrp.Event{psrp.SessionKeyReceived{}}, p.clientEvents())
+	require.Equal(t, []psrp.Event{psrp.PublicKeyRequested{}, psrp.SessionKeyReceived{}}, p.clientEvents())
 	require.Equal(t, []psrp.ServerEvent{psrp.SessionKeyExchanged{}}, p.serverEvents())
 	// The key is known: ExchangeKey queues nothing.
 	require.NoError(t, p.c.ExchangeKey())

@@ -91,6 +91,18 @@ func (s PSInvocationState) String() string {
 	return "PSInvocationState(" + strconv.Itoa(int(s)) + ")"
 }
 
+// defined reports whether s is one of the states of the .NET enum
+// (MS-PSRP 2.2.3.5).
+func (s PSInvocationState) defined() bool {
+	return s >= PipelineNotStarted && s <= PipelineDisconnected
+}
+
+// defined reports whether s is one of the states of the .NET enum, which
+// PowerShell sends (see RunspacePoolState).
+func (s RunspacePoolState) defined() bool {
+	return s >= RunspacePoolBeforeOpen && s <= RunspacePoolConnecting
+}
+
 // Terminal reports whether s is a final state: Stopped, Completed or Failed.
 func (s PSInvocationState) Terminal() bool {
 	return s == PipelineStopped || s == PipelineCompleted || s == PipelineFailed

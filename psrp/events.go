@@ -79,6 +79,13 @@ type UserEventReceived struct {
 	Event *UserEvent
 }
 
+// PublicKeyRequested reports that the server asked for the client's public
+// key (PUBLIC_KEY_REQUEST, sent before it transfers a SecureString) and
+// that the pool queued its PUBLIC_KEY: send it now (DataToSend) instead of
+// with the next pipeline, since the server waits for it. It is reported
+// once per answer; requests while one is outstanding are ignored.
+type PublicKeyRequested struct{}
+
 // SessionKeyReceived reports that the session-key exchange completed:
 // SecureString values can be sent and received from now on.
 type SessionKeyReceived struct{}
@@ -152,6 +159,7 @@ func (RunspaceAvailabilityEvent) clientEvent()      {}
 func (PoolHostCallEvent) clientEvent()              {}
 func (UserEventReceived) clientEvent()              {}
 func (SessionKeyReceived) clientEvent()             {}
+func (PublicKeyRequested) clientEvent()             {}
 func (PipelineOutputEvent) clientEvent()            {}
 func (PipelineErrorEvent) clientEvent()             {}
 func (PipelineDebugEvent) clientEvent()             {}

@@ -39,10 +39,42 @@ var (
 
 // FragmentError reports a problem with one fragment. Err is one of the
 // sentinel errors above.
+//
+// Fatal tells the two kinds apart: a fatal error (a malformed header, a
+// fragment longer than the reassembly limit) leaves the stream unreadable,
+// since the next fragment cannot be found; errors.Is(err, ErrStreamCorrupt)
+// holds for it. Any other is confined to the message of ObjectID, which the
+// Defragmenter discarded before going on; errors.Is(err, ErrMessageDropped)
+// holds for it.
 type FragmentError struct {
 	ObjectID, FragmentID uint64
 	Err                  error
+
+	fatal bool
+	// head is the header of the discarded message, when enough of it
+	// arrived: a ClientPool finds the pipeline it was for there.
+	head []byte
 }
+
+// Fatal reports whether the stream cannot be read past this error.
+func (e *FragmentError) Fatal() bool { return e.fatal || errors.Is(e.Err, ErrBadFragment) }
+
+// Is makes errors.Is match ErrStreamCorrupt for a fatal error and
+// ErrMessageDropped for any other.
+func (e *FragmentError) Is(target error) bool {
+	switch target {
+	case ErrStreamCorrupt:
+		return e.Fatal()
+	case ErrMessageDropped:
+		return !e.Fatal()
+	}
+	return false
+}
+
+// MessageHeader returns the 40-byte header of the message discarded by a
+// non-fatal error, or nil when too little of it arrived. A receiver uses
+// it to learn which pipeline lost a message (DecodeMessage reads it).
+func (e *FragmentError) MessageHeader() []byte { return e.head }
 
 // Error implements error.
 func (e *FragmentError) Error() string {

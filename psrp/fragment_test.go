@@ -287,6 +287,7 @@ func TestDefragmenterErrors(t *testing.T) {
 		want  error
 		oid   uint64
 		fid   uint64
+		fatal bool // the stream is unreadable after it
 	}{
 		{name: "duplicate fragment", frags: []Fragment{start(1, "a"), {ObjectID: 1, FragmentID: 1, Data: []byte("b")}, {ObjectID: 1, FragmentID: 1, Data: []byte("b")}},
 			want: ErrFragmentOutOfOrder, oid: 1, fid: 1},
@@ -300,13 +301,13 @@ func TestDefragmenterErrors(t *testing.T) {
 			want: ErrUnknownObject, oid: 6, fid: 1},
 		{name: "declared length over limit", max: 10,
 			raw:  "0000000000000007 0000000000000000 03 0000000b", // no data needed: checked first
-			want: ErrMessageTooLarge, oid: 7},
+			want: ErrMessageTooLarge, oid: 7, fatal: true},
 		{name: "running total over limit", max: 10, frags: []Fragment{start(8, "123456"), {ObjectID: 8, FragmentID: 1, End: true, Data: []byte("12345")}},
 			want: ErrMessageTooLarge, oid: 8, fid: 1},
 		{name: "held total over limit", max: 10, frags: []Fragment{start(1, "123456"), start(2, "12345")},
 			want: ErrMessageTooLarge, oid: 2},
 		{name: "reserved flags", raw: "0000000000000009 0000000000000000 13 00000001 61",
-			want: ErrBadFragment, oid: 9},
+			want: ErrBadFragment, oid: 9, fatal: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,8 +326,33 @@ func TestDefragmenterErrors(t *testing.T) {
 			require.ErrorAs(t, err, &fe)
 			assert.Equal(t, tc.oid, fe.ObjectID)
 			assert.Equal(t, tc.fid, fe.FragmentID)
-			// Sticky.
-			assert.Equal(t, err, d.Write(Fragment{ObjectID: 99, Start: true, End: true, Data: []byte("z")}.Append(nil)))
+			assert.Equal(t, tc.fatal, fe.Fatal())
+			next := Fragment{ObjectID: 99, Start: true, End: true, Data: []byte("z")}.Append(nil)
+			if tc.fatal {
+				// Sticky: the framing cannot be trusted any more.
+				require.ErrorIs(t, err, ErrStreamCorrupt)
+				require.NotErrorIs(t, err, ErrMessageDropped)
+				assert.Equal(t, err, d.Write(next))
+				_, ok := d.Next()
+				assert.False(t, ok)
+				return
+			}
+			// Confined to its object: the stream goes on, nothing of the
+			// dropped object is held.
+			require.ErrorIs(t, err, ErrMessageDropped)
+			require.NotErrorIs(t, err, ErrStreamCorrupt)
+			require.NoError(t, d.Write(next))
+			var got []string
+			for m, ok := d.Next(); ok; m, ok = d.Next() {
+				got = append(got, string(m))
+			}
+			assert.Equal(t, "z", got[len(got)-1])
+			assert.NotContains(t, d.objects, tc.oid, "the object's partial message is dropped")
+			held := 0
+			for _, m := range d.objects {
+				held += len(m.data)
+			}
+			assert.Equal(t, held, d.held)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package psrp_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,8 +50,29 @@ func FuzzClientPoolReceive(f *testing.F) {
 		}
 		// Split the input in two to exercise partial fragments.
 		half := len(data) / 2
-		_ = c.Receive(data[:half])
-		_ = c.Receive(data[half:])
+		for _, part := range [][]byte{data[:half], data[half:]} {
+			broken := c.State() == psrp.RunspacePoolBroken
+			err := c.Receive(part)
+			if broken && err != nil {
+				t.Fatalf("a broken pool reported %v", err)
+			}
+			// Every error is typed, and a fatal one broke the pool.
+			var errs []error
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			} else if err != nil {
+				errs = []error{err}
+			}
+			for _, e := range errs {
+				var pe *psrp.ProtocolError
+				if !errors.As(e, &pe) {
+					t.Fatalf("untyped error %T: %v", e, e)
+				}
+				if pe.Fatal() && c.State() != psrp.RunspacePoolBroken {
+					t.Fatalf("fatal error %v, pool %v", e, c.State())
+				}
+			}
+		}
 		for {
 			if _, ok := c.NextEvent(); !ok {
 				break

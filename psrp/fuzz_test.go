@@ -2,6 +2,7 @@ package psrp
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/gopsrp/gopsrp/psrp/clixml"
@@ -87,13 +88,33 @@ func FuzzDefragmenter(f *testing.F) {
 		f.Add(b, uint(i), uint16(4096))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint, limit uint16) {
-		run := func(parts ...[]byte) ([][]byte, error) {
+		// run writes the parts, going on after confined errors as a
+		// receiver does, and reports whether a fatal error occurred.
+		run := func(parts ...[]byte) ([][]byte, bool) {
 			d := Defragmenter{MaxMessageSize: int(limit)}
-			var err error
+			fatal := false
 			for _, p := range parts {
-				if err = d.Write(bytes.Clone(p)); err != nil {
+				err := d.Write(bytes.Clone(p))
+				if err == nil {
+					continue
+				}
+				if errors.Is(err, ErrStreamCorrupt) == errors.Is(err, ErrMessageDropped) && !errors.Is(err, ErrStreamCorrupt) {
+					t.Fatalf("error of neither kind: %v", err)
+				}
+				if errors.Is(err, ErrStreamCorrupt) {
+					fatal = true
+					if again := d.Write([]byte{0}); again == nil {
+						t.Fatal("a fatal error did not stick")
+					}
 					break
 				}
+			}
+			held := 0
+			for _, m := range d.objects {
+				held += len(m.data)
+			}
+			if held != d.held {
+				t.Fatalf("held %d, objects hold %d", d.held, held)
 			}
 			var msgs [][]byte
 			for m, ok := d.Next(); ok; m, ok = d.Next() {
@@ -102,18 +123,18 @@ func FuzzDefragmenter(f *testing.F) {
 				}
 				msgs = append(msgs, bytes.Clone(m))
 			}
-			return msgs, err
+			return msgs, fatal
 		}
-		whole, errWhole := run(data)
+		whole, fatalWhole := run(data)
 		c := int(cut % uint(len(data)+1))
-		split, errSplit := run(data[:c], data[c:])
-		if (errWhole == nil) != (errSplit == nil) {
-			t.Fatalf("whole: %v, split at %d: %v", errWhole, c, errSplit)
+		split, fatalSplit := run(data[:c], data[c:])
+		if fatalWhole != fatalSplit {
+			t.Fatalf("whole fatal: %v, split at %d fatal: %v", fatalWhole, c, fatalSplit)
 		}
-		if errWhole == nil && len(whole) != len(split) {
+		if len(whole) != len(split) {
 			t.Fatalf("whole gave %d messages, split %d", len(whole), len(split))
 		}
-		for i := range min(len(whole), len(split)) {
+		for i := range whole {
 			if !bytes.Equal(whole[i], split[i]) {
 				t.Fatalf("message %d differs", i)
 			}

@@ -186,7 +186,7 @@ func (pl *ServerPipeline) process(body Body) error {
 	switch b := body.(type) {
 	case *PipelineInput:
 		if pl.inputDone {
-			return &ProtocolError{Msg: fmt.Sprintf("PIPELINE_INPUT after the end of input of pipeline %v", pl.id)}
+			return &ProtocolError{Msg: fmt.Sprintf("PIPELINE_INPUT after the end of input of pipeline %v", pl.id), Err: ErrUnexpectedMessage}
 		}
 		ev.push(PipelineInputReceived{Pipeline: pl, Value: b.Value})
 	case *EndOfPipelineInput:
@@ -195,12 +195,12 @@ func (pl *ServerPipeline) process(body Body) error {
 	case *PipelineHostResponse:
 		m, ok := pl.hostCalls[b.CallID]
 		if !ok {
-			return &ProtocolError{Msg: fmt.Sprintf("PIPELINE_HOST_RESPONSE for unknown call %d of pipeline %v", b.CallID, pl.id)}
+			return &ProtocolError{Msg: fmt.Sprintf("PIPELINE_HOST_RESPONSE for unknown call %d of pipeline %v", b.CallID, pl.id), Err: ErrUnknownCallID}
 		}
 		delete(pl.hostCalls, b.CallID)
 		ev.push(HostResponseReceived{Pipeline: pl, CallID: b.CallID, Method: m, Result: b.Result, Err: b.Error})
 	default:
-		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for pipeline %v", body.MessageType(), pl.id)}
+		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for pipeline %v", body.MessageType(), pl.id), Err: ErrUnexpectedMessage}
 	}
 	return nil
 }

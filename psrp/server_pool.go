@@ -271,15 +271,15 @@ func (s *ServerPool) processMessage(raw []byte, stream StreamType, target uuid.U
 		return &ProtocolError{Msg: "bad message from the client", Err: err}
 	}
 	if m.Destination != DestinationServer {
-		return &ProtocolError{Msg: fmt.Sprintf("%v message with destination %v", m.Type, m.Destination)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v message with destination %v", m.Type, m.Destination), Err: ErrUnexpectedMessage}
 	}
 	if s.id == uuid.Nil {
 		s.id = m.RunspacePoolID
 	} else if m.RunspacePoolID != s.id && m.RunspacePoolID != uuid.Nil {
-		return &ProtocolError{Msg: fmt.Sprintf("%v for runspace pool %v, this is %v", m.Type, m.RunspacePoolID, s.id)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v for runspace pool %v, this is %v", m.Type, m.RunspacePoolID, s.id), Err: ErrForeignRunspacePool}
 	}
 	if target != uuid.Nil && m.PipelineID != target {
-		return &ProtocolError{Msg: fmt.Sprintf("%v for pipeline %v sent on the stream of %v", m.Type, m.PipelineID, target)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v for pipeline %v sent on the stream of %v", m.Type, m.PipelineID, target), Err: ErrUnexpectedMessage}
 	}
 	body, err := DecodeBody(m.Type, m.Data, clixml.UnmarshalOptions{Cipher: s.cipher, MaxBytes: s.cfg.MaxMessageSize})
 	if err != nil {
@@ -294,7 +294,7 @@ func (s *ServerPool) processMessage(raw []byte, stream StreamType, target uuid.U
 	if m.PipelineID != uuid.Nil {
 		pl, ok := s.pipelines[m.PipelineID]
 		if !ok {
-			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID)}
+			return &ProtocolError{Msg: fmt.Sprintf("%v for unknown pipeline %v", m.Type, m.PipelineID), Err: ErrUnknownPipeline}
 		}
 		return pl.process(body)
 	}
@@ -303,7 +303,7 @@ func (s *ServerPool) processMessage(raw []byte, stream StreamType, target uuid.U
 
 func (s *ServerPool) requireOpened(t MessageType) error {
 	if s.state != RunspacePoolOpened {
-		return &ProtocolError{Msg: fmt.Sprintf("%v while the pool is %v", t, s.state)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v while the pool is %v", t, s.state), Err: ErrUnexpectedMessage}
 	}
 	return nil
 }
@@ -312,7 +312,7 @@ func (s *ServerPool) processPoolBody(body Body) error {
 	switch b := body.(type) {
 	case *SessionCapability:
 		if b.ProtocolVersion.Major != 2 {
-			return &ProtocolError{Msg: "client speaks protocol " + versionString(b.ProtocolVersion) + ", want 2.x"}
+			return &ProtocolError{Msg: "client speaks protocol " + versionString(b.ProtocolVersion) + ", want 2.x", Err: ErrUnsupportedProtocolVersion}
 		}
 		c := *b
 		s.clientCap = &c
@@ -334,7 +334,7 @@ func (s *ServerPool) processPoolBody(body Body) error {
 		return s.queueZeroRPID(&cp)
 	case *InitRunspacePool:
 		if s.state != RunspacePoolBeforeOpen || s.clientCap == nil {
-			return &ProtocolError{Msg: fmt.Sprintf("INIT_RUNSPACEPOOL while the pool is %v", s.state)}
+			return &ProtocolError{Msg: fmt.Sprintf("INIT_RUNSPACEPOOL while the pool is %v", s.state), Err: ErrUnexpectedMessage}
 		}
 		s.init = b
 		s.min, s.max = b.MinRunspaces, b.MaxRunspaces
@@ -351,7 +351,7 @@ func (s *ServerPool) processPoolBody(body Body) error {
 		s.events.push(PoolOpened{Init: b})
 	case *ConnectRunspacePool:
 		if s.state != RunspacePoolDisconnected {
-			return &ProtocolError{Msg: fmt.Sprintf("CONNECT_RUNSPACEPOOL while the pool is %v", s.state)}
+			return &ProtocolError{Msg: fmt.Sprintf("CONNECT_RUNSPACEPOOL while the pool is %v", s.state), Err: ErrUnexpectedMessage}
 		}
 		if b.MaxRunspaces != 0 {
 			s.min, s.max = b.MinRunspaces, b.MaxRunspaces
@@ -406,12 +406,12 @@ func (s *ServerPool) processPoolBody(body Body) error {
 	case *RunspacePoolHostResponse:
 		m, ok := s.hostCalls[b.CallID]
 		if !ok {
-			return &ProtocolError{Msg: fmt.Sprintf("RUNSPACEPOOL_HOST_RESPONSE for unknown call %d", b.CallID)}
+			return &ProtocolError{Msg: fmt.Sprintf("RUNSPACEPOOL_HOST_RESPONSE for unknown call %d", b.CallID), Err: ErrUnknownCallID}
 		}
 		delete(s.hostCalls, b.CallID)
 		s.events.push(HostResponseReceived{CallID: b.CallID, Method: m, Result: b.Result, Err: b.Error})
 	default:
-		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for the runspace pool", body.MessageType())}
+		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for the runspace pool", body.MessageType()), Err: ErrUnexpectedMessage}
 	}
 	return nil
 }
@@ -477,18 +477,18 @@ func (s *ServerPool) createPipeline(id uuid.UUID, cp *CreatePipeline, md *GetCom
 		return err
 	}
 	if id == uuid.Nil {
-		return &ProtocolError{Msg: fmt.Sprintf("%v without a pipeline ID", t)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v without a pipeline ID", t), Err: ErrUnexpectedMessage}
 	}
 	if old, dup := s.pipelines[id]; dup {
 		if !old.state.Terminal() {
-			return &ProtocolError{Msg: fmt.Sprintf("%v for running pipeline %v", t, id)}
+			return &ProtocolError{Msg: fmt.Sprintf("%v for running pipeline %v", t, id), Err: ErrUnexpectedMessage}
 		}
 		// A finished pipeline invoked again with the same ID; data still
 		// queued for the old run goes out first.
 		delete(s.pipelines, id)
 	}
 	if len(s.pipelines) >= maxServerPipelines {
-		return &ProtocolError{Msg: fmt.Sprintf("%v: more than %d pipelines", t, maxServerPipelines)}
+		return &ProtocolError{Msg: fmt.Sprintf("%v: more than %d pipelines", t, maxServerPipelines), Err: ErrUnexpectedMessage}
 	}
 	s.lastSeq++
 	pl := &ServerPipeline{pool: s, id: id, seq: s.lastSeq, state: PipelineRunning, create: cp, metadata: md, hostCalls: make(map[int64]HostMethodID)}

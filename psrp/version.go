@@ -38,8 +38,28 @@ func protoAtLeast(v clixml.Version, major, minor int32) bool {
 	return v.Major > major || (v.Major == major && v.Minor >= minor)
 }
 
+// SupportedServerVersion reports whether a ClientPool accepts a server that
+// announces protocol v in its SESSION_CAPABILITY: any 2.x with x >= 1.
+//
+// The rule follows PowerShell. Its client accepts the server's version when
+// it equals its own or is an older one it knows (a 2.3 client accepts 2.0,
+// 2.1 and 2.2: RunClientNegotiationAlgorithm), and a PowerShell 7.6 server
+// answers a 2.0-2.3 client with the client's own version, so real servers
+// announce at most what the client announced. This package refuses 2.0,
+// the protocol of pre-release Windows 7 builds only (PowerShell names it
+// ProtocolVersionWin7RC), and every other major version: a 3.x server would
+// speak a protocol whose incompatibility the major number announces. It
+// accepts a 2.x above its own: minor versions only add messages and
+// properties that each side gates on the other's version, and this package
+// gates every feature on the server's announced version.
+func SupportedServerVersion(v clixml.Version) bool {
+	return v.Major == 2 && v.Minor >= 1
+}
+
 // VersionSupportsConnect reports whether a peer at protocol v supports
 // disconnect/connect and the larger (500 KiB) envelope: 2.2 and later.
+// PowerShell 3.0 and 4.0 hosts announce 2.2 and have both; 2.1 (PowerShell
+// 2.0) has neither.
 func VersionSupportsConnect(v clixml.Version) bool { return protoAtLeast(v, 2, 2) }
 
 // VersionSupportsInformation reports whether a peer at protocol v has the

@@ -223,8 +223,10 @@ func (s *Session) Disconnect(ctx context.Context, opts ...DisconnectOption) erro
 			f(&o)
 		}
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
+	if err := s.connLock.lock(ctx); err != nil {
+		return fmt.Errorf("session: disconnect: %w", err)
+	}
+	defer s.connLock.unlock()
 	s.mu.Lock()
 	err := s.usableLocked()
 	v := s.pool.ProtocolVersion()
@@ -318,8 +320,10 @@ func (s *Session) resumeLink(old *link) {
 // and of each of its pipelines. The session becomes Opened again and paused
 // pipelines resume receiving, starting with what the server buffered.
 func (s *Session) Reconnect(ctx context.Context) error {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
+	if err := s.connLock.lock(ctx); err != nil {
+		return fmt.Errorf("session: reconnect: %w", err)
+	}
+	defer s.connLock.unlock()
 	s.mu.Lock()
 	st, closing, old := s.state, s.closing, s.link
 	s.mu.Unlock()

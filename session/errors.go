@@ -26,6 +26,12 @@ var ErrUnencrypted = errors.New("session: refusing unencrypted traffic over http
 // ended Stopped, e.g. after Pipeline.Stop.
 var ErrStopped = errors.New("session: pipeline stopped")
 
+// ErrNoFinalState is returned for a pipeline whose command the server
+// reported Done (WS-Man CommandState Done) without having sent the
+// pipeline's final PSRP state (Completed, Failed or Stopped): its outcome
+// is unknown, and output may be missing.
+var ErrNoFinalState = errors.New("session: the server ended the command without sending the pipeline's final state")
+
 // ErrNoInput is returned by Pipeline.Send and CloseInput on a pipeline
 // started without WithOpenInput.
 var ErrNoInput = errors.New("session: pipeline does not accept input (start it with WithOpenInput)")

@@ -33,6 +33,22 @@ const (
 	v22EnvelopeSize     = 512000
 )
 
+// requestMargin is what a WS-Man request may take beyond the
+// OperationTimeout (network, authentication, a large body) before the
+// session gives up on it.
+const requestMargin = 10 * time.Second
+
+// requestTimeout is the default deadline of one WS-Man request: the
+// OperationTimeout plus requestMargin, or plus the OperationTimeout itself
+// when that is shorter.
+func (c *config) requestTimeout() time.Duration {
+	op := c.opTimeout
+	if op <= 0 {
+		op = wsman.DefaultOperationTimeout
+	}
+	return op + min(op, requestMargin)
+}
+
 // Option configures New. Options are applied in order; a later option
 // overrides an earlier one.
 type Option func(*config)
@@ -252,7 +268,10 @@ func WithHost(h Host) Option {
 }
 
 // WithOperationTimeout sets the WS-Man OperationTimeout: how long a Receive
-// waits on the server before it is re-issued (default 20 s).
+// waits on the server before it is re-issued (default 20 s). It also sets
+// the default deadline of every WS-Man request (see New):
+// OperationTimeout plus a margin of 10 s, or of OperationTimeout itself when
+// that is shorter.
 func WithOperationTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {

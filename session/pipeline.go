@@ -81,6 +81,7 @@ type Pipeline struct {
 	queue       []Record
 	state       psrp.PSInvocationState
 	record      *PipelineError // set when the server reports Failed/Stopped
+	cause       error          // set when psrp failed the pipeline on bad data
 	err         error          // final error, valid once done is closed
 	abortErr    error          // why the loop was cancelled
 	commandSent bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/gopsrp/gopsrp/psrp"
@@ -12,31 +13,103 @@ import (
 )
 
 // receive issues one WS-Man Receive for the pool (p nil) or a pipeline and
-// feeds what arrives to the pool state machine, then handles the events.
-// It returns the command state's Done flag.
-func (s *Session) receive(ctx context.Context, p *Pipeline) (done bool, err error) {
+// feeds what arrives to the pool state machine, then handles the events and
+// sends what the pool queued in answer (a PUBLIC_KEY, say) at once. It
+// returns the command state's Done flag and whether data arrived.
+//
+// Errors in the data are dealt with by what they did to the stream (see
+// receiveErrors): one that leaves the pool's stream unusable breaks the
+// session, with that error as its reason, before the events of the same
+// data are handled (so that a pool cannot open on a stream it rejected);
+// one confined to this pipeline is returned; messages psrp dropped are
+// logged.
+func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err error) {
 	cmd := ""
 	if p != nil {
 		cmd = p.cmdID
 	}
 	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true})
 	if err != nil {
-		return false, err
+		return false, false, err
+	}
+	run := errorRun{pipeline: uuid.Nil}
+	if p != nil {
+		run.pipeline = p.id
 	}
 	for _, st := range res.Streams {
 		if len(st.Data) == 0 {
 			continue
 		}
+		got = true
 		s.mu.Lock()
 		rerr := s.pool.Receive(st.Data)
 		events := s.drainEventsLocked()
+		poolBroken := s.pool.State() == psrp.RunspacePoolBroken && s.state != StateBroken && !s.closing
 		s.mu.Unlock()
+		run.add(rerr)
+		if fatal := run.fatalErr(); fatal != nil || poolBroken {
+			if fatal == nil {
+				fatal = brokenCause(events)
+			}
+			err := fmt.Errorf("session: receive: %w", fatal)
+			s.openDone(err)
+			s.markBroken(err)
+			s.handleEvents(ctx, events)
+			return false, true, &brokenError{cause: err}
+		}
 		s.handleEvents(ctx, events)
-		if rerr != nil {
-			return false, fmt.Errorf("session: receive: %w", rerr)
+	}
+	if got {
+		// Answers the pool queued while handling the data (a PUBLIC_KEY
+		// for the server's PUBLIC_KEY_REQUEST) go now, not with the next
+		// pipeline; the send has a deadline of its own.
+		fctx, cancel := s.bgSendContext(s.bgCtx)
+		ferr := s.flush(fctx)
+		cancel()
+		if ferr != nil && s.logger != nil {
+			s.logger.Debug("session: send after receive", "err", ferr.Error())
 		}
 	}
-	return res.CommandState.Done(), nil
+	perr := run.confinedErr()
+	if p == nil && perr != nil {
+		// Nothing on the pool's stream is confined to a pipeline we
+		// could fail: the stream is intact, so the session goes on.
+		if s.logger != nil {
+			s.logger.Warn("session: ignored bad data from the server", "err", perr.Error())
+		}
+		perr = nil
+	}
+	if dropped := run.droppedErr(); dropped != nil && s.logger != nil {
+		s.logger.Debug("session: dropped data from the server", "err", dropped.Error())
+	}
+	if perr != nil {
+		return false, got, fmt.Errorf("session: receive: %w", perr)
+	}
+	return res.CommandState.Done(), got, nil
+}
+
+// brokenCause finds why psrp broke the pool in events, for the session's
+// reason.
+func brokenCause(events []psrp.Event) error {
+	for _, ev := range events {
+		if e, ok := ev.(psrp.PoolStateChanged); ok && e.State == psrp.RunspacePoolBroken {
+			if e.Cause != nil {
+				return e.Cause
+			}
+			if e.Err != nil {
+				return &PoolError{Record: e.Err}
+			}
+		}
+	}
+	return errors.New("session: the runspace pool broke on data from the server")
+}
+
+// opTimeout is the OperationTimeout the session's Receives carry.
+func (s *Session) opTimeout() time.Duration {
+	if s.wsc.OperationTimeout > 0 {
+		return s.wsc.OperationTimeout
+	}
+	return wsman.DefaultOperationTimeout
 }
 
 func (s *Session) drainEventsLocked() []psrp.Event {
@@ -59,7 +132,12 @@ func (s *Session) poolLoop() {
 	defer s.wg.Done()
 	defer func() { s.currentLink().parkPool() }()
 	ctx := s.bgCtx
+	var bo backoff
 	for {
+		if !bo.wait(ctx, nil) {
+			s.openDone(ErrClosed)
+			return
+		}
 		l, ok := s.beginReceive()
 		if !ok {
 			l.parkPool()
@@ -71,12 +149,14 @@ func (s *Session) poolLoop() {
 				return
 			}
 		}
-		_, err := s.receive(ctx, nil)
+		start := time.Now()
+		_, got, err := s.receive(ctx, nil)
 		s.endReceive(l)
 		if ctx.Err() != nil {
 			s.openDone(ErrClosed)
 			return
 		}
+		bo.observe(got, time.Since(start), s.opTimeout())
 		if err != nil {
 			if wsman.IsTimeout(err) {
 				continue
@@ -135,9 +215,6 @@ func (s *Session) pipelineLoop(p *Pipeline) {
 		s.finishPipeline(p, cause)
 		return
 	}
-	if err != nil && errors.Is(err, wsman.ErrShellNotFound) {
-		s.markBroken(err)
-	}
 	s.finishPipeline(p, err)
 }
 
@@ -153,9 +230,13 @@ func (p *Pipeline) endedRemotely() bool {
 // was sent is handled like any other, so output the server already took
 // from its buffer for it is delivered.
 func (s *Session) pipelineReceive(p *Pipeline) error {
+	var bo backoff
 	for {
 		if err := p.waitRoom(p.ctx); err != nil {
 			return err
+		}
+		if !bo.wait(p.ctx, nil) {
+			return p.ctx.Err()
 		}
 		l, ok := s.beginReceive()
 		if !ok {
@@ -166,8 +247,10 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 				return p.ctx.Err()
 			}
 		}
-		done, err := s.receive(p.ctx, p)
+		start := time.Now()
+		done, got, err := s.receive(p.ctx, p)
 		s.endReceive(l)
+		bo.observe(got, time.Since(start), s.opTimeout())
 		if err != nil {
 			if p.ctx.Err() != nil {
 				return p.ctx.Err()
@@ -178,13 +261,16 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			if errors.Is(err, wsman.ErrShellDisconnected) && s.shellDisconnected(p.ctx, l, p.cmdID) {
 				continue // parks until Reconnect
 			}
-			return fmt.Errorf("session: pipeline receive: %w", err)
+			if errors.Is(err, ErrBroken) {
+				return err
+			}
+			return s.shellLost(fmt.Errorf("session: pipeline receive: %w", err))
 		}
 		if p.endedRemotely() {
 			return nil
 		}
 		if done {
-			return errors.New("session: the server ended the command without a final pipeline state")
+			return ErrNoFinalState
 		}
 	}
 }
@@ -246,7 +332,10 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 		case psrp.SessionKeyReceived:
 			// Messages psrp held for the key exchange (pipelines with a
 			// SecureString argument, host responses carrying one) can go.
-			if err := s.flush(ctx); err != nil {
+			fctx, cancel := s.bgSendContext(ctx)
+			err := s.flush(fctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				s.markBroken(err)
 			}
 		case psrp.PoolHostCallEvent:
@@ -281,7 +370,11 @@ func (s *Session) pipelineStateChanged(e psrp.PipelineStateChanged) {
 	}
 	p.mu.Lock()
 	p.state = e.State
-	if e.State == psrp.PipelineFailed || e.State == psrp.PipelineStopped {
+	switch {
+	case e.State == psrp.PipelineFailed && e.Err == nil && e.Cause != nil:
+		// psrp failed the pipeline itself, on bad data from the server.
+		p.cause = e.Cause
+	case e.State == psrp.PipelineFailed || e.State == psrp.PipelineStopped:
 		p.record = &PipelineError{Record: e.Err, State: e.State}
 	}
 	p.mu.Unlock()
@@ -301,8 +394,11 @@ func (s *Session) poolStateChanged(e psrp.PoolStateChanged) {
 		s.openDone(nil)
 	case psrp.RunspacePoolBroken, psrp.RunspacePoolClosed:
 		var err error = errors.New("session: the server closed the runspace pool")
-		if e.Err != nil {
+		switch {
+		case e.Err != nil:
 			err = &PoolError{Record: e.Err}
+		case e.Cause != nil:
+			err = e.Cause
 		}
 		s.openDone(fmt.Errorf("session: open: %w", err))
 		s.markBroken(err)
@@ -339,7 +435,12 @@ func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64
 	if rerr != nil {
 		return // the call is gone (pipeline ended); nothing to answer
 	}
-	if err := s.flush(ctx); err != nil && p != nil {
+	// The answer is a send of the session's own: it gets a deadline of its
+	// own, so that a server that withholds the Send's answer holds up
+	// neither this loop nor (through the send lock) anyone else for long.
+	fctx, cancel := s.bgSendContext(ctx)
+	defer cancel()
+	if err := s.flush(fctx); err != nil && p != nil {
 		p.abort(err)
 	}
 }

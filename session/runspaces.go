@@ -228,8 +228,10 @@ func (s *Session) Alive(ctx context.Context) error {
 		return err
 	}
 	if strings.EqualFold(info.State, "Disconnected") {
-		s.connMu.Lock()
-		defer s.connMu.Unlock()
+		if err := s.connLock.lock(ctx); err != nil {
+			return fmt.Errorf("session: alive: %w", err)
+		}
+		defer s.connLock.unlock()
 		s.mu.Lock()
 		stale := s.link != asked
 		s.mu.Unlock()
@@ -246,7 +248,7 @@ func (s *Session) Alive(ctx context.Context) error {
 
 // disconnectedRemotely moves an Opened session to Disconnected after the
 // server disconnected its shell: the receive loops pause as after
-// Disconnect. Called with connMu held.
+// Disconnect. Called with connLock held.
 func (s *Session) disconnectedRemotely() {
 	s.mu.Lock()
 	if s.closing || s.state != StateOpened {

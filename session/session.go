@@ -79,8 +79,9 @@ type Session struct {
 	wg       sync.WaitGroup // every goroutine the session started
 	hookWG   sync.WaitGroup // the WithStateChanges forwarder
 
-	sendMu sync.Mutex // serialises DataToSend with its wire send, keeping fragment order
-	connMu sync.Mutex // serialises Disconnect and Reconnect
+	sendLock   ctxMutex      // serialises DataToSend with its wire send, keeping fragment order
+	connLock   ctxMutex      // serialises Disconnect and Reconnect
+	reqTimeout time.Duration // the default deadline of one WS-Man request
 
 	mu        sync.Mutex // guards pool and everything below
 	pool      *psrp.ClientPool
@@ -111,6 +112,13 @@ type Session struct {
 // a host name or IP address, optionally with a port ("win01", "10.0.0.5:5986",
 // "[fe80::1]"); a bare host means https on port 5986 with path /wsman
 // (WithHTTP and WithPort change that). Cancelling ctx aborts the open.
+//
+// Deadlines: every WS-Man request the session sends gets a deadline of its
+// own, even when the caller's context has none: the OperationTimeout plus a
+// margin (30 s by default: 20 s plus 10 s; see WithOperationTimeout). A
+// server that withholds an answer therefore costs at most that long, and a
+// caller's shorter context is honoured at every wait: for the send lock, a
+// runspace, the Command, the answers.
 func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
 	s, err := newSession(target, opts)
 	if err != nil {
@@ -161,7 +169,10 @@ func newSession(target string, opts []Option) (*Session, error) {
 		closeDone: make(chan struct{}),
 		slotWake:  make(chan struct{}),
 		calls:     make(map[int64]chan psrp.RunspaceAvailabilityEvent),
+		sendLock:  newCtxMutex(),
+		connLock:  newCtxMutex(),
 	}
+	s.reqTimeout = cfg.requestTimeout()
 	if s.host == nil {
 		s.host = DefaultHost{}
 	}
@@ -172,6 +183,11 @@ func newSession(target string, opts []Option) (*Session, error) {
 	if u.Scheme == "http" && !cfg.allowUnencrypted && !encrypts(client) {
 		s.closeTransport()
 		return nil, ErrUnencrypted
+	}
+	// No request waits for ever, whatever context the caller passed: the
+	// client is our own copy, so its Timeout is ours to set.
+	if client.Timeout <= 0 || client.Timeout > s.reqTimeout {
+		client.Timeout = s.reqTimeout
 	}
 	s.wsc = &wsman.Client{
 		URL:              s.url,
@@ -264,7 +280,7 @@ func (s *Session) buildHTTPClient(u *url.URL) (*http.Client, error) {
 		// Over https, TLS protects the messages: like PowerShell and
 		// pypsrp, seal only over plain http.
 		t := &auth.Transport{Mechanism: cfg.mech, Base: base, TrustedHosts: cfg.trustedHosts, Logger: cfg.logger,
-			AllowUnencrypted: u.Scheme == "https"}
+			AllowUnencrypted: u.Scheme == "https", MaxResponseSize: sealedResponseLimit(cfg.maxEnvelope)}
 		client.Transport = t
 		s.ownTransport = t
 	case cfg.basic:
@@ -279,6 +295,16 @@ func (s *Session) buildHTTPClient(u *url.URL) (*http.Client, error) {
 		client.Transport = &auth.Certificate{Base: client.Transport}
 	}
 	return client, nil
+}
+
+// sealedResponseLimit bounds a sealed response body as wsman bounds the
+// plaintext (a multiple of the largest envelope the session may ask for),
+// plus room for the sealing's framing, so that a hostile server cannot make
+// the transport buffer and decrypt more than wsman would accept.
+func sealedResponseLimit(maxEnvelope int) int64 {
+	env := max(maxEnvelope, v22EnvelopeSize)
+	plain := int64(wsman.ResponseSizeFactor*env + wsman.ResponseSizeSlack)
+	return plain + plain/64 + 64<<10
 }
 
 func (s *Session) closeTransport() {
@@ -491,8 +517,8 @@ func (s *Session) setState(to State, cause error) {
 
 func (s *Session) setStateLocked(to State, cause error) {
 	from := s.state
-	if from == to || from == StateClosed {
-		return
+	if from == to || from == StateClosed || (from == StateBroken && to != StateClosed) {
+		return // Broken is final until Close
 	}
 	s.state = to
 	if to == StateBroken && s.brokenErr == nil {
@@ -673,7 +699,9 @@ func (s *Session) registerPipelineLocked(ctx context.Context, cp *psrp.ClientPip
 		state:   psrp.PipelineNotStarted,
 	}
 	p.ctx, p.cancel = context.WithCancel(s.bgCtx)
+	p.mu.Lock() // the watch may fire at once, and reads stopWatch when it finishes p
 	p.stopWatch = context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
+	p.mu.Unlock()
 	before := s.availabilityLocked()
 	s.pipelines[p.id] = p
 	s.running++
@@ -736,8 +764,11 @@ func (p *Pipeline) failCreate(err error) {
 // finishPipeline ends p with err (nil: derive it from the final state),
 // releases its runspace and wakes its consumers. It runs once.
 func (s *Session) finishPipeline(p *Pipeline, err error) {
-	if p.stopWatch != nil {
-		p.stopWatch()
+	p.mu.Lock()
+	stopWatch := p.stopWatch
+	p.mu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
 	}
 	p.mu.Lock()
 	if p.finished {
@@ -745,7 +776,9 @@ func (s *Session) finishPipeline(p *Pipeline, err error) {
 		return
 	}
 	if err == nil {
-		if p.record != nil {
+		if p.cause != nil {
+			err = fmt.Errorf("session: pipeline failed on bad data from the server: %w", p.cause)
+		} else if p.record != nil {
 			err = p.record
 		} else if !p.state.Terminal() {
 			err = errors.New("session: pipeline ended without a final state")
@@ -816,8 +849,10 @@ func (s *Session) goTracked(f func(<-chan any), arg <-chan any) {
 // Send, the first payload of a new pipeline with Command (then its receive
 // loop starts), later pipeline data with Send on the pipeline.
 func (s *Session) flush(ctx context.Context) error {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	if err := s.sendLock.lock(ctx); err != nil {
+		return err
+	}
+	defer s.sendLock.unlock()
 	for {
 		s.mu.Lock()
 		pl, ok := s.pool.DataToSend(s.maxPayload())
@@ -831,7 +866,7 @@ func (s *Session) flush(ctx context.Context) error {
 		}
 		if pl.PipelineID == uuid.Nil {
 			if err := s.wsc.Send(ctx, s.shell, "", pl.Stream.Name(), pl.Data, false); err != nil {
-				return fmt.Errorf("session: send to pool: %w", err)
+				return s.shellLost(fmt.Errorf("session: send to pool: %w", err))
 			}
 			continue
 		}
@@ -849,7 +884,7 @@ func (s *Session) flush(ctx context.Context) error {
 					err = ctx.Err()
 					s.stopRemote(p)
 				} else {
-					err = fmt.Errorf("session: start pipeline: %w", err)
+					err = s.shellLost(fmt.Errorf("session: start pipeline: %w", err))
 				}
 				p.failCreate(err)
 				continue
@@ -873,14 +908,18 @@ func (s *Session) flush(ctx context.Context) error {
 			continue
 		}
 		if err := s.wsc.Send(ctx, s.shell, p.cmdID, pl.Stream.Name(), pl.Data, false); err != nil {
-			p.abort(fmt.Errorf("session: send to pipeline: %w", err))
+			p.abort(s.shellLost(fmt.Errorf("session: send to pipeline: %w", err)))
 		}
 	}
 }
 
 // Close stops the running pipelines, deletes the shell on the server (which
 // ends everything it runs) and waits for every goroutine of the session to
-// end. It waits for the Delete round trip and nothing else; ctx bounds it.
+// end. It waits for the Delete round trip and nothing else; ctx bounds it,
+// and so does the default request deadline (see New): even
+// Close(context.Background()) returns within OperationTimeout plus its
+// margin (30 s by default) of a server that never answers the Delete,
+// provided the Host's methods return when their context is cancelled.
 // Closing a closed session returns the first Close's result.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
@@ -923,6 +962,25 @@ func (s *Session) Close(ctx context.Context) error {
 	s.closeTransport()
 	close(s.closeDone)
 	return err
+}
+
+// shellLost marks the session Broken if err says that the server no longer
+// has the shell (the w:InvalidSelectors fault on a request to it), and
+// returns err as the session's operations then report it: matching
+// ErrBroken and the cause.
+func (s *Session) shellLost(err error) error {
+	if err == nil || !errors.Is(err, wsman.ErrShellNotFound) {
+		return err
+	}
+	s.markBroken(err)
+	return &brokenError{cause: err}
+}
+
+// bgSendContext bounds a send the session makes on its own (a host call's
+// answer, a key exchange message): by the session's life and by the
+// default request deadline, also while it waits for the send lock.
+func (s *Session) bgSendContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.reqTimeout)
 }
 
 // String describes the session without credentials.

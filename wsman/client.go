@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,8 +32,16 @@ const (
 	DefaultLocale = "en-US"
 	// DefaultMaxRedirects is PowerShell's MaximumConnectionRedirectionCount.
 	DefaultMaxRedirects = 5
-	// DefaultMaxResponseSize bounds a response body read into memory.
+	// DefaultMaxResponseSize is the ceiling of the response size limit the
+	// client derives from MaxEnvelopeSize (see EffectiveMaxResponseSize).
 	DefaultMaxResponseSize = 64 << 20
+	// ResponseSizeFactor and ResponseSizeSlack derive the response size
+	// limit from the envelope size: a server must keep its answers within
+	// the MaxEnvelopeSize the client sends (MS-WSMV 3.1.4.1.11); the factor
+	// leaves room for a server that counts characters rather than bytes,
+	// and the slack for a fault envelope's fixed part.
+	ResponseSizeFactor = 4
+	ResponseSizeSlack  = 64 << 10
 )
 
 // Client is a WS-Management client of one endpoint. Set the exported fields
@@ -65,15 +74,28 @@ type Client struct {
 	// use and kept (see CurrentSessionID).
 	SessionID uuid.UUID
 	// AllowRedirects lets the client follow HTTP redirects (like
-	// Connect-PSSession -AllowRedirection). They are refused by default with
-	// a *RedirectError, since a redirect may send credentials elsewhere.
+	// Connect-PSSession -AllowRedirection) to the same origin (scheme, host
+	// and port of URL). They are refused by default with a *RedirectError,
+	// since a redirect may send credentials elsewhere.
 	AllowRedirects bool
+	// AllowCrossOriginRedirects, with AllowRedirects, also follows redirects
+	// to another origin. The credentials then go to the other host: the
+	// Authorization comes from HTTPClient's Transport (Basic adds it to
+	// every request, NTLM, Negotiate and CredSSP authenticate each new
+	// connection), so wsman cannot strip it as net/http strips the
+	// Authorization header it set itself. This is what PowerShell's
+	// -AllowRedirection means; leave it off unless the redirect target is
+	// trusted with the credentials. Without it a cross-origin redirect (a
+	// different scheme, such as https to http, host or port) is refused with
+	// a *RedirectError whose CrossOrigin is set.
+	AllowCrossOriginRedirects bool
 	// MaxRedirects is the number of redirects followed per call when
 	// AllowRedirects is set. Zero means DefaultMaxRedirects (5).
 	MaxRedirects int
-	// MaxResponseSize bounds a response body, in bytes. Zero means
-	// DefaultMaxResponseSize (64 MiB). A larger body is an error matching
-	// ErrResponseTooLarge.
+	// MaxResponseSize bounds a response body, in bytes (after decryption:
+	// sealed bodies are opened by the Transport). Zero derives the bound from
+	// the envelope size in effect (see EffectiveMaxResponseSize). A larger
+	// body is an error matching ErrResponseTooLarge.
 	MaxResponseSize int64
 	// Logger receives one Debug record per request (operation, status,
 	// duration). Nil disables logging. Bodies are never logged unless
@@ -114,6 +136,21 @@ func (c *Client) EffectiveMaxEnvelopeSize() int {
 		return c.MaxEnvelopeSize
 	}
 	return DefaultMaxEnvelopeSize
+}
+
+// EffectiveMaxResponseSize returns the bound on a response body in effect:
+// MaxResponseSize if set, else ResponseSizeFactor × EffectiveMaxEnvelopeSize
+// + ResponseSizeSlack, at most DefaultMaxResponseSize (about 664 KiB with the
+// default envelope size, 2.1 MB with 512000).
+func (c *Client) EffectiveMaxResponseSize() int64 {
+	if c.MaxResponseSize > 0 {
+		return c.MaxResponseSize
+	}
+	return responseLimit(c.EffectiveMaxEnvelopeSize())
+}
+
+func responseLimit(maxEnvelope int) int64 {
+	return min(int64(maxEnvelope)*ResponseSizeFactor+ResponseSizeSlack, DefaultMaxResponseSize)
 }
 
 // CurrentSessionID returns the wsmv:SessionId this client sends ("uuid:" +
@@ -185,24 +222,22 @@ func (c *Client) call(ctx context.Context, r *request) (*envelopeXML, error) {
 		dataLocale:  orDefault(c.DataLocale, DefaultLocale),
 		timeout:     c.operationTimeout(r.timeout),
 	}
+	limit := c.MaxResponseSize
+	if limit <= 0 {
+		limit = responseLimit(params.maxEnvelope)
+	}
 	for redirects := 0; ; redirects++ {
 		params.to = target
 		params.messageID = "uuid:" + newGUID()
 		body := buildEnvelope(r, params)
-		status, respBody, loc, err := c.post(ctx, hc, target, r, body)
+		status, respBody, loc, err := c.post(ctx, hc, target, r, body, limit)
 		if err != nil {
 			return nil, err
 		}
 		if status >= 300 && status < 400 && status != http.StatusNotModified {
-			if !c.AllowRedirects {
-				return nil, &RedirectError{StatusCode: status, Location: loc}
-			}
-			if redirects >= maxRedirects {
-				return nil, &RedirectError{StatusCode: status, Location: loc, TooMany: true}
-			}
-			next, err := resolveLocation(target, loc)
+			next, err := c.redirect(r.op, status, loc, target, redirects, maxRedirects)
 			if err != nil {
-				return nil, fmt.Errorf("wsman: %s: redirect: %w", r.op, err)
+				return nil, err
 			}
 			target = next
 			continue
@@ -211,27 +246,89 @@ func (c *Client) call(ctx context.Context, r *request) (*envelopeXML, error) {
 	}
 }
 
-func resolveLocation(base, loc string) (string, error) {
+// redirect decides whether to follow a redirect from target to loc, after
+// redirects redirects, and returns the URL to POST to next. Every refusal is
+// a *RedirectError.
+func (c *Client) redirect(op string, status int, loc, target string, redirects, maxRedirects int) (string, error) {
+	refuse := func(reason string) error {
+		return &RedirectError{Op: op, StatusCode: status, Location: loc, Reason: reason}
+	}
+	if !c.AllowRedirects {
+		return "", &RedirectError{Op: op, StatusCode: status, Location: loc}
+	}
+	if redirects >= maxRedirects {
+		return "", &RedirectError{Op: op, StatusCode: status, Location: loc, TooMany: true}
+	}
+	next, err := resolveLocation(target, loc)
+	if err != nil {
+		return "", refuse(err.Error())
+	}
+	if !c.AllowCrossOriginRedirects {
+		from, err := url.Parse(c.URL)
+		if err != nil || !sameOrigin(from, next) {
+			return "", &RedirectError{Op: op, StatusCode: status, Location: loc, CrossOrigin: true,
+				Reason: "another origin (" + origin(next) + ") would receive the credentials; set Client.AllowCrossOriginRedirects to follow"}
+		}
+	}
+	return next.String(), nil
+}
+
+// resolveLocation resolves a Location header against the request URL; only
+// http and https targets without user information are followed.
+func resolveLocation(base, loc string) (*url.URL, error) {
 	if loc == "" {
-		return "", errors.New("no Location header")
+		return nil, errors.New("no Location header")
 	}
 	b, err := url.Parse(base)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	l, err := url.Parse(loc)
 	if err != nil {
-		return "", fmt.Errorf("invalid Location: %w", err)
+		return nil, errors.New("invalid Location")
 	}
 	u := b.ResolveReference(l)
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("unsupported Location scheme %q", u.Scheme)
+		return nil, fmt.Errorf("unsupported Location scheme %q", truncate(u.Scheme, 32))
 	}
-	return u.String(), nil
+	if u.User != nil {
+		return nil, errors.New("the Location carries user information")
+	}
+	if u.Host == "" {
+		return nil, errors.New("the Location has no host")
+	}
+	return u, nil
+}
+
+// sameOrigin compares scheme, host and port (RFC 6454), with the scheme's
+// default port made explicit.
+func sameOrigin(a, b *url.URL) bool {
+	return origin(a) == origin(b)
+}
+
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // post does one HTTP exchange and reads the body under the size limit.
-func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *request, body []byte) (status int, respBody []byte, location string, err error) {
+func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *request, body []byte, limit int64) (status int, respBody []byte, location string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, "", fmt.Errorf("wsman: %s: %w", r.op, err)
@@ -247,19 +344,26 @@ func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *re
 		return 0, nil, "", fmt.Errorf("wsman: %s: %w", r.op, err)
 	}
 	defer resp.Body.Close()
-	limit := c.MaxResponseSize
-	if limit <= 0 {
-		limit = DefaultMaxResponseSize
+	tooLarge := func() error {
+		c.log(ctx, r, resp.StatusCode, start, body, nil, ErrResponseTooLarge)
+		return &ProtocolError{Op: r.op, Kind: ErrResponseTooLarge, Msg: fmt.Sprintf("response body exceeds %d bytes (HTTP %d)", limit, resp.StatusCode)}
 	}
-	respBody, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if resp.ContentLength > limit {
+		return 0, nil, "", tooLarge()
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		c.log(ctx, r, resp.StatusCode, start, body, nil, err)
 		return 0, nil, "", fmt.Errorf("wsman: %s: reading response: %w", r.op, err)
 	}
-	if int64(len(respBody)) > limit {
-		c.log(ctx, r, resp.StatusCode, start, body, nil, ErrResponseTooLarge)
-		return 0, nil, "", &ProtocolError{Op: r.op, Kind: ErrResponseTooLarge, Msg: fmt.Sprintf("response body exceeds %d bytes", limit)}
+	if int64(buf.Len()) > limit {
+		return 0, nil, "", tooLarge()
 	}
+	respBody = buf.Bytes()
 	c.log(ctx, r, resp.StatusCode, start, body, respBody, nil)
 	return resp.StatusCode, respBody, resp.Header.Get("Location"), nil
 }
@@ -305,10 +409,10 @@ func (c *Client) decode(r *request, messageID string, status int, body []byte) (
 		return nil, &HTTPError{StatusCode: status, Status: statusText(status), Body: excerpt(body)}
 	}
 	if got := strings.TrimSpace(env.Header.RelatesTo); !strings.EqualFold(got, messageID) {
-		return nil, &ProtocolError{Op: r.op, Kind: ErrUnexpectedResponse, Msg: fmt.Sprintf("wsa:RelatesTo %q does not match MessageID %q", got, messageID)}
+		return nil, &ProtocolError{Op: r.op, Kind: ErrUnexpectedResponse, Msg: fmt.Sprintf("wsa:RelatesTo %q does not match MessageID %q", boundText([]byte(got), len(got), maxFaultField), messageID)}
 	}
 	if r.rawBody != nil {
-		*r.rawBody = rawBodyOf(body)
+		*r.rawBody = bytes.Clone(bytes.TrimSpace(body[env.bodyStart:env.bodyEnd]))
 	}
 	return env, nil
 }

@@ -1,9 +1,7 @@
 package wsman
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"strconv"
 	"strings"
 )
@@ -26,19 +24,6 @@ func (c *Client) get(ctx context.Context, resourceURI string, selectors map[stri
 		return nil, nil, err
 	}
 	return env, raw, nil
-}
-
-// rawBodyOf extracts the inner XML of s:Body from a response.
-func rawBodyOf(data []byte) []byte {
-	var v struct {
-		Body struct {
-			Inner []byte `xml:",innerxml"`
-		} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
-	}
-	if err := xml.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
-		return nil
-	}
-	return bytes.TrimSpace(v.Body.Inner)
 }
 
 // GetShell retrieves one shell's state (Get on ResourceShell with its

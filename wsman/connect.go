@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -124,7 +123,7 @@ func (c *Client) Connect(ctx context.Context, shell ShellRef, connectXML []byte,
 	if cr == nil {
 		return nil, &ProtocolError{Op: "Connect", Kind: ErrUnexpectedResponse, Msg: "no rsp:ConnectResponse in body"}
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cr.Data))
+	data, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(cr.Data)))
 	if err != nil {
 		return nil, &ProtocolError{Op: "Connect", Kind: ErrMalformedResponse, Msg: "connectResponseXml is not base64", Err: err}
 	}

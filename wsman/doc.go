@@ -25,7 +25,22 @@
 // redirect is a *RedirectError; a body that is not a usable envelope is a
 // *ProtocolError matching ErrMalformedResponse, ErrUnexpectedResponse or
 // ErrResponseTooLarge. Transport errors, including context cancellation, are
-// wrapped, so errors.Is(err, context.Canceled) works.
+// wrapped, so errors.Is(err, context.Canceled) works. Text taken from the
+// server (fault messages, body excerpts) is sanitised and bounded: an error
+// never grows with the response nor carries line breaks or bidirectional
+// controls.
+//
+// # Hostile servers
+//
+// What a response may cost is decided by the client, not the server. A body
+// is bounded by Client.EffectiveMaxResponseSize (by default a small multiple
+// of the MaxEnvelopeSize the client sends), and it is parsed by a streaming,
+// bounded scanner (nesting depth, attributes, tokens) that allocates at most
+// twice the body's size whatever it holds (see the memory budget in
+// response.go). Redirects are refused unless Client.AllowRedirects is set,
+// and then followed within the same origin only, unless
+// Client.AllowCrossOriginRedirects is set too, since the credentials would
+// go to the other host.
 //
 // # Concurrency
 //

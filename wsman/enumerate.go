@@ -56,7 +56,7 @@ func (c *Client) Enumerate(ctx context.Context, resourceURI string, filter map[s
 			return nil, &ProtocolError{Op: enumOpEnumerate, Kind: ErrUnexpectedResponse, Msg: fmt.Sprintf("more than %d items", maxEnumItems)}
 		}
 		ectx := strings.TrimSpace(resp.Context)
-		if resp.EndOfSequence != nil || ectx == "" {
+		if resp.EndOfSequence || ectx == "" {
 			return items, nil
 		}
 		if pulls >= maxPulls {
@@ -81,12 +81,13 @@ func appendItems(items []Item, x *itemsXML) []Item {
 	if x == nil {
 		return items
 	}
-	for i := range x.Shells {
-		info := x.Shells[i].toInfo()
+	shells := x.Shells.all()
+	for i := range shells {
+		info := shells[i].toInfo()
 		items = append(items, Item{Shell: &info})
 	}
-	for _, cmd := range x.Commands {
-		items = append(items, Item{CommandID: strings.TrimSpace(cmd.CommandID)})
+	for _, id := range x.Commands.all() {
+		items = append(items, Item{CommandID: id})
 	}
 	return items
 }

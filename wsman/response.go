@@ -3,118 +3,499 @@ package wsman
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 )
 
-// envelopeXML is a decoded response envelope. Bodies of every operation are
-// optional pointers: only the one present is filled. Element names are matched
-// with their namespaces where a wrong namespace would mean a wrong element.
+// Memory budget of a response. The body (at most
+// Client.EffectiveMaxResponseSize bytes) is read once; parsing a body of n
+// bytes then allocates at most 2n + 64 KiB more, whatever the body holds:
+//
+//   - the scanner (xmlScanner) allocates nothing per token: names, attribute
+//     values and text are slices of the body, and its stacks are bounded
+//     (nesting depth 64, 64 attributes per element, 2^20 tokens), so deep
+//     nesting, many attributes and unknown elements cost nothing;
+//   - only the fields the client uses are kept, each copied once; stream data
+//     is base64-decoded from the body (3/4 of its text);
+//   - fault text (reason, message, provider fault) is kept to maxFaultText
+//     bytes, so an error never grows with the body;
+//   - rsp:Stream elements that carry neither data nor End are dropped, and
+//     repeated stream names and CommandIds share one string, so that tiny
+//     elements cannot multiply into large records.
+//
+// TestResponseMemoryBudget measures this on hostile bodies.
+
+// envelopeXML is a decoded response envelope: only the parts the client
+// reads. Bodies of every operation are optional pointers: only those present
+// are filled. Elements are matched by namespace and local name where a wrong
+// namespace would mean a wrong element, otherwise by local name.
 type envelopeXML struct {
-	XMLName xml.Name `xml:"http://www.w3.org/2003/05/soap-envelope Envelope"`
-	Header  struct {
-		Action    string `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing Action"`
-		MessageID string `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing MessageID"`
-		RelatesTo string `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing RelatesTo"`
-	} `xml:"http://www.w3.org/2003/05/soap-envelope Header"`
-	Body *bodyXML `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
+	Header struct {
+		Action    string
+		MessageID string
+		RelatesTo string
+	}
+	Body *bodyXML
+	// bodyStart and bodyEnd delimit the inner XML of s:Body in the input.
+	bodyStart, bodyEnd int
 }
 
 type bodyXML struct {
-	Fault           *soapFault `xml:"http://www.w3.org/2003/05/soap-envelope Fault"`
+	Fault           *soapFault
 	ResourceCreated *struct {
-		Selectors []selectorXML `xml:"ReferenceParameters>SelectorSet>Selector"`
-	} `xml:"http://schemas.xmlsoap.org/ws/2004/09/transfer ResourceCreated"`
-	Shell           *shellXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
+		ShellID string // the last ShellId selector
+	}
+	Shell           *shellXML
 	CommandResponse *struct {
-		CommandID string `xml:"CommandId"`
-	} `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandResponse"`
-	ReceiveResponse   *receiveResponseXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell ReceiveResponse"`
-	ConnectResponse   *connectResponseXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell ConnectResponse"`
-	EnumerateResponse *enumResponseXML    `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration EnumerateResponse"`
-	PullResponse      *enumResponseXML    `xml:"http://schemas.xmlsoap.org/ws/2004/09/enumeration PullResponse"`
+		CommandID string
+	}
+	ReceiveResponse   *receiveResponseXML
+	ConnectResponse   *connectResponseXML
+	EnumerateResponse *enumResponseXML
+	PullResponse      *enumResponseXML
 	Config            *struct {
-		MaxEnvelopeSizekb string `xml:"MaxEnvelopeSizekb"`
-	} `xml:"http://schemas.microsoft.com/wbem/wsman/1/config Config"`
-}
-
-type selectorXML struct {
-	Name  string `xml:"Name,attr"`
-	Value string `xml:",chardata"`
+		MaxEnvelopeSizekb string
+	}
 }
 
 // shellXML is rsp:Shell as the server reports it (Create, Get, Enumerate).
 type shellXML struct {
-	ShellID         string `xml:"ShellId"`
-	Name            string `xml:"Name"`
-	ResourceURI     string `xml:"ResourceUri"`
-	Owner           string `xml:"Owner"`
-	ClientIP        string `xml:"ClientIP"`
-	ProcessID       string `xml:"ProcessId"`
-	IdleTimeout     string `xml:"IdleTimeOut"`
-	InputStreams    string `xml:"InputStreams"`
-	OutputStreams   string `xml:"OutputStreams"`
-	MaxIdleTimeout  string `xml:"MaxIdleTimeOut"`
-	Locale          string `xml:"Locale"`
-	DataLocale      string `xml:"DataLocale"`
-	CompressionMode string `xml:"CompressionMode"`
-	ProfileLoaded   string `xml:"ProfileLoaded"`
-	Encoding        string `xml:"Encoding"`
-	BufferMode      string `xml:"BufferMode"`
-	State           string `xml:"State"`
-	ShellRunTime    string `xml:"ShellRunTime"`
-	ShellInactivity string `xml:"ShellInactivity"`
-	MemoryUsed      string `xml:"MemoryUsed"`
-	ChildProcesses  string `xml:"ChildProcesses"`
+	ShellID         string
+	Name            string
+	ResourceURI     string
+	Owner           string
+	ClientIP        string
+	ProcessID       string
+	IdleTimeout     string
+	InputStreams    string
+	OutputStreams   string
+	MaxIdleTimeout  string
+	Locale          string
+	DataLocale      string
+	CompressionMode string
+	ProfileLoaded   string
+	Encoding        string
+	BufferMode      string
+	State           string
+	ShellRunTime    string
+	ShellInactivity string
+	MemoryUsed      string
+	ChildProcesses  string
 }
 
 type receiveResponseXML struct {
-	Streams []struct {
-		Name      string `xml:"Name,attr"`
-		CommandID string `xml:"CommandId,attr"`
-		End       string `xml:"End,attr"`
-		Data      string `xml:",chardata"`
-	} `xml:"Stream"`
+	// Streams are decoded while parsing; the first stream that is not
+	// base64 is reported in badStream (and later ones are not kept).
+	Streams      records[StreamData]
+	badStream    error
 	CommandState *struct {
-		CommandID string `xml:"CommandId,attr"`
-		State     string `xml:"State,attr"`
-		ExitCode  string `xml:"ExitCode"`
-	} `xml:"CommandState"`
+		CommandID string
+		State     string
+		ExitCode  string
+	}
 }
 
 type connectResponseXML struct {
-	InputStreams  string `xml:"InputStreams"`
-	OutputStreams string `xml:"OutputStreams"`
-	Data          string `xml:"http://schemas.microsoft.com/powershell connectResponseXml"`
+	InputStreams  string
+	OutputStreams string
+	Data          []byte // base64 text, may alias the body
 }
 
 type enumResponseXML struct {
-	Context       string    `xml:"EnumerationContext"`
-	Items         *itemsXML `xml:"Items"`
-	EndOfSequence *struct{} `xml:"EndOfSequence"`
+	Context       string
+	Items         *itemsXML
+	EndOfSequence bool
 }
 
 type itemsXML struct {
-	Shells   []shellXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
-	Commands []struct {
-		CommandID string `xml:"CommandId"`
-	} `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Command"`
+	Shells   records[shellXML]
+	Commands records[string] // CommandIds
 }
 
-// parseEnvelope decodes a response body. It never panics; bad input yields a
-// *ProtocolError matching ErrMalformedResponse.
+// records collects the records of repeated elements in chunks, so that
+// growing it never copies (append's growth would allocate several times the
+// final size in total); all returns them in one exact slice.
+type records[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+// maxChunk bounds a chunk's length; chunks double from 4 up to it.
+const maxChunk = 256
+
+func (r *records[T]) add(v T) *T {
+	if len(r.chunks) == 0 || len(r.chunks[len(r.chunks)-1]) == cap(r.chunks[len(r.chunks)-1]) {
+		size := 4
+		if k := len(r.chunks); k > 0 {
+			size = min(2*cap(r.chunks[k-1]), maxChunk)
+		}
+		r.chunks = append(r.chunks, make([]T, 0, size))
+	}
+	last := &r.chunks[len(r.chunks)-1]
+	*last = append(*last, v)
+	r.n++
+	return &(*last)[len(*last)-1]
+}
+
+func (r *records[T]) len() int { return r.n }
+
+// all returns the records in order (nil when there are none).
+func (r *records[T]) all() []T {
+	if r.n == 0 {
+		return nil
+	}
+	if len(r.chunks) == 1 {
+		return r.chunks[0]
+	}
+	out := make([]T, 0, r.n)
+	for _, c := range r.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// parseEnvelope parses a response body within the scanner's bounds. It never
+// panics; bad input yields a *ProtocolError matching ErrMalformedResponse,
+// and a body beyond the bounds one matching ErrResponseTooLarge.
 func parseEnvelope(op string, data []byte) (*envelopeXML, error) {
-	var env envelopeXML
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&env); err != nil {
+	env, err := walkEnvelope(data)
+	if err != nil {
+		var se *scanError
+		if errors.As(err, &se) && se.limit {
+			return nil, &ProtocolError{Op: op, Kind: ErrResponseTooLarge, Msg: "response exceeds the parser's bounds", Err: err}
+		}
 		return nil, &ProtocolError{Op: op, Kind: ErrMalformedResponse, Msg: "response is not a SOAP envelope", Err: err}
 	}
 	if env.Body == nil {
 		return nil, &ProtocolError{Op: op, Kind: ErrMalformedResponse, Msg: "response has no s:Body"}
 	}
-	return &env, nil
+	return env, nil
+}
+
+// Bounds of kept values.
+const (
+	// maxFieldText bounds a header, shell or selector field.
+	maxFieldText = 4 << 10
+	// A record the parser keeps for an element (StreamData: 80 bytes,
+	// shellXML: 336) must not cost more than the bytes of the body it comes
+	// from, or tiny elements would multiply into large records. Windows'
+	// smallest rsp:Stream is about 90 bytes (an End marker) and a shell item
+	// about 900, so one record per 128 (stream) or 512 (shell) bytes of body
+	// is never reached by a real response.
+	streamRecordBytes = 128
+	shellRecordBytes  = 512
+)
+
+// maxRecords is the number of records of recordBytes each that a body of n
+// bytes may yield.
+func maxRecords(n, recordBytes int) int { return n/recordBytes + 16 }
+
+func walkEnvelope(data []byte) (*envelopeXML, error) {
+	s := newXMLScanner(data)
+	k, err := s.next()
+	if err != nil {
+		return nil, err
+	}
+	if k != tokStart || !s.is(NsSOAP, "Envelope") {
+		return nil, fmt.Errorf("root element is <%s>, not a SOAP Envelope", truncateBytes(s.local, 64))
+	}
+	env := &envelopeXML{}
+	err = s.children(func() error {
+		switch {
+		case s.is(NsSOAP, "Header"):
+			return s.children(func() error {
+				var dst *string
+				switch {
+				case s.is(NsAddressing, "Action"):
+					dst = &env.Header.Action
+				case s.is(NsAddressing, "MessageID"):
+					dst = &env.Header.MessageID
+				case s.is(NsAddressing, "RelatesTo"):
+					dst = &env.Header.RelatesTo
+				default:
+					return s.skip()
+				}
+				return s.readText(dst, maxFieldText)
+			})
+		case s.is(NsSOAP, "Body"):
+			if env.Body == nil {
+				env.Body = &bodyXML{}
+			}
+			env.bodyStart = s.pos
+			if err := s.children(func() error { return walkBody(s, env.Body) }); err != nil {
+				return err
+			}
+			env.bodyEnd = s.tokStart
+			if env.bodyEnd < env.bodyStart { // self-closing <s:Body/>
+				env.bodyEnd = env.bodyStart
+			}
+			return nil
+		}
+		return s.skip()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// readText stores the element's text, trimmed and capped at max bytes, in dst.
+func (s *xmlScanner) readText(dst *string, max int) error {
+	t, _, err := s.textString(max)
+	if err == nil {
+		*dst = t
+	}
+	return err
+}
+
+func walkBody(s *xmlScanner, b *bodyXML) error {
+	switch {
+	case s.is(NsSOAP, "Fault"):
+		if b.Fault == nil {
+			b.Fault = &soapFault{}
+		}
+		return walkFault(s, b.Fault)
+	case s.is(NsTransfer, "ResourceCreated"):
+		if b.ResourceCreated == nil {
+			b.ResourceCreated = &struct{ ShellID string }{}
+		}
+		rc := b.ResourceCreated
+		return s.children(func() error {
+			if string(s.local) != "ReferenceParameters" {
+				return s.skip()
+			}
+			return s.children(func() error {
+				if string(s.local) != "SelectorSet" {
+					return s.skip()
+				}
+				return s.children(func() error {
+					if string(s.local) != "Selector" || s.attrString("Name", maxFieldText) != "ShellId" {
+						return s.skip()
+					}
+					return s.readText(&rc.ShellID, maxFieldText)
+				})
+			})
+		})
+	case s.is(NsShell, "Shell"):
+		if b.Shell == nil {
+			b.Shell = &shellXML{}
+		}
+		return walkShell(s, b.Shell)
+	case s.is(NsShell, "CommandResponse"):
+		if b.CommandResponse == nil {
+			b.CommandResponse = &struct{ CommandID string }{}
+		}
+		cr := b.CommandResponse
+		return s.children(func() error {
+			if string(s.local) != "CommandId" {
+				return s.skip()
+			}
+			return s.readText(&cr.CommandID, maxFieldText)
+		})
+	case s.is(NsShell, "ReceiveResponse"):
+		if b.ReceiveResponse == nil {
+			b.ReceiveResponse = &receiveResponseXML{}
+		}
+		return walkReceive(s, b.ReceiveResponse)
+	case s.is(NsShell, "ConnectResponse"):
+		if b.ConnectResponse == nil {
+			b.ConnectResponse = &connectResponseXML{}
+		}
+		cr := b.ConnectResponse
+		return s.children(func() error {
+			switch {
+			case string(s.local) == "InputStreams":
+				return s.readText(&cr.InputStreams, maxFieldText)
+			case string(s.local) == "OutputStreams":
+				return s.readText(&cr.OutputStreams, maxFieldText)
+			case s.is(NsPowerShell, "connectResponseXml"):
+				d, _, err := s.textBytes(-1)
+				cr.Data = d
+				return err
+			}
+			return s.skip()
+		})
+	case s.is(NsEnumeration, "EnumerateResponse"):
+		if b.EnumerateResponse == nil {
+			b.EnumerateResponse = &enumResponseXML{}
+		}
+		return walkEnum(s, b.EnumerateResponse)
+	case s.is(NsEnumeration, "PullResponse"):
+		if b.PullResponse == nil {
+			b.PullResponse = &enumResponseXML{}
+		}
+		return walkEnum(s, b.PullResponse)
+	case s.is(NsConfig, "Config"):
+		if b.Config == nil {
+			b.Config = &struct{ MaxEnvelopeSizekb string }{}
+		}
+		cfg := b.Config
+		return s.children(func() error {
+			if string(s.local) != "MaxEnvelopeSizekb" {
+				return s.skip()
+			}
+			return s.readText(&cfg.MaxEnvelopeSizekb, maxFieldText)
+		})
+	}
+	return s.skip()
+}
+
+func walkShell(s *xmlScanner, sh *shellXML) error {
+	return s.children(func() error {
+		var dst *string
+		switch string(s.local) {
+		case "ShellId":
+			dst = &sh.ShellID
+		case "Name":
+			dst = &sh.Name
+		case "ResourceUri":
+			dst = &sh.ResourceURI
+		case "Owner":
+			dst = &sh.Owner
+		case "ClientIP":
+			dst = &sh.ClientIP
+		case "ProcessId":
+			dst = &sh.ProcessID
+		case "IdleTimeOut":
+			dst = &sh.IdleTimeout
+		case "InputStreams":
+			dst = &sh.InputStreams
+		case "OutputStreams":
+			dst = &sh.OutputStreams
+		case "MaxIdleTimeOut":
+			dst = &sh.MaxIdleTimeout
+		case "Locale":
+			dst = &sh.Locale
+		case "DataLocale":
+			dst = &sh.DataLocale
+		case "CompressionMode":
+			dst = &sh.CompressionMode
+		case "ProfileLoaded":
+			dst = &sh.ProfileLoaded
+		case "Encoding":
+			dst = &sh.Encoding
+		case "BufferMode":
+			dst = &sh.BufferMode
+		case "State":
+			dst = &sh.State
+		case "ShellRunTime":
+			dst = &sh.ShellRunTime
+		case "ShellInactivity":
+			dst = &sh.ShellInactivity
+		case "MemoryUsed":
+			dst = &sh.MemoryUsed
+		case "ChildProcesses":
+			dst = &sh.ChildProcesses
+		default:
+			return s.skip()
+		}
+		return s.readText(dst, maxFieldText)
+	})
+}
+
+// intern returns prev when b spells it, else a new string: the streams of
+// one response repeat the same few names and CommandIds.
+func intern(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
+}
+
+func walkReceive(s *xmlScanner, rr *receiveResponseXML) error {
+	var name, cmdID string
+	return s.children(func() error {
+		switch string(s.local) {
+		case "Stream":
+			n, _ := s.attr("Name")
+			c, _ := s.attr("CommandId")
+			e, _ := s.attr("End")
+			end := parseBool(string(truncateBytes(e, 8)))
+			name, cmdID = intern(name, truncateBytes(n, maxFieldText)), intern(cmdID, truncateBytes(c, maxFieldText))
+			raw, _, err := s.textBytes(-1)
+			if err != nil {
+				return err
+			}
+			raw = bytes.TrimSpace(raw)
+			if len(raw) == 0 && !end {
+				return nil // carries nothing
+			}
+			if rr.badStream != nil {
+				return nil
+			}
+			if rr.Streams.len() >= maxRecords(len(s.data), streamRecordBytes) {
+				return s.failLimit("more rsp:Stream elements than a %d-byte response can hold", len(s.data))
+			}
+			data := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+			m, err := base64.StdEncoding.Decode(data, raw)
+			if err != nil {
+				rr.badStream = &ProtocolError{Op: "Receive", Kind: ErrMalformedResponse, Msg: fmt.Sprintf("stream %d (%q) is not base64", rr.Streams.len(), boundText([]byte(name), len(name), maxFaultField)), Err: err}
+				return nil
+			}
+			rr.Streams.add(StreamData{Name: name, CommandID: cmdID, Data: data[:m:m], End: end})
+			return nil
+		case "CommandState":
+			if rr.CommandState == nil {
+				rr.CommandState = &struct{ CommandID, State, ExitCode string }{}
+			}
+			cs := rr.CommandState
+			if v, ok := s.attr("CommandId"); ok {
+				cs.CommandID = string(truncateBytes(v, maxFieldText))
+			}
+			if v, ok := s.attr("State"); ok {
+				cs.State = string(truncateBytes(v, maxFieldText))
+			}
+			return s.children(func() error {
+				if string(s.local) != "ExitCode" {
+					return s.skip()
+				}
+				return s.readText(&cs.ExitCode, maxFieldText)
+			})
+		}
+		return s.skip()
+	})
+}
+
+func walkEnum(s *xmlScanner, r *enumResponseXML) error {
+	return s.children(func() error {
+		switch string(s.local) {
+		case "EnumerationContext":
+			return s.readText(&r.Context, maxFieldText)
+		case "EndOfSequence":
+			r.EndOfSequence = true
+			return s.skip()
+		case "Items":
+			if r.Items == nil {
+				r.Items = &itemsXML{}
+			}
+			items := r.Items
+			return s.children(func() error {
+				switch {
+				case s.is(NsShell, "Shell"):
+					if items.Shells.len() >= maxRecords(len(s.data), shellRecordBytes) {
+						return s.failLimit("more rsp:Shell items than a %d-byte response can hold", len(s.data))
+					}
+					return walkShell(s, items.Shells.add(shellXML{}))
+				case s.is(NsShell, "Command"):
+					var id string
+					err := s.children(func() error {
+						if string(s.local) != "CommandId" {
+							return s.skip()
+						}
+						return s.readText(&id, maxFieldText)
+					})
+					if id != "" {
+						items.Commands.add(id)
+					}
+					return err
+				}
+				return s.skip()
+			})
+		}
+		return s.skip()
+	})
 }
 
 // ParseReceiveResponse decodes the body of a ReceiveResponse envelope. A fault
@@ -137,13 +518,12 @@ func receiveResult(env *envelopeXML) (*ReceiveResult, error) {
 	if rr == nil {
 		return nil, &ProtocolError{Op: "Receive", Kind: ErrUnexpectedResponse, Msg: "no rsp:ReceiveResponse in body"}
 	}
-	res := &ReceiveResult{Streams: make([]StreamData, 0, len(rr.Streams))}
-	for i, s := range rr.Streams {
-		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s.Data))
-		if err != nil {
-			return nil, &ProtocolError{Op: "Receive", Kind: ErrMalformedResponse, Msg: fmt.Sprintf("stream %d (%q) is not base64", i, s.Name), Err: err}
-		}
-		res.Streams = append(res.Streams, StreamData{Name: s.Name, CommandID: s.CommandID, Data: data, End: parseBool(s.End)})
+	if rr.badStream != nil {
+		return nil, rr.badStream
+	}
+	res := &ReceiveResult{Streams: rr.Streams.all()}
+	if res.Streams == nil {
+		res.Streams = []StreamData{}
 	}
 	if cs := rr.CommandState; cs != nil {
 		st := &CommandState{CommandID: cs.CommandID, State: cs.State}

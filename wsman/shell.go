@@ -168,11 +168,7 @@ func (c *Client) Create(ctx context.Context, o ShellOptions) (*Shell, error) {
 		sh.ShellInfo = env.Body.Shell.toInfo()
 	}
 	if sh.ID == "" && env.Body.ResourceCreated != nil {
-		for _, s := range env.Body.ResourceCreated.Selectors {
-			if s.Name == "ShellId" {
-				sh.ID = strings.TrimSpace(s.Value)
-			}
-		}
+		sh.ID = env.Body.ResourceCreated.ShellID
 	}
 	if sh.ID == "" {
 		return nil, &ProtocolError{Op: "Create", Kind: ErrUnexpectedResponse, Msg: "response carries no ShellId"}

@@ -40,11 +40,7 @@ func clientBinding(pubKey, nonce []byte) []byte {
 	if nonce == nil {
 		return pubKey
 	}
-	h := sha256.New()
-	h.Write([]byte(clientBindingMagic))
-	h.Write(nonce)
-	h.Write(pubKey)
-	return h.Sum(nil)
+	return bindingHash(clientBindingMagic, nonce, pubKey)
 }
 
 // serverBinding is the value the server seals into its pubKeyAuth: the
@@ -58,8 +54,14 @@ func serverBinding(pubKey, nonce []byte) []byte {
 		}
 		return b
 	}
+	return bindingHash(serverBindingMagic, nonce, pubKey)
+}
+
+// bindingHash is SHA-256 over magic, nonce and pubKey (MS-CSSP 3.1.5,
+// version 5+).
+func bindingHash(magic string, nonce, pubKey []byte) []byte {
 	h := sha256.New()
-	h.Write([]byte(serverBindingMagic))
+	h.Write([]byte(magic))
 	h.Write(nonce)
 	h.Write(pubKey)
 	return h.Sum(nil)

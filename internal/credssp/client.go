@@ -21,6 +21,19 @@ const Version = 6
 // that fixes CVE-2018-0886 (Windows updated since May 2018 speaks 6).
 const DefaultMinVersion = 5
 
+// minPeerVersion is the lowest TSRequest version to accept from the peer
+// when the setting named field is v: DefaultMinVersion for zero, else v
+// if it is between 2 and Version.
+func minPeerVersion(field string, v int) (int, error) {
+	if v == 0 {
+		return DefaultMinVersion, nil
+	}
+	if v < 2 || v > Version {
+		return 0, fmt.Errorf("credssp: %s %d is not between 2 and %d", field, v, Version)
+	}
+	return v, nil
+}
+
 // ClientConfig configures a CredSSP client.
 type ClientConfig struct {
 	// Username is `DOMAIN\user`, user@domain or user. The domain part of
@@ -57,16 +70,14 @@ const (
 // A Client is used by one goroutine at a time; call Close when abandoning
 // it before it is established.
 type Client struct {
+	tlsContext
 	creds       passwordCreds
 	inner       gss.Initiator
 	minVersion  int
-	ch          *tlsChannel
 	state       clientState
 	peerVersion int
 	pubKey      []byte
 	nonce       []byte
-	err         error
-	established bool
 }
 
 // NewClient returns a client that authenticates with cfg.
@@ -74,12 +85,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Inner == nil {
 		return nil, errors.New("credssp: ClientConfig.Inner is nil")
 	}
-	minVersion := cfg.MinServerVersion
-	if minVersion == 0 {
-		minVersion = DefaultMinVersion
-	}
-	if minVersion < 2 || minVersion > Version {
-		return nil, fmt.Errorf("credssp: MinServerVersion %d is not between 2 and %d", cfg.MinServerVersion, Version)
+	minVersion, err := minPeerVersion("MinServerVersion", cfg.MinServerVersion)
+	if err != nil {
+		return nil, err
 	}
 	var tc *tls.Config
 	if cfg.TLSConfig == nil {
@@ -97,7 +105,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		creds:      passwordCreds{Domain: domain, User: user, Password: cfg.Password},
 		inner:      cfg.Inner,
 		minVersion: minVersion,
-		ch:         newTLSChannel(true, tc),
+		tlsContext: tlsContext{ch: newTLSChannel(true, tc)},
 	}
 	runtime.AddCleanup(c, (*memConn).closeConn, c.ch.conn)
 	return c, nil
@@ -106,20 +114,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // closeConn is the cleanup of an abandoned context.
 func (c *memConn) closeConn() { c.Close() }
 
-// Close releases the context: it ends the TLS handshake goroutine if the
-// handshake is still running. Wrap and Unwrap fail afterwards.
-func (c *Client) Close() error {
-	if c.err == nil {
-		c.err = fmt.Errorf("credssp: context closed: %w", gss.ErrNotEstablished)
-	}
-	c.established = false
-	c.ch.close()
-	return nil
-}
-
-// Established reports whether the credentials were delegated.
-func (c *Client) Established() bool { return c.established }
-
 // Version returns the TSRequest version the server announced (0 before
 // its first TSRequest).
 func (c *Client) Version() int { return c.peerVersion }
@@ -127,14 +121,9 @@ func (c *Client) Version() int { return c.peerVersion }
 // Step implements gss.Initiator: in is the server's last token (nil at
 // first) and out the next token to send. A failure ends the context.
 func (c *Client) Step(ctx context.Context, in []byte) ([]byte, error) {
-	if c.err != nil {
-		return nil, c.err
-	}
-	out, err := c.step(ctx, in)
+	out, err := c.advance(ctx, in, c.step)
 	if err != nil {
-		c.err = err
-		c.ch.close()
-		return nil, err
+		return nil, err // nothing goes to the server after a failure
 	}
 	return out, nil
 }
@@ -322,32 +311,6 @@ func openRequest(ch *tlsChannel, in []byte) (*tsRequest, error) {
 		return nil, err
 	}
 	return parseTSRequest(plain)
-}
-
-// Wrap implements gss.Sealer: msg becomes TLS application-data records,
-// split into the header and data of a WinRM sealed part.
-func (c *Client) Wrap(msg []byte) (header, data []byte, err error) {
-	if !c.established {
-		return nil, nil, fmt.Errorf("credssp: wrap: %w", gss.ErrNotEstablished)
-	}
-	return wrapMessage(c.ch, msg)
-}
-
-// Unwrap implements gss.Sealer: header and data together are TLS records.
-func (c *Client) Unwrap(header, data []byte) ([]byte, error) {
-	if !c.established {
-		return nil, fmt.Errorf("credssp: unwrap: %w", gss.ErrNotEstablished)
-	}
-	return c.ch.open(header, data)
-}
-
-func wrapMessage(ch *tlsChannel, msg []byte) (header, data []byte, err error) {
-	rec, err := ch.seal(msg)
-	if err != nil {
-		return nil, nil, err
-	}
-	header, data = splitSealed(rec, ch.trailerLen(len(msg)))
-	return header, data, nil
 }
 
 // nonNil returns b, or an empty non-nil slice, so that an empty negoToken

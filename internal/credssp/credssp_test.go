@@ -318,6 +318,17 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := NewServer(ServerConfig{}); err == nil {
 		t.Error("nil NewInner accepted")
 	}
+	newInner := func() (gss.Acceptor, error) { return nil, nil }
+	for _, v := range []int{-1, 1, 7} {
+		if _, err := NewServer(ServerConfig{NewInner: newInner, MinClientVersion: v}); err == nil || !strings.Contains(err.Error(), "MinClientVersion") {
+			t.Errorf("MinClientVersion %d: %v", v, err)
+		}
+	}
+	for v, want := range map[int]int{0: DefaultMinVersion, 2: 2, Version: Version} {
+		if s, err := NewServer(ServerConfig{NewInner: newInner, MinClientVersion: v}); err != nil || s.minVersion != want {
+			t.Errorf("MinClientVersion %d: %v", v, err)
+		}
+	}
 	if _, err := NewServer(ServerConfig{NewInner: func() (gss.Acceptor, error) { return nil, nil }, Certificate: tls.Certificate{Certificate: [][]byte{{1, 2}}}}); err == nil {
 		t.Error("bad certificate accepted")
 	}

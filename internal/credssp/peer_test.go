@@ -1,23 +1,19 @@
 package credssp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gopsrp/gopsrp/internal/gss"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 	"github.com/gopsrp/gopsrp/internal/sealedbody"
 )
 
@@ -25,102 +21,40 @@ import (
 // peer, through testdata/pyspnego_peer.py under Debian's python3 with
 // python3-cryptography.
 
-const peerPython = "/usr/bin/python3"
-
-// requirePyspnego returns the PYTHONPATH of pyspnego, or skips the test
-// (fails it under CI=true) when the peer cannot run.
-func requirePyspnego(t *testing.T) string {
-	t.Helper()
-	fail := func(why string) {
-		msg := "pyspnego CredSSP peer: " + why + " (needs Debian's /usr/bin/python3, python3-cryptography and ../shared/peers/pyspnego-0.12.0)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "peers", "pyspnego-0.12.0", "src")
-	if _, err := os.Stat(filepath.Join(src, "spnego", "_credssp.py")); err != nil {
-		fail(err.Error())
-	}
-	if _, err := os.Stat(peerPython); err != nil {
-		fail(err.Error())
-	}
-	cmd := exec.Command(peerPython, "-c", "import cryptography, spnego._credssp")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+src)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fail(fmt.Sprintf("%v: %s", err, out))
-	}
-	return src
-}
-
 type pyPeer struct {
 	t     *testing.T
-	stdin io.WriteCloser
-	out   *bufio.Reader
+	child *peertest.Child
 }
 
 func startPeer(t *testing.T, args ...string) *pyPeer {
 	t.Helper()
-	src := requirePyspnego(t)
+	src := peertest.PeerSource(t, peertest.Pyspnego, "spnego/_credssp.py")
+	py := peertest.Python(t, src, "cryptography", "spnego._credssp")
 	users := filepath.Join(t.TempDir(), "users")
 	if err := os.WriteFile(users, []byte("WORKGROUP:alice:Passw0rd!\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, peerPython, append([]string{filepath.Join("testdata", "pyspnego_peer.py")}, args...)...)
+	cmd := exec.Command(py, append([]string{filepath.Join("testdata", "pyspnego_peer.py")}, args...)...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+src, "NTLM_USER_FILE="+users)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		cancel()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("peer stderr:\n%s", stderr.String())
-		}
-	})
-	return &pyPeer{t: t, stdin: stdin, out: bufio.NewReader(stdout)}
+	return &pyPeer{t: t, child: peertest.Start(t, "pyspnego CredSSP peer", cmd)}
 }
 
-func (p *pyPeer) send(parts ...[]byte) {
+// send writes a line of the given kind with base64 fields.
+func (p *pyPeer) send(kind string, fields ...[]byte) {
 	p.t.Helper()
 	var b strings.Builder
-	b.WriteString(string(parts[0]))
-	for _, x := range parts[1:] {
+	b.WriteString(kind)
+	for _, x := range fields {
 		b.WriteString(" " + base64.StdEncoding.EncodeToString(x))
 	}
-	if _, err := io.WriteString(p.stdin, b.String()+"\n"); err != nil {
-		p.t.Fatal(err)
-	}
+	p.child.Send(b.String())
 }
 
 // recv reads a line of the given kind and returns its decoded fields.
 func (p *pyPeer) recv(kind string) [][]byte {
 	p.t.Helper()
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("peer: %v", err)
-	}
-	f := strings.Split(strings.TrimSuffix(line, "\n"), " ")
+	line := p.child.ReadLine()
+	f := strings.Split(line, " ")
 	if f[0] != kind {
 		p.t.Fatalf("peer sent %q, want %s", line, kind)
 	}
@@ -135,16 +69,6 @@ func (p *pyPeer) recv(kind string) [][]byte {
 	return out
 }
 
-// recvLine reads one line.
-func (p *pyPeer) recvLine() string {
-	p.t.Helper()
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("peer: %v", err)
-	}
-	return strings.TrimSuffix(line, "\n")
-}
-
 // echo sends sealed WinRM bodies to the peer and opens its answers.
 func (p *pyPeer) echo(s gss.Sealer) {
 	p.t.Helper()
@@ -154,7 +78,7 @@ func (p *pyPeer) echo(s gss.Sealer) {
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		p.send([]byte("MSG"), h, d)
+		p.send("MSG", h, d)
 		f := p.recv("MSG")
 		got, err := s.Unwrap(f[0], f[1])
 		if err != nil {
@@ -179,7 +103,7 @@ func TestPyspnegoClient(t *testing.T) {
 			s := fakeServer(t, ServerConfig{NewInner: newSPNEGOAcceptor}, nil)
 			ctx := context.Background()
 			for !s.Established() {
-				line := p.recvLine()
+				line := p.child.ReadLine()
 				f := strings.SplitN(line, " ", 2)
 				if f[0] != "TOKEN" || len(f) != 2 {
 					if pw == "Wr0ng" && strings.HasPrefix(line, "ERROR") {
@@ -191,8 +115,8 @@ func TestPyspnegoClient(t *testing.T) {
 				out, err := s.Step(ctx, in)
 				if err != nil {
 					if pw == "Wr0ng" && errors.Is(err, gss.ErrAuthFailed) && len(out) > 0 {
-						p.send([]byte("TOKEN"), out)
-						if line := p.recvLine(); !strings.HasPrefix(line, "ERROR") || !strings.Contains(line, "NTStatus") {
+						p.send("TOKEN", out)
+						if line := p.child.ReadLine(); !strings.HasPrefix(line, "ERROR") || !strings.Contains(line, "NTStatus") {
 							t.Fatalf("peer after errorCode: %s", line)
 						}
 						return
@@ -200,7 +124,7 @@ func TestPyspnegoClient(t *testing.T) {
 					t.Fatalf("server: %v", err)
 				}
 				if !s.Established() {
-					p.send([]byte("TOKEN"), out)
+					p.send("TOKEN", out)
 				}
 			}
 			if pw == "Wr0ng" {
@@ -247,8 +171,8 @@ func TestPyspnegoServer(t *testing.T) {
 					}
 					t.Fatalf("client: %v", err)
 				}
-				p.send([]byte("TOKEN"), out)
-				line := p.recvLine()
+				p.send("TOKEN", out)
+				line := p.child.ReadLine()
 				f := strings.SplitN(line, " ", 2)
 				if f[0] != "TOKEN" {
 					t.Fatalf("peer: %s", line)

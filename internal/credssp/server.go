@@ -38,18 +38,16 @@ const (
 // A Server is used by one goroutine at a time; call Close when abandoning
 // it before it is established.
 type Server struct {
+	tlsContext
 	newInner    func() (gss.Acceptor, error)
 	minVersion  int
 	version     int // the version announced; Version except in tests
-	ch          *tlsChannel
 	pubKey      []byte
 	state       serverState
 	inner       gss.Acceptor
 	peerVersion int
 	headerLen   int // the inner mechanism's wrap header length, from pubKeyAuth
 	creds       passwordCreds
-	err         error
-	established bool
 }
 
 // NewServer returns a server configured by cfg.
@@ -57,16 +55,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.NewInner == nil {
 		return nil, errors.New("credssp: ServerConfig.NewInner is nil")
 	}
-	minVersion := cfg.MinClientVersion
-	if minVersion == 0 {
-		minVersion = DefaultMinVersion
-	}
-	if minVersion < 2 || minVersion > Version {
-		return nil, fmt.Errorf("credssp: MinClientVersion %d is not between 2 and %d", cfg.MinClientVersion, Version)
+	minVersion, err := minPeerVersion("MinClientVersion", cfg.MinClientVersion)
+	if err != nil {
+		return nil, err
 	}
 	cert := cfg.Certificate
 	if len(cert.Certificate) == 0 {
-		var err error
 		if cert, err = selfSigned(); err != nil {
 			return nil, fmt.Errorf("credssp: self-signed certificate: %w", err)
 		}
@@ -88,26 +82,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		newInner:   cfg.NewInner,
 		minVersion: minVersion,
 		version:    Version,
-		ch:         newTLSChannel(false, tc),
+		tlsContext: tlsContext{ch: newTLSChannel(false, tc)},
 		pubKey:     pub,
 	}
 	runtime.AddCleanup(s, (*memConn).closeConn, s.ch.conn)
 	return s, nil
 }
-
-// Close releases the context: it ends the TLS handshake goroutine if the
-// handshake is still running. Wrap and Unwrap fail afterwards.
-func (s *Server) Close() error {
-	if s.err == nil {
-		s.err = fmt.Errorf("credssp: context closed: %w", gss.ErrNotEstablished)
-	}
-	s.established = false
-	s.ch.close()
-	return nil
-}
-
-// Established reports whether the client delegated its credentials.
-func (s *Server) Established() bool { return s.established }
 
 // UserName is the user the inner mechanism authenticated.
 func (s *Server) UserName() string {
@@ -133,16 +113,7 @@ func (s *Server) Version() int { return s.peerVersion }
 // token carrying the errorCode (for client versions 3, 4 and 6+), which the
 // caller may send to the client. A failure ends the context.
 func (s *Server) Step(ctx context.Context, in []byte) ([]byte, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
-	out, err := s.step(ctx, in)
-	if err != nil {
-		s.err = err
-		s.ch.close()
-		return out, err
-	}
-	return out, nil
+	return s.advance(ctx, in, s.step)
 }
 
 func (s *Server) step(ctx context.Context, in []byte) ([]byte, error) {
@@ -278,21 +249,4 @@ func (s *Server) refuse(code uint32, err error) ([]byte, error) {
 		return nil, err
 	}
 	return tok, err
-}
-
-// Wrap implements gss.Sealer: msg becomes TLS application-data records,
-// split into the header and data of a WinRM sealed part.
-func (s *Server) Wrap(msg []byte) (header, data []byte, err error) {
-	if !s.established {
-		return nil, nil, fmt.Errorf("credssp: wrap: %w", gss.ErrNotEstablished)
-	}
-	return wrapMessage(s.ch, msg)
-}
-
-// Unwrap implements gss.Sealer: header and data together are TLS records.
-func (s *Server) Unwrap(header, data []byte) ([]byte, error) {
-	if !s.established {
-		return nil, fmt.Errorf("credssp: unwrap: %w", gss.ErrNotEstablished)
-	}
-	return s.ch.open(header, data)
 }

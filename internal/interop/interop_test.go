@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gopsrp/gopsrp/internal/kdctest"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
@@ -22,42 +22,6 @@ const (
 	user     = "alice"
 	password = "Passw0rd!"
 )
-
-// need skips the test when a peer is missing, or fails it under CI=true,
-// where .ci/run installs every peer.
-func need(t *testing.T, what, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required under CI=true: %s", what, why)
-	}
-	t.Skipf("%s not available (%s); install it as .ci/run does to run this test", what, why)
-}
-
-// python returns Debian's python3 after checking it can import modules.
-func python(t *testing.T, pythonPath string, modules ...string) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		need(t, "/usr/bin/python3", err.Error())
-	}
-	cmd := exec.Command(py, "-c", "import "+strings.Join(modules, ", "))
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+pythonPath)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		need(t, "python modules "+strings.Join(modules, ", "), strings.TrimSpace(string(out)))
-	}
-	return py
-}
-
-// peersDir finds ../shared/peers beside the checkout.
-func peersDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "peers")
-	if _, err := os.Stat(filepath.Join(dir, "pypsrp-0.9.1", "src", "pypsrp")); err != nil {
-		need(t, "pypsrp in ../shared/peers", err.Error())
-	}
-	return dir
-}
 
 // peerEnv is the environment of a peer process: requests' CA-bundle
 // variables would override pywinrm's server_cert_validation="ignore" for
@@ -149,9 +113,8 @@ func newServer(t *testing.T, useTLS bool, auth sessiontest.AuthConfig, configure
 }
 
 func TestPypsrpAgainstEndpoint(t *testing.T) {
-	peers := peersDir(t)
-	pyPath := filepath.Join(peers, "pypsrp-0.9.1", "src") + ":" + filepath.Join(peers, "pyspnego-0.12.0", "src")
-	py := python(t, pyPath, "pypsrp.powershell", "requests", "cryptography")
+	pyPath := peertest.PeerSource(t, peertest.Pypsrp, "pypsrp") + ":" + peertest.PeerSource(t, peertest.Pyspnego, "spnego")
+	py := peertest.Python(t, pyPath, "pypsrp.powershell", "requests", "cryptography")
 	cases := []struct {
 		name    string
 		auth    string
@@ -202,7 +165,7 @@ func TestPypsrpAgainstEndpoint(t *testing.T) {
 // (pypsrp's Kerberos needs pyspnego's pykrb5 binding, which Debian does not
 // package.)
 func TestPywinrmKerberosAgainstEndpoint(t *testing.T) {
-	py := python(t, "", "winrm", "requests_kerberos")
+	py := peertest.Python(t, "", "winrm", "requests_kerberos")
 	kdc := kdctest.Start(t)
 	kdc.AddUser(t, user, password)
 	kt, err := keytab.Load(kdc.AddService(t, "HTTP/localhost"))
@@ -230,7 +193,7 @@ func TestPywinrmKerberosAgainstEndpoint(t *testing.T) {
 }
 
 func TestPywinrmAgainstEndpoint(t *testing.T) {
-	py := python(t, "", "winrm", "requests_ntlm")
+	py := peertest.Python(t, "", "winrm", "requests_ntlm")
 	for _, tc := range []struct {
 		name string
 		tls  bool

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/config"
+
+	"github.com/gopsrp/gopsrp/internal/peertest"
 )
 
 // Realm is the realm every KDC of this package serves.
@@ -70,20 +72,16 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("kdctest: %s not found", name)
 }
 
-// SkipUnlessAvailable skips t (or fails it when CI=true) with a clear
-// message when the program is missing, and returns its path otherwise.
+// SkipUnlessAvailable skips t (or fails it when CI=true, by the rule of
+// peertest.Need) with a clear message when the program is missing, and
+// returns its path otherwise.
 func SkipUnlessAvailable(t testing.TB, program, packages string) string {
 	t.Helper()
 	p, err := lookPath(program)
-	if err == nil {
-		return p
+	if err != nil {
+		peertest.Need(t, program+" (Debian packages "+packages+")", err.Error())
 	}
-	msg := fmt.Sprintf("kdctest: %s not found (install the Debian packages %s)", program, packages)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return p
 }
 
 // Start creates the realm EXAMPLE.TEST in a temporary directory, starts

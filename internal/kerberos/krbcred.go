@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
@@ -123,12 +122,7 @@ func marshalKRBCred(tkt messages.Ticket, info messages.EncKDCRepPart, crealm str
 		SRealm:    tkt.Realm,
 		SName:     tkt.SName,
 	}}}
-	pb, err := asn1.Marshal(part)
-	if err != nil {
-		return nil, fmt.Errorf("kerberos: KRB-CRED: %w", err)
-	}
-	pb = asn1tools.AddASNAppTag(pb, asnAppTag.EncKrbCredPart)
-	ed, err := crypto.GetEncryptedData(pb, key, keyusage.KRB_CRED_ENCPART, 0)
+	ed, err := encryptPart(part, asnAppTag.EncKrbCredPart, key, keyusage.KRB_CRED_ENCPART)
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: KRB-CRED: %w", err)
 	}
@@ -142,11 +136,11 @@ func marshalKRBCred(tkt messages.Ticket, info messages.EncKDCRepPart, crealm str
 		Tickets: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, IsCompound: true, Bytes: seq},
 		EncPart: ed,
 	}
-	b, err := asn1.Marshal(cred)
+	b, err := marshalApp(cred, asnAppTag.KRBCred)
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: KRB-CRED: %w", err)
 	}
-	return asn1tools.AddASNAppTag(b, asnAppTag.KRBCred), nil
+	return b, nil
 }
 
 // parseKRBCred decodes a KRB-CRED from the authenticator checksum and

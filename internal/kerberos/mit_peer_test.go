@@ -1,104 +1,68 @@
 package kerberos_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 
 	"github.com/gopsrp/gopsrp/internal/kerberos"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 )
 
 // mitPeer is MIT libgssapi as a Kerberos acceptor, through python3-gssapi
 // (testdata/mit_acceptor.py) in a child process.
 type mitPeer struct {
 	t     *testing.T
-	stdin io.WriteCloser
-	out   *bufio.Scanner
+	child *peertest.Child
 }
-
-const debianPython = "/usr/bin/python3"
 
 func startMITPeer(t *testing.T, r *realm) *mitPeer {
 	t.Helper()
-	skip := t.Skip
-	if os.Getenv("CI") == "true" {
-		skip = t.Fatal
-	}
-	if err := exec.Command(debianPython, "-c", "import gssapi").Run(); err != nil {
-		skip("MIT GSSAPI peer: " + debianPython + " cannot import gssapi (install the Debian package python3-gssapi)")
-	}
-	cmd := exec.Command(debianPython, "testdata/mit_acceptor.py")
+	py := peertest.Python(t, "", "gssapi")
+	cmd := exec.Command(py, "testdata/mit_acceptor.py")
 	cmd.Env = append(os.Environ(), r.kdc.Env()...)
 	cmd.Env = append(cmd.Env, "KRB5_KTNAME=FILE:"+r.ktPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Logf("python acceptor: %v\n%s", err, stderr.String())
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(nil, 16<<20)
-	return &mitPeer{t: t, stdin: stdin, out: sc}
-}
-
-func enc(b []byte) string {
-	if len(b) == 0 {
-		return "-"
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func dec(t *testing.T, s string) []byte {
-	if s == "-" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return &mitPeer{t: t, child: peertest.Start(t, "MIT acceptor", cmd)}
 }
 
 // call sends one command and returns the answer's fields after "ok".
 func (p *mitPeer) call(cmd string, args ...[]byte) ([]string, error) {
 	p.t.Helper()
-	line := cmd
+	line := []string{cmd}
 	for _, a := range args {
-		line += " " + enc(a)
+		line = append(line, peertest.Encode(a))
 	}
-	if _, err := fmt.Fprintln(p.stdin, line); err != nil {
-		p.t.Fatal(err)
+	return p.child.Call(line...)
+}
+
+// establishWithMIT authenticates a client with cfg to the MIT acceptor
+// and checks MIT's AP-REP; it returns the client and the fields of MIT's
+// answer to the AP-REQ (token, initiator, complete, delegated).
+func establishWithMIT(t *testing.T, peer *mitPeer, cfg kerberos.ClientConfig) (*kerberos.Client, []string) {
+	t.Helper()
+	c, err := kerberos.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !p.out.Scan() {
-		p.t.Fatalf("python acceptor exited: %v", p.out.Err())
+	tok, err := c.Step(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f := strings.Fields(p.out.Text())
-	if len(f) == 0 || f[0] != "ok" {
-		return nil, fmt.Errorf("MIT: %s", p.out.Text())
+	f, err := peer.call("step", tok)
+	if err != nil {
+		t.Fatalf("MIT refused the AP-REQ: %v", err)
 	}
-	return f[1:], nil
+	if len(f) < 4 || f[1] != "alice@EXAMPLE.TEST" || f[2] != "1" {
+		t.Fatalf("MIT accepted %v", f)
+	}
+	if _, err := c.Step(context.Background(), peertest.Decode(t, f[0])); err != nil {
+		t.Fatalf("verify MIT's AP-REP: %v", err)
+	}
+	return c, f
 }
 
 func TestMITAcceptor(t *testing.T) {
@@ -109,26 +73,9 @@ func TestMITAcceptor(t *testing.T) {
 	}{{"aes256", etypeID.AES256_CTS_HMAC_SHA1_96}, {"aes128", etypeID.AES128_CTS_HMAC_SHA1_96}} {
 		t.Run(tc.name, func(t *testing.T) {
 			peer := startMITPeer(t, r)
-			c, err := kerberos.NewClient(kerberos.ClientConfig{
+			c, _ := establishWithMIT(t, peer, kerberos.ClientConfig{
 				Username: testUser, Password: testPassword, Config: configWithEnctype(t, r.kdc, tc.etype), SPN: testSPN,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := c.Step(context.Background(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := peer.call("step", tok)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f[1] != "alice@EXAMPLE.TEST" || f[2] != "1" {
-				t.Fatalf("MIT accepted %v", f)
-			}
-			if _, err := c.Step(context.Background(), dec(t, f[0])); err != nil {
-				t.Fatalf("verify MIT's AP-REP: %v", err)
-			}
 			if !c.Established() || !c.ServerAuthenticated() {
 				t.Fatal("not established with mutual authentication")
 			}
@@ -142,7 +89,7 @@ func TestMITAcceptor(t *testing.T) {
 				if err != nil {
 					t.Fatalf("MIT unwrap of %d bytes: %v", n, err)
 				}
-				if got := dec(t, f[0]); !bytes.Equal(got, msg) {
+				if got := peertest.Decode(t, f[0]); !bytes.Equal(got, msg) {
 					t.Fatalf("MIT unwrapped %q, want %q", got, msg)
 				}
 				msg = bytes.Repeat([]byte("mit->go "), n/8+1)[:n]
@@ -150,7 +97,7 @@ func TestMITAcceptor(t *testing.T) {
 				if err != nil {
 					t.Fatalf("MIT wrap_iov: %v", err)
 				}
-				mh, md := dec(t, f[0]), dec(t, f[1])
+				mh, md := peertest.Decode(t, f[0]), peertest.Decode(t, f[1])
 				if len(mh) != 60 || len(md) != n {
 					t.Fatalf("MIT IOV layout: header %d data %d", len(mh), len(md))
 				}
@@ -159,11 +106,11 @@ func TestMITAcceptor(t *testing.T) {
 					t.Fatalf("unwrap MIT's token: %q, %v", got, err)
 				}
 			}
-			f, err = peer.call("mic", []byte("signed"))
+			f, err := peer.call("mic", []byte("signed"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.VerifyMIC([]byte("signed"), dec(t, f[0])); err != nil {
+			if err := c.VerifyMIC([]byte("signed"), peertest.Decode(t, f[0])); err != nil {
 				t.Fatalf("verify MIT's MIC: %v", err)
 			}
 		})
@@ -176,40 +123,23 @@ func TestMITAcceptorDelegation(t *testing.T) {
 	for _, delegate := range []bool{true, false} {
 		t.Run(map[bool]string{true: "delegate", false: "nodelegate"}[delegate], func(t *testing.T) {
 			peer := startMITPeer(t, r)
-			c, err := kerberos.NewClient(kerberos.ClientConfig{
+			_, f := establishWithMIT(t, peer, kerberos.ClientConfig{
 				Username: testUser, Password: testPassword, Config: r.kdc.Config(t), SPN: testSPN, Delegate: delegate,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := c.Step(context.Background(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := peer.call("step", tok)
-			if err != nil {
-				t.Fatalf("MIT refused the AP-REQ: %v", err)
-			}
-			if len(f) < 4 || f[1] != "alice@EXAMPLE.TEST" || f[2] != "1" {
-				t.Fatalf("MIT accepted %v", f)
-			}
 			if want := map[bool]string{true: "1", false: "0"}[delegate]; f[3] != want {
 				t.Fatalf("MIT delegated_creds present = %s, want %s", f[3], want)
-			}
-			if _, err := c.Step(context.Background(), dec(t, f[0])); err != nil {
-				t.Fatalf("verify MIT's AP-REP: %v", err)
 			}
 			if !delegate {
 				return
 			}
 			// MIT uses the delegated TGT for a second hop, which our
 			// acceptor with the backend's keytab accepts as alice.
-			f, err = peer.call("initdeleg", []byte(backendSPN+"@"+r.kdc.Realm))
+			f, err := peer.call("initdeleg", []byte(backendSPN+"@"+r.kdc.Realm))
 			if err != nil {
 				t.Fatalf("MIT second hop with the delegated credential: %v", err)
 			}
 			s, _ := kerberos.NewServer(kerberos.ServerConfig{Keytab: backendKT})
-			if _, err := s.Step(context.Background(), dec(t, f[0])); err != nil {
+			if _, err := s.Step(context.Background(), peertest.Decode(t, f[0])); err != nil {
 				t.Fatalf("accept MIT's second-hop AP-REQ: %v", err)
 			}
 			if s.UserName() != "alice@EXAMPLE.TEST" {

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
@@ -252,21 +250,16 @@ func (s *Server) checkBindings(got [16]byte) error {
 // the session key; gokrb5 can only decode one.
 func marshalAPRep(sessionKey types.EncryptionKey, part messages.EncAPRepPart) ([]byte, error) {
 	part.CTime = part.CTime.UTC()
-	b, err := asn1.Marshal(part)
-	if err != nil {
-		return nil, fmt.Errorf("kerberos: AP-REP: %w", err)
-	}
-	b = asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
-	ed, err := crypto.GetEncryptedData(b, sessionKey, keyusage.AP_REP_ENCPART, 0)
+	ed, err := encryptPart(part, asnAppTag.EncAPRepPart, sessionKey, keyusage.AP_REP_ENCPART)
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: AP-REP: %w", err)
 	}
 	rep := messages.APRep{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: ed}
-	b, err = asn1.Marshal(rep)
+	b, err := marshalApp(rep, asnAppTag.APREP)
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: AP-REP: %w", err)
 	}
-	return asn1tools.AddASNAppTag(b, asnAppTag.APREP), nil
+	return b, nil
 }
 
 // Wrap seals msg once the context is established.

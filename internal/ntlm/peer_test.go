@@ -1,77 +1,40 @@
 package ntlm
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gopsrp/gopsrp/internal/gss"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 )
 
 // gss-ntlmssp is an independent NTLMSSP implementation, driven through
-// MIT's GSSAPI by python3-gssapi (TEST-PEERS.md).
-const (
-	peerPython = "/usr/bin/python3"
-	peerPlugin = "/usr/lib/x86_64-linux-gnu/gssntlmssp/gssntlmssp.so"
-	peerMechD  = "/etc/gss/mech.d"
-)
-
-// requirePeer skips the test when gss-ntlmssp or python3-gssapi is
-// missing, or fails it under CI=true.
-func requirePeer(t *testing.T) {
-	t.Helper()
-	missing := func(what string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("gss-ntlmssp peer: %s (install the Debian packages gss-ntlmssp and python3-gssapi)", what)
-		}
-		t.Skipf("gss-ntlmssp peer: %s (install the Debian packages gss-ntlmssp and python3-gssapi)", what)
-	}
-	if _, err := os.Stat(peerPlugin); err != nil {
-		missing(peerPlugin + " not found")
-	}
-	conf, _ := filepath.Glob(filepath.Join(peerMechD, "*"))
-	found := false
-	for _, f := range conf {
-		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("1.3.6.1.4.1.311.2.2.10")) {
-			found = true
-		}
-	}
-	if !found {
-		missing("no mechanism configuration for NTLM in " + peerMechD)
-	}
-	if err := exec.Command(peerPython, "-c", "import gssapi").Run(); err != nil {
-		missing(peerPython + " cannot import gssapi")
-	}
-}
+// MIT's GSSAPI by python3-gssapi (testdata/gssntlmssp_peer.py, TEST-PEERS.md).
 
 // peer is the Python child process of testdata/gssntlmssp_peer.py.
 type peer struct {
 	t     *testing.T
-	stdin io.WriteCloser
-	out   *bufio.Reader
+	child *peertest.Child
 }
 
 // startPeer runs the peer with args ("accept", or "initiate" user
 // password) and users in its NTLM_USER_FILE; it is stopped at cleanup.
 func startPeer(t *testing.T, users string, args ...string) *peer {
 	t.Helper()
-	requirePeer(t)
+	py := peertest.GSSNTLMSSP(t)
 	dir := t.TempDir()
 	userFile := filepath.Join(dir, "users")
 	if err := os.WriteFile(userFile, []byte(users), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(peerPython, append([]string{"testdata/gssntlmssp_peer.py"}, args...)...)
+	cmd := exec.Command(py, append([]string{"testdata/gssntlmssp_peer.py"}, args...)...)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GSSNTLMSSP_DEBUG=") && !strings.HasPrefix(kv, "NTLM_USER_FILE=") {
@@ -79,71 +42,14 @@ func startPeer(t *testing.T, users string, args ...string) *peer {
 		}
 	}
 	cmd.Env = append(env, "NTLM_USER_FILE="+userFile)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("peer stderr:\n%s", stderr.String())
-		}
-	})
-	return &peer{t: t, stdin: stdin, out: bufio.NewReader(stdout)}
+	return &peer{t: t, child: peertest.Start(t, "gss-ntlmssp peer", cmd)}
 }
 
 // call sends a command with a binary argument and returns the fields of
 // an "ok" answer, or an error carrying an "err" answer.
 func (p *peer) call(cmd string, arg []byte) ([]string, error) {
 	p.t.Helper()
-	a := "-"
-	if len(arg) > 0 {
-		a = base64.StdEncoding.EncodeToString(arg)
-	}
-	if _, err := fmt.Fprintf(p.stdin, "%s %s\n", cmd, a); err != nil {
-		p.t.Fatalf("peer: write: %v", err)
-	}
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("peer: read: %v", err)
-	}
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		p.t.Fatal("peer: empty answer")
-	}
-	if fields[0] != "ok" {
-		return nil, errors.New(strings.TrimSpace(line))
-	}
-	return fields[1:], nil
-}
-
-func peerBytes(t *testing.T, s string) []byte {
-	t.Helper()
-	if s == "-" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return p.child.Call(cmd, peertest.Encode(arg))
 }
 
 // exchangeWithPeer checks sealing both ways between our context and the
@@ -161,7 +67,7 @@ func exchangeWithPeer(t *testing.T, ours gss.Sealer, p *peer) {
 		if err != nil {
 			t.Fatalf("message %d: peer unwrap: %v", i, err)
 		}
-		if got := peerBytes(t, res[0]); !bytes.Equal(got, msg) || res[1] != "1" {
+		if got := peertest.Decode(t, res[0]); !bytes.Equal(got, msg) || res[1] != "1" {
 			t.Fatalf("message %d: peer unwrapped %q (encrypted %s)", i, got, res[1])
 		}
 
@@ -170,7 +76,7 @@ func exchangeWithPeer(t *testing.T, ours gss.Sealer, p *peer) {
 		if err != nil {
 			t.Fatalf("message %d: peer wrap: %v", i, err)
 		}
-		tok := peerBytes(t, res[0])
+		tok := peertest.Decode(t, res[0])
 		if len(tok) != 16+len(reply) {
 			t.Fatalf("peer token of %d bytes for %d", len(tok), len(reply))
 		}
@@ -184,9 +90,13 @@ func exchangeWithPeer(t *testing.T, ours gss.Sealer, p *peer) {
 	}
 }
 
-func TestPeerGssNtlmsspAcceptsClient(t *testing.T) {
+// authenticateToPeer runs our client with cfg against a gss-ntlmssp
+// acceptor that knows alice's password Secret-1, up to our AUTHENTICATE,
+// which it returns unsent.
+func authenticateToPeer(t *testing.T, cfg ClientConfig) (*peer, *Client, []byte) {
+	t.Helper()
 	p := startPeer(t, "EXAMPLE:alice:Secret-1\n", "accept")
-	c, err := NewClient(ClientConfig{Username: `EXAMPLE\alice`, Password: "Secret-1", Workstation: "GOCLIENT"})
+	c, err := NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +106,40 @@ func TestPeerGssNtlmsspAcceptsClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("peer refused NEGOTIATE: %v", err)
 	}
-	auth, err := c.Step(ctx, peerBytes(t, res[0]))
+	auth, err := c.Step(ctx, peertest.Decode(t, res[0]))
 	if err != nil {
 		t.Fatalf("CHALLENGE from gss-ntlmssp: %v", err)
 	}
-	res, err = p.call("step", auth)
+	return p, c, auth
+}
+
+// authenticateFromPeer runs a gss-ntlmssp initiator with alice's password
+// against our server, up to its AUTHENTICATE, which it returns unread.
+func authenticateFromPeer(t *testing.T, password string) (*peer, *Server, []byte) {
+	t.Helper()
+	p := startPeer(t, "", "initiate", `EXAMPLE\alice`, password)
+	s, err := NewServer(testServerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.call("step", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chal, err := s.Step(context.Background(), peertest.Decode(t, res[0]))
+	if err != nil {
+		t.Fatalf("NEGOTIATE from gss-ntlmssp: %v", err)
+	}
+	res, err = p.call("step", chal)
+	if err != nil {
+		t.Fatalf("peer refused our CHALLENGE: %v", err)
+	}
+	return p, s, peertest.Decode(t, res[0])
+}
+
+func TestPeerGssNtlmsspAcceptsClient(t *testing.T) {
+	p, c, auth := authenticateToPeer(t, ClientConfig{Username: `EXAMPLE\alice`, Password: "Secret-1", Workstation: "GOCLIENT"})
+	res, err := p.call("step", auth)
 	if err != nil {
 		t.Fatalf("peer refused AUTHENTICATE: %v", err)
 	}
@@ -214,43 +153,15 @@ func TestPeerGssNtlmsspAcceptsClient(t *testing.T) {
 }
 
 func TestPeerGssNtlmsspRefusesWrongPassword(t *testing.T) {
-	p := startPeer(t, "EXAMPLE:alice:Secret-1\n", "accept")
-	c, _ := NewClient(ClientConfig{Username: `EXAMPLE\alice`, Password: "not-it"})
-	ctx := context.Background()
-	neg, _ := c.Step(ctx, nil)
-	res, err := p.call("step", neg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := c.Step(ctx, peerBytes(t, res[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _, auth := authenticateToPeer(t, ClientConfig{Username: `EXAMPLE\alice`, Password: "not-it"})
 	if _, err := p.call("step", auth); err == nil {
 		t.Fatal("gss-ntlmssp accepted a wrong password")
 	}
 }
 
 func TestPeerGssNtlmsspInitiatesToServer(t *testing.T) {
-	p := startPeer(t, "", "initiate", `EXAMPLE\alice`, "Secret-1")
-	s, err := NewServer(testServerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	res, err := p.call("step", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chal, err := s.Step(ctx, peerBytes(t, res[0]))
-	if err != nil {
-		t.Fatalf("NEGOTIATE from gss-ntlmssp: %v", err)
-	}
-	res, err = p.call("step", chal)
-	if err != nil {
-		t.Fatalf("peer refused our CHALLENGE: %v", err)
-	}
-	if out, err := s.Step(ctx, peerBytes(t, res[0])); err != nil || out != nil {
+	p, s, auth := authenticateFromPeer(t, "Secret-1")
+	if out, err := s.Step(context.Background(), auth); err != nil || out != nil {
 		t.Fatalf("AUTHENTICATE from gss-ntlmssp: %v", err)
 	}
 	if s.UserName() != `EXAMPLE\alice` {
@@ -260,22 +171,8 @@ func TestPeerGssNtlmsspInitiatesToServer(t *testing.T) {
 }
 
 func TestPeerGssNtlmsspWrongPasswordToServer(t *testing.T) {
-	p := startPeer(t, "", "initiate", `EXAMPLE\alice`, "not-it")
-	s, _ := NewServer(testServerConfig())
-	ctx := context.Background()
-	res, err := p.call("step", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chal, err := s.Step(ctx, peerBytes(t, res[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err = p.call("step", chal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Step(ctx, peerBytes(t, res[0])); !errors.Is(err, gss.ErrAuthFailed) {
+	_, s, auth := authenticateFromPeer(t, "not-it")
+	if _, err := s.Step(context.Background(), auth); !errors.Is(err, gss.ErrAuthFailed) {
 		t.Fatalf("err = %v, want ErrAuthFailed", err)
 	}
 }
@@ -283,18 +180,7 @@ func TestPeerGssNtlmsspWrongPasswordToServer(t *testing.T) {
 // gss-ntlmssp checks the MIC: a corrupted one is refused, so the MIC it
 // accepts in TestPeerGssNtlmsspAcceptsClient is right.
 func TestPeerGssNtlmsspChecksClientMIC(t *testing.T) {
-	p := startPeer(t, "EXAMPLE:alice:Secret-1\n", "accept")
-	c, _ := NewClient(ClientConfig{Username: `EXAMPLE\alice`, Password: "Secret-1"})
-	ctx := context.Background()
-	neg, _ := c.Step(ctx, nil)
-	res, err := p.call("step", neg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := c.Step(ctx, peerBytes(t, res[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _, auth := authenticateToPeer(t, ClientConfig{Username: `EXAMPLE\alice`, Password: "Secret-1"})
 	if len(auth) < authHeaderWithMIC {
 		t.Fatal("no MIC in the AUTHENTICATE")
 	}

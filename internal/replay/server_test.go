@@ -428,11 +428,23 @@ func TestReplayCloseUnblocks(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
+	deadline := time.Now().Add(5 * time.Second)
 	for len(srv.Transcript()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server saw %d requests, want 3", len(srv.Transcript()))
+		}
 		time.Sleep(time.Millisecond)
 	}
+	closed := time.Now()
 	srv.Close()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the Receive waiting for an answer")
+	}
+	if took := time.Since(closed); took > 2*time.Second {
+		t.Errorf("the waiting Receive ended %v after Close", took)
+	}
 }
 
 func FuzzParseEnvelope(f *testing.F) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gopsrp/gopsrp/internal/kdctest"
 	"github.com/gopsrp/gopsrp/internal/kerberos"
 	"github.com/gopsrp/gopsrp/internal/ntlm"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 )
 
 // Kerberos inside SPNEGO against a real MIT KDC (kdctest, which skips
@@ -118,13 +119,13 @@ func TestKerberosInSPNEGO(t *testing.T) {
 	})
 
 	t.Run("MIT SPNEGO acceptor", func(t *testing.T) {
-		requireMITSPNEGO(t)
-		peer := startPeerScript(t, "mit_spnego_peer.py", "", append(k.Env(), "KRB5_KTNAME=FILE:"+ktPath), "accept")
+		py := peertest.GSSNTLMSSP(t)
+		peer := startPeerScript(t, py, "mit_spnego_peer.py", "", append(k.Env(), "KRB5_KTNAME=FILE:"+ktPath), "accept")
 		peer.wholeWrap = true
 		c, err := NewClient(ClientMech{kerberos.OIDMS, krbClient(t, krbSPN, true)}, ntlmClientMech(t, testPassword))
 		require.NoError(t, err)
 		ex, err := handshake(t, c, peer, nil)
-		require.NoError(t, err, "peer stderr: %s", peer.stderr)
+		require.NoError(t, err, "peer stderr: %s", peer.child.Stderr())
 		final := mustResp(t, ex.toClient[0])
 		assert.Equal(t, stateAcceptCompleted, final.state)
 		assert.True(t, final.supportedMech.Equal(kerberos.OIDMS), "MIT answers with the OID we listed: %v", final.supportedMech)

@@ -1,13 +1,10 @@
 package spnego
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/gopsrp/gopsrp/internal/ntlm"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,38 +13,15 @@ import (
 // (testdata/mit_spnego_peer.py): an implementation independent of both
 // pyspnego and ours, including its NTLM crypto-state reset.
 
-// gssNTLMSSPLib is where Debian's gss-ntlmssp puts its plugin (registered
-// in /etc/gss/mech.d), whatever the architecture.
-const gssNTLMSSPLib = "/usr/lib/*/gssntlmssp/gssntlmssp.so"
-
-// requireMITSPNEGO skips the test (fails it under CI=true) without
-// python3-gssapi and gss-ntlmssp.
-func requireMITSPNEGO(t *testing.T) {
-	t.Helper()
-	fail := func(why string) {
-		msg := "MIT SPNEGO + gss-ntlmssp peer: " + why + " (needs Debian's python3-gssapi and gss-ntlmssp)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if libs, _ := filepath.Glob(gssNTLMSSPLib); len(libs) == 0 {
-		fail("no " + gssNTLMSSPLib)
-	}
-	if out, err := exec.Command(peerPython, "-c", "import gssapi").CombinedOutput(); err != nil {
-		fail(fmt.Sprintf("%v: %s", err, out))
-	}
-}
-
 func TestMITSPNEGOAcceptsOurClient(t *testing.T) {
-	requireMITSPNEGO(t)
-	peer := startPeerScript(t, "mit_spnego_peer.py", "", nil, "accept")
+	py := peertest.GSSNTLMSSP(t)
+	peer := startPeerScript(t, py, "mit_spnego_peer.py", "", nil, "accept")
 	peer.wholeWrap = true
 	krb := newFakeInitiator(fakeOpts{name: "krb", rounds: 1, failStart: errNoKDC})
 	c, err := NewClient(ClientMech{OID: oidKerberosMS, Initiator: krb}, ntlmClientMech(t, testPassword))
 	require.NoError(t, err)
 	ex, err := handshake(t, c, peer, nil)
-	require.NoError(t, err, "peer stderr: %s", peer.stderr)
+	require.NoError(t, err, "peer stderr: %s", peer.child.Stderr())
 	// Windows' shape: CHALLENGE with accept-incomplete, then
 	// accept-completed with the NTLM signature as mechListMIC.
 	require.Len(t, ex.toClient, 2)
@@ -63,13 +37,13 @@ func TestMITSPNEGOAcceptsOurClient(t *testing.T) {
 }
 
 func TestMITSPNEGOInitiatesToOurServer(t *testing.T) {
-	requireMITSPNEGO(t)
-	peer := startPeerScript(t, "mit_spnego_peer.py", "", nil, "initiate", testUser, testPassword)
+	py := peertest.GSSNTLMSSP(t)
+	peer := startPeerScript(t, py, "mit_spnego_peer.py", "", nil, "initiate", testUser, testPassword)
 	peer.wholeWrap = true
 	s, err := NewServer(acceptMech(oidKerberos, krbLike, nil), ntlmServerMech(t))
 	require.NoError(t, err)
 	ex, err := handshake(t, peer, s, nil)
-	require.NoError(t, err, "peer stderr: %s", peer.stderr)
+	require.NoError(t, err, "peer stderr: %s", peer.child.Stderr())
 	require.Len(t, ex.toServer, 2)
 	auth := mustResp(t, ex.toServer[1])
 	assert.NotEmpty(t, auth.responseToken)

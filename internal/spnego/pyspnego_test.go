@@ -1,23 +1,17 @@
 package spnego
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/asn1"
-	"encoding/base64"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gopsrp/gopsrp/internal/gss"
 	"github.com/gopsrp/gopsrp/internal/ntlm"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,43 +21,11 @@ import (
 // testdata/pyspnego_peer.py under Debian's python3 with
 // python3-cryptography.
 
-const peerPython = "/usr/bin/python3"
-
-// requirePyspnego returns pyspnego's PYTHONPATH, or skips the test (fails
-// it under CI=true) when the peer cannot run.
-func requirePyspnego(t *testing.T) string {
-	t.Helper()
-	fail := func(why string) {
-		msg := "pyspnego SPNEGO peer: " + why +
-			" (needs Debian's /usr/bin/python3, python3-cryptography and ../shared/peers/pyspnego-0.12.0)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "peers", "pyspnego-0.12.0", "src")
-	if _, err := os.Stat(filepath.Join(src, "spnego", "_negotiate.py")); err != nil {
-		fail(err.Error())
-	}
-	if _, err := os.Stat(peerPython); err != nil {
-		fail(err.Error())
-	}
-	cmd := exec.Command(peerPython, "-c", "import cryptography, spnego._negotiate")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+src)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fail(fmt.Sprintf("%v: %s", err, out))
-	}
-	return src
-}
-
 // pyPeer is the child process; it implements gss.Initiator and
 // gss.Acceptor by forwarding to it.
 type pyPeer struct {
 	t        *testing.T
-	stdin    io.WriteCloser
-	out      *bufio.Reader
-	stderr   *bytes.Buffer
+	child    *peertest.Child
 	complete bool
 	// wholeWrap: the peer's wrap answers one token, which Wrap splits
 	// into header and data by the plaintext's length (the data is as long
@@ -73,12 +35,15 @@ type pyPeer struct {
 
 func startPyPeer(t *testing.T, args ...string) *pyPeer {
 	t.Helper()
-	return startPeerScript(t, "pyspnego_peer.py", requirePyspnego(t), nil, args...)
+	src := peertest.PeerSource(t, peertest.Pyspnego, "spnego/_negotiate.py")
+	py := peertest.Python(t, src, "cryptography", "spnego._negotiate")
+	return startPeerScript(t, py, "pyspnego_peer.py", src, nil, args...)
 }
 
-// startPeerScript runs testdata/script with PYTHONPATH pythonPath, a users
-// file for NTLM acceptors and an empty private Kerberos configuration.
-func startPeerScript(t *testing.T, script, pythonPath string, env []string, args ...string) *pyPeer {
+// startPeerScript runs testdata/script under py with PYTHONPATH
+// pythonPath, a users file for NTLM acceptors and an empty private
+// Kerberos configuration.
+func startPeerScript(t *testing.T, py, script, pythonPath string, env []string, args ...string) *pyPeer {
 	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users")
@@ -88,108 +53,52 @@ func startPeerScript(t *testing.T, script, pythonPath string, env []string, args
 	krb5conf := filepath.Join(dir, "krb5.conf")
 	require.NoError(t, os.WriteFile(krb5conf, nil, 0o600))
 
-	cmd := exec.Command(peerPython, append([]string{filepath.Join("testdata", script)}, args...)...)
+	cmd := exec.Command(py, append([]string{filepath.Join("testdata", script)}, args...)...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+pythonPath, "NTLM_USER_FILE="+users,
 		"KRB5_CONFIG="+krb5conf, "KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"))
 	cmd.Env = append(cmd.Env, env...)
-	p := &pyPeer{t: t, stderr: &bytes.Buffer{}}
-	cmd.Stderr = p.stderr
-	var err error
-	p.stdin, err = cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p.out = bufio.NewReaderSize(stdout, 1<<20)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		p.stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return p
-}
-
-func (p *pyPeer) call(args ...string) ([]string, error) {
-	p.t.Helper()
-	if _, err := fmt.Fprintln(p.stdin, strings.Join(args, " ")); err != nil {
-		p.t.Fatalf("write to peer: %v (stderr: %s)", err, p.stderr)
-	}
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("read from peer: %v (stderr: %s)", err, p.stderr)
-	}
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		p.t.Fatalf("empty answer from peer (stderr: %s)", p.stderr)
-	}
-	if fields[0] != "ok" {
-		return nil, fmt.Errorf("pyspnego: %s", strings.TrimSpace(line))
-	}
-	return fields[1:], nil
-}
-
-func b64(b []byte) string {
-	if len(b) == 0 {
-		return "-"
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func unb64(t *testing.T, s string) []byte {
-	t.Helper()
-	if s == "-" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	require.NoError(t, err)
-	return b
+	return &pyPeer{t: t, child: peertest.Start(t, script, cmd)}
 }
 
 func (p *pyPeer) Step(_ context.Context, in []byte) ([]byte, error) {
-	r, err := p.call("step", b64(in))
+	r, err := p.child.Call("step", peertest.Encode(in))
 	if err != nil {
 		return nil, err
 	}
 	require.Len(p.t, r, 2)
 	p.complete = r[1] == "1"
-	return unb64(p.t, r[0]), nil
+	return peertest.Decode(p.t, r[0]), nil
 }
 
 func (p *pyPeer) Established() bool { return p.complete }
 
 func (p *pyPeer) Wrap(msg []byte) ([]byte, []byte, error) {
-	r, err := p.call("wrap", b64(msg))
+	r, err := p.child.Call("wrap", peertest.Encode(msg))
 	if err != nil {
 		return nil, nil, err
 	}
 	if p.wholeWrap {
 		require.Len(p.t, r, 1)
-		tok := unb64(p.t, r[0])
+		tok := peertest.Decode(p.t, r[0])
 		require.Greater(p.t, len(tok), len(msg))
 		n := len(tok) - len(msg)
 		return tok[:n], tok[n:], nil
 	}
 	require.Len(p.t, r, 2)
-	return unb64(p.t, r[0]), unb64(p.t, r[1]), nil
+	return peertest.Decode(p.t, r[0]), peertest.Decode(p.t, r[1]), nil
 }
 
 func (p *pyPeer) Unwrap(header, data []byte) ([]byte, error) {
-	r, err := p.call("unwrap", b64(header), b64(data))
+	r, err := p.child.Call("unwrap", peertest.Encode(header), peertest.Encode(data))
 	if err != nil {
 		return nil, err
 	}
 	require.Len(p.t, r, 1)
-	return unb64(p.t, r[0]), nil
+	return peertest.Decode(p.t, r[0]), nil
 }
 
 func (p *pyPeer) UserName() string {
-	r, err := p.call("name")
+	r, err := p.child.Call("name")
 	require.NoError(p.t, err)
 	return strings.Join(r, " ")
 }
@@ -207,7 +116,7 @@ func TestPyspnegoAcceptsOurClient(t *testing.T) {
 	c, err := NewClient(ClientMech{OID: oidKerberosMS, Initiator: krb}, ntlmClientMech(t, testPassword))
 	require.NoError(t, err)
 	ex, err := handshake(t, c, peer, nil)
-	require.NoError(t, err, "peer stderr: %s", peer.stderr)
+	require.NoError(t, err, "peer stderr: %s", peer.child.Stderr())
 	first := mustResp(t, ex.toClient[0])
 	assert.Equal(t, stateRequestMIC, first.state)
 	assert.True(t, first.supportedMech.Equal(ntlm.OID))
@@ -225,7 +134,7 @@ func TestPyspnegoInitiatesToOurServer(t *testing.T) {
 	s, err := NewServer(acceptMech(oidKerberos, krbLike, nil), ntlmServerMech(t))
 	require.NoError(t, err)
 	ex, err := handshake(t, peer, s, nil)
-	require.NoError(t, err, "peer stderr: %s", peer.stderr)
+	require.NoError(t, err, "peer stderr: %s", peer.child.Stderr())
 	init := mustInit(t, ex.toServer[0])
 	assert.Equal(t, []asn1.ObjectIdentifier{ntlm.OID}, init.mechTypes, "pyspnego drops Kerberos without gssapi")
 	auth := mustResp(t, ex.toServer[1])

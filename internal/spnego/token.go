@@ -119,21 +119,7 @@ func (t *negTokenInit) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(t.mechToken) > 0 {
-		if seq, err = octetField(seq, 2, t.mechToken); err != nil {
-			return nil, err
-		}
-	}
-	if len(t.mechListMIC) > 0 {
-		if seq, err = octetField(seq, 3, t.mechListMIC); err != nil {
-			return nil, err
-		}
-	}
-	body, err := tlv(asn1.ClassUniversal, asn1.TagSequence, true, seq)
-	if err != nil {
-		return nil, err
-	}
-	choice, err := tlv(asn1.ClassContextSpecific, 0, true, body)
+	choice, err := negotiationToken(0, seq, t.mechToken, t.mechListMIC)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +133,6 @@ func (t *negTokenInit) marshal() ([]byte, error) {
 // marshal returns the token as sent: NegotiationToken [1], no framing.
 func (t *negTokenResp) marshal() ([]byte, error) {
 	var seq []byte
-	var err error
 	if t.state != stateAbsent {
 		enum, err := asn1.Marshal(asn1.Enumerated(t.state))
 		if err != nil {
@@ -166,13 +151,22 @@ func (t *negTokenResp) marshal() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if len(t.responseToken) > 0 {
-		if seq, err = octetField(seq, 2, t.responseToken); err != nil {
+	return negotiationToken(1, seq, t.responseToken, t.mechListMIC)
+}
+
+// negotiationToken ends a NegTokenInit (choice 0) or a NegTokenResp
+// (choice 1), whose first two fields are in seq: it appends the fields the
+// two share, the mechanism's token [2] and mechListMIC [3], and returns
+// the NegotiationToken [choice] around the SEQUENCE.
+func negotiationToken(choice int, seq, mechToken, mechListMIC []byte) ([]byte, error) {
+	var err error
+	if len(mechToken) > 0 {
+		if seq, err = octetField(seq, 2, mechToken); err != nil {
 			return nil, err
 		}
 	}
-	if len(t.mechListMIC) > 0 {
-		if seq, err = octetField(seq, 3, t.mechListMIC); err != nil {
+	if len(mechListMIC) > 0 {
+		if seq, err = octetField(seq, 3, mechListMIC); err != nil {
 			return nil, err
 		}
 	}
@@ -180,7 +174,7 @@ func (t *negTokenResp) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tlv(asn1.ClassContextSpecific, 1, true, body)
+	return tlv(asn1.ClassContextSpecific, choice, true, body)
 }
 
 // IsToken reports whether b looks like an SPNEGO token: a NegTokenInit in

@@ -2,9 +2,7 @@ package sessiontest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,22 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gopsrp/gopsrp/internal/gss"
-	"github.com/gopsrp/gopsrp/internal/ntlm"
+	"github.com/gopsrp/gopsrp/internal/peertest"
 )
-
-// requirePeer skips t when the program (or Python module) a peer test
-// needs is missing, or fails it when CI=true.
-func requirePeer(t *testing.T, what string, check *exec.Cmd) {
-	t.Helper()
-	if err := check.Run(); err != nil {
-		msg := what + " is not available (" + err.Error() + ")"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
 
 // TestPywinrmNTLMEncrypted points pywinrm (Debian python3-winrm), with
 // NTLM and message encryption, at the endpoint over plain HTTP with
@@ -38,9 +22,7 @@ func requirePeer(t *testing.T, what string, check *exec.Cmd) {
 // deleted through its generic send_message.
 func TestPywinrmNTLMEncrypted(t *testing.T) {
 	t.Parallel()
-	py := "/usr/bin/python3"
-	requirePeer(t, "Debian's python3 with python3-winrm", exec.Command(py, "-c", "import winrm, requests_ntlm, xmltodict"))
-	skipIfNTLMRefusesOEM(t)
+	py := peertest.Python(t, "", "winrm", "requests_ntlm", "xmltodict")
 	s := newAuthServer(t, false, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -73,16 +55,3 @@ func TestPywinrmNTLMEncrypted(t *testing.T) {
 // ntlmAuthNegotiate is the NEGOTIATE message python3-ntlm-auth 1.4 (what
 // Debian's pywinrm uses) sends: flags 0xe2889032, OEM without UNICODE.
 const ntlmAuthNegotiate = "TlRMTVNTUAABAAAAMpCI4gkACQAoAAAAAAAAADEAAAAGAbEdAAAAD1dPUktHUk9VUA=="
-
-// skipIfNTLMRefusesOEM skips while internal/ntlm's acceptor refuses a
-// NEGOTIATE that does not offer UNICODE (Windows answers it in Unicode).
-func skipIfNTLMRefusesOEM(t *testing.T) {
-	t.Helper()
-	neg, err := base64.StdEncoding.DecodeString(ntlmAuthNegotiate)
-	require.NoError(t, err)
-	srv, err := ntlm.NewServer(ntlm.ServerConfig{Password: func(string, string) (string, bool) { return "", false }})
-	require.NoError(t, err)
-	if _, err := srv.Step(context.Background(), neg); errors.Is(err, gss.ErrUnsupported) {
-		t.Skip("known limitation: internal/ntlm refuses the OEM-only NEGOTIATE of python3-ntlm-auth 1.4: " + err.Error())
-	}
-}

@@ -77,6 +77,17 @@ func TestReceiveSizingAcrossTargets(t *testing.T) {
 	}
 }
 
+// The fault codes Windows sends for disconnected shells, as numbers from
+// wsmerror.h, not the endpoint's own constants: a wrong code in the
+// endpoint must fail these tests.
+const (
+	wantShellDisconnected          uint32 = 0x803381C4 // ERROR_WINRS_SHELL_DISCONNECTED
+	wantClientSessionMismatch      uint32 = 0x803381C6 // ERROR_WINRS_SHELL_CLIENTSESSIONID_MISMATCH
+	wantConnectedToDifferentClient uint32 = 0x803381CD // ERROR_WINRS_SHELL_CONNECTED_TO_DIFFERENT_CLIENT
+	wantDisconnectNotValid         uint32 = 0x803381CF // ERROR_WINRS_SHELL_DISCONNECT_OPERATION_NOT_VALID
+	wantCommandReconnectNotValid   uint32 = 0x803381D3 // ERROR_WINRS_SHELLCOMMAND_RECONNECT_OPERATION_NOT_VALID
+)
+
 // code returns the WSManFault code of a reply as a number, 0 if none.
 func code(r *reply) uint32 {
 	n, _ := strconv.ParseUint(r.faultCode(), 10, 32)
@@ -122,27 +133,27 @@ func TestDisconnectedShellFaults(t *testing.T) {
 		e    env
 		code uint32
 	}{
-		{"receive pool", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody("")}, codeShellDisconnected},
-		{"receive command", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody(cmd)}, codeShellDisconnected},
-		{"send", env{action: wsman.ActionSend, sessionID: a, body: `<rsp:Send><rsp:Stream Name="stdin">` + b64("x") + `</rsp:Stream></rsp:Send>`}, codeShellDisconnected},
-		{"command", env{action: wsman.ActionCommand, sessionID: a, body: `<rsp:CommandLine><rsp:Command/><rsp:Arguments>` + b64("x") + `</rsp:Arguments></rsp:CommandLine>`}, codeShellDisconnected},
-		{"signal", env{action: wsman.ActionSignal, sessionID: a, body: `<rsp:Signal CommandId="` + cmd + `"><rsp:Code>` + wsman.SignalTerminate + `</rsp:Code></rsp:Signal>`}, codeShellDisconnected},
-		{"disconnect twice", env{action: wsman.ActionDisconnect, sessionID: a, body: `<rsp:Disconnect/>`}, codeDisconnectNotValid},
-		{"reconnect from another client", env{action: wsman.ActionReconnect, sessionID: b}, codeClientSessionMismatch},
-		{"command reconnect before the shell's", env{action: wsman.ActionReconnect, sessionID: a, body: `<rsp:Reconnect><rsp:CommandId>` + cmd + `</rsp:CommandId></rsp:Reconnect>`}, codeCommandReconnectNotValid},
+		{"receive pool", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody("")}, wantShellDisconnected},
+		{"receive command", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody(cmd)}, wantShellDisconnected},
+		{"send", env{action: wsman.ActionSend, sessionID: a, body: `<rsp:Send><rsp:Stream Name="stdin">` + b64("x") + `</rsp:Stream></rsp:Send>`}, wantShellDisconnected},
+		{"command", env{action: wsman.ActionCommand, sessionID: a, body: `<rsp:CommandLine><rsp:Command/><rsp:Arguments>` + b64("x") + `</rsp:Arguments></rsp:CommandLine>`}, wantShellDisconnected},
+		{"signal", env{action: wsman.ActionSignal, sessionID: a, body: `<rsp:Signal CommandId="` + cmd + `"><rsp:Code>` + wsman.SignalTerminate + `</rsp:Code></rsp:Signal>`}, wantShellDisconnected},
+		{"disconnect twice", env{action: wsman.ActionDisconnect, sessionID: a, body: `<rsp:Disconnect/>`}, wantDisconnectNotValid},
+		{"reconnect from another client", env{action: wsman.ActionReconnect, sessionID: b}, wantClientSessionMismatch},
+		{"command reconnect before the shell's", env{action: wsman.ActionReconnect, sessionID: a, body: `<rsp:Reconnect><rsp:CommandId>` + cmd + `</rsp:CommandId></rsp:Reconnect>`}, wantCommandReconnectNotValid},
 		{"reconnect", env{action: wsman.ActionReconnect, sessionID: a}, 0},
 		{"reconnect twice is ignored", env{action: wsman.ActionReconnect, sessionID: a}, 0},
-		{"receive detached command", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody(cmd)}, codeShellDisconnected},
-		{"connect while connected", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect><connectXml xmlns="http://schemas.microsoft.com/powershell">` + b64("c") + `</connectXml></rsp:Connect>`}, codeConnectedToDifferentClient},
+		{"receive detached command", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody(cmd)}, wantShellDisconnected},
+		{"connect while connected", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect><connectXml xmlns="http://schemas.microsoft.com/powershell">` + b64("c") + `</connectXml></rsp:Connect>`}, wantConnectedToDifferentClient},
 		{"command reconnect", env{action: wsman.ActionReconnect, sessionID: a, body: `<rsp:Reconnect><rsp:CommandId>` + cmd + `</rsp:CommandId></rsp:Reconnect>`}, 0},
 		{"command reconnect twice is ignored", env{action: wsman.ActionReconnect, sessionID: a, body: `<rsp:Reconnect CommandId="` + cmd + `"/>`}, 0},
 		{"disconnect again", env{action: wsman.ActionDisconnect, sessionID: a, body: `<rsp:Disconnect/>`}, 0},
 		{"connect from a new client", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect><connectXml xmlns="http://schemas.microsoft.com/powershell">` + b64("c") + `</connectXml></rsp:Connect>`}, 0},
-		{"old client receives", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody("")}, codeConnectedToDifferentClient},
-		{"old client reconnects", env{action: wsman.ActionReconnect, sessionID: a}, codeConnectedToDifferentClient},
-		{"old client disconnects", env{action: wsman.ActionDisconnect, sessionID: a, body: `<rsp:Disconnect/>`}, codeConnectedToDifferentClient},
+		{"old client receives", env{action: wsman.ActionReceive, sessionID: a, body: receiveBody("")}, wantConnectedToDifferentClient},
+		{"old client reconnects", env{action: wsman.ActionReconnect, sessionID: a}, wantConnectedToDifferentClient},
+		{"old client disconnects", env{action: wsman.ActionDisconnect, sessionID: a, body: `<rsp:Disconnect/>`}, wantConnectedToDifferentClient},
 		{"new client connects to the command", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect CommandId="` + cmd + `"/>`}, 0},
-		{"and again", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect CommandId="` + cmd + `"/>`}, codeConnectedToDifferentClient},
+		{"and again", env{action: wsman.ActionConnect, sessionID: b, body: `<rsp:Connect CommandId="` + cmd + `"/>`}, wantConnectedToDifferentClient},
 		{"new client signals", env{action: wsman.ActionSignal, sessionID: b, body: `<rsp:Signal CommandId="` + cmd + `"><rsp:Code>` + wsman.SignalTerminate + `</rsp:Code></rsp:Signal>`}, 0},
 	}
 	for _, st := range steps {
@@ -269,9 +280,19 @@ func TestDisconnectBuffersOutput(t *testing.T) {
 				body: `<rsp:Disconnect><rsp:BufferMode>` + tc.mode + `</rsp:BufferMode></rsp:Disconnect>`})
 			require.Equal(t, 200, r.status, string(r.body))
 			close(gate)
+			next := func() int {
+				t.Helper()
+				select {
+				case i := <-wrote:
+					return i
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s: a write the buffer has room for did not return", tc.mode)
+					return -1
+				}
+			}
 			if tc.mode == wsman.BufferModeBlock {
 				for range 3 {
-					<-wrote
+					next()
 				}
 				select {
 				case i := <-wrote:
@@ -280,7 +301,7 @@ func TestDisconnectBuffersOutput(t *testing.T) {
 				}
 			} else {
 				for range 10 {
-					<-wrote
+					next()
 				}
 			}
 
@@ -288,7 +309,7 @@ func TestDisconnectBuffersOutput(t *testing.T) {
 			require.Equal(t, 200, r.status, string(r.body))
 			// The command stays detached until it is reconnected itself.
 			r = c.post(env{action: wsman.ActionReceive, shellID: c.shell, body: receiveBody(cmd)})
-			assert.Equal(t, codeShellDisconnected, code(r), string(r.body))
+			assert.Equal(t, wantShellDisconnected, code(r), string(r.body))
 			r = c.post(env{action: wsman.ActionReconnect, shellID: c.shell,
 				body: `<rsp:Reconnect><rsp:CommandId>` + cmd + `</rsp:CommandId></rsp:Reconnect>`})
 			require.Equal(t, 200, r.status, string(r.body))
@@ -315,7 +336,11 @@ func TestConnectPicksUpRunningPipeline(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.body))
 	close(gate)
 	for range 10 {
-		<-wrote
+		select {
+		case <-wrote:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the disconnected command's writes did not return")
+		}
 	}
 
 	c2 := &psClient{t: t, srv: s, hc: s.Client(), maxEnv: 512000, created: map[uuid.UUID]bool{}, shell: c.shell,
@@ -335,9 +360,9 @@ func TestConnectPicksUpRunningPipeline(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.body))
 
 	r = c.post(env{action: wsman.ActionReceive, shellID: c.shell, body: receiveBody(cmd)})
-	assert.Equal(t, codeConnectedToDifferentClient, code(r), "the first client is shut out")
+	assert.Equal(t, wantConnectedToDifferentClient, code(r), "the first client is shut out")
 	r = c2.post(env{action: wsman.ActionReceive, shellID: c.shell, body: receiveBody(cmd)})
-	assert.Equal(t, codeShellDisconnected, code(r), "the command is not connected yet")
+	assert.Equal(t, wantShellDisconnected, code(r), "the command is not connected yet")
 	r = c2.post(env{action: wsman.ActionConnect, shellID: c.shell, body: `<rsp:Connect CommandId="` + cmd + `"/>`})
 	require.Equal(t, 200, r.status, string(r.body))
 
@@ -451,7 +476,7 @@ func TestIsAlive(t *testing.T) {
 	_, err = c.Receive(ctx, ref, "", wsman.ReceiveOptions{})
 	var f *wsman.Fault
 	require.ErrorAs(t, err, &f)
-	assert.Equal(t, codeShellDisconnected, f.WSManCode)
+	assert.Equal(t, wantShellDisconnected, f.WSManCode)
 
 	require.NoError(t, c.Reconnect(ctx, ref))
 	require.NoError(t, c.Delete(ctx, ref))
@@ -533,5 +558,5 @@ func TestDisconnectEndsWaitingReceive(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.body))
 	r = <-got
 	assert.Equal(t, 500, r.status, string(r.body))
-	assert.Equal(t, codeShellDisconnected, code(r))
+	assert.Equal(t, wantShellDisconnected, code(r))
 }

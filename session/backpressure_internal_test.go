@@ -1,0 +1,66 @@
+package session
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gopsrp/gopsrp/session/sessiontest"
+)
+
+// A consumer that reads nothing holds the pipeline's queue at the bound:
+// the receive loop stops polling (so the server, not the client, buffers
+// the rest), and everything arrives once the consumer reads.
+func TestBackpressureHoldsTheQueue(t *testing.T) {
+	t.Parallel()
+	srv := sessiontest.NewServer()
+	t.Cleanup(srv.Close)
+	const n = 3 * maxQueued
+	srv.Handle("Flood", func(ctx context.Context, c *sessiontest.Call) error {
+		for i := range n {
+			if err := c.WriteOutput(int32(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := New(ctx, srv.URL, WithHTTPClient(srv.Client()), WithAllowUnencrypted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	p, err := s.StartScript(ctx, "Flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.queue)
+	}
+	// Wait until the queue stops growing.
+	last, stableSince := -1, time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Since(stableSince) < 500*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue kept changing (%d records)", queued())
+		}
+		if q := queued(); q != last {
+			last, stableSince = q, time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last < maxQueued || last >= n {
+		t.Errorf("an unread pipeline holds %d records, want the bound (%d, plus at most one Receive's worth) and fewer than the %d written", last, maxQueued, n)
+	}
+	select {
+	case <-p.Done():
+		t.Error("the pipeline ended though its consumer read nothing")
+	default:
+	}
+	res, err := p.Wait()
+	if err != nil || len(res.Output) != n {
+		t.Fatalf("Wait: %d outputs, %v; want %d", len(res.Output), err, n)
+	}
+}
