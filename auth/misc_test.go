@@ -45,8 +45,8 @@ func TestHostTrusted(t *testing.T) {
 		{[]string{""}, "", false},
 	}
 	for _, tc := range tests {
-		if got := hostTrusted(tc.patterns, tc.host); got != tc.want {
-			t.Errorf("hostTrusted(%q, %q) = %v, want %v", tc.patterns, tc.host, got, tc.want)
+		if got := HostTrusted(tc.patterns, tc.host); got != tc.want {
+			t.Errorf("HostTrusted(%q, %q) = %v, want %v", tc.patterns, tc.host, got, tc.want)
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("auth: %s: unsupported URL %v", t.name(), req.URL)
 	}
 	host := req.URL.Hostname()
-	untrusted := req.URL.Scheme == "http" && !hostTrusted(t.TrustedHosts, host)
+	untrusted := req.URL.Scheme == "http" && !HostTrusted(t.TrustedHosts, host)
 	if untrusted && !t.Mechanism.mayAuthenticateServer(host) {
 		closeBody(req)
 		return nil, fmt.Errorf("auth: %s: host %q: %w", t.name(), host, ErrUntrustedHost)

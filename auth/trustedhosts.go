@@ -5,12 +5,12 @@ import (
 	"strings"
 )
 
-// hostTrusted reports whether host matches one of the WinRM TrustedHosts
+// HostTrusted reports whether host matches one of the WinRM TrustedHosts
 // patterns: "*", an exact host name or IP address, "*.suffix" (any name
 // ending in ".suffix"), or "<local>" (a name without a dot). Each pattern
 // may itself be a comma-separated list, as the WinRM setting is. Names
 // compare case-insensitively and ignore a trailing dot.
-func hostTrusted(patterns []string, host string) bool {
+func HostTrusted(patterns []string, host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "" {
 		return false
