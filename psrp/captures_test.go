@@ -131,10 +131,9 @@ func (c Capture) PSRPBlobs() ([]CaptureBlob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: exchange %d: response: %w", c.Name, i, err)
 		}
-		shell := req.ShellID
-		if shell == "" {
-			shell = resp.ShellID
-		}
+		// The shell is what the server answered to a Create (older
+		// WinRM assigns its own), so later requests find it.
+		shell := captures.ShellOf(req, resp)
 		for _, env := range []struct {
 			e          captures.Envelope
 			fromClient bool

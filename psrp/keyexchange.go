@@ -254,3 +254,26 @@ func (c *SessionKeyCipher) Decrypt(ciphertext []byte) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// SetExchangeKey makes the pool send key's public half in PUBLIC_KEY
+// instead of a key it generates, and decrypt ENCRYPTED_SESSION_KEY with it.
+// It is for reproducing a recorded exchange (pypsrp's tests fix their key,
+// so its recordings can be replayed byte for byte) and for callers that
+// manage their own keys; without it the pool generates a fresh RSA-2048
+// key on first use. key must be RSA-2048. It fails once an exchange has
+// started or finished.
+func (p *ClientPool) SetExchangeKey(key *rsa.PrivateKey) error {
+	const op = "set exchange key"
+	if key == nil || key.N == nil || key.N.BitLen() != rsaKeyBits {
+		return &KeyExchangeError{Op: op, Msg: fmt.Sprintf("key must be RSA-%d", rsaKeyBits)}
+	}
+	if p.keyPending || p.cipher != nil {
+		return &KeyExchangeError{Op: op, Msg: "the session key exchange has already started"}
+	}
+	p.exchangeKey = key
+	return nil
+}
+
+// HasSessionKey reports whether SecureStrings can be sent and read: the
+// session key has arrived, or both peers are at protocol 2.4 or later.
+func (p *ClientPool) HasSessionKey() bool { return p.cipher != nil }

@@ -319,7 +319,8 @@ func (s *Session) resumeLink(old *link) {
 // (Connect-PSSession on the same session): a WS-Man Reconnect of the shell
 // and of each of its pipelines. The session becomes Opened again and paused
 // pipelines resume receiving, starting with what the server buffered.
-func (s *Session) Reconnect(ctx context.Context) error {
+func (s *Session) Reconnect(ctx context.Context) (err error) {
+	defer func() { err = accessDenied(err) }()
 	if err := s.connLock.lock(ctx); err != nil {
 		return fmt.Errorf("session: reconnect: %w", err)
 	}
@@ -386,7 +387,8 @@ func (s *Session) Reconnect(ctx context.Context) error {
 // not know yields an error matching ErrSessionNotFound. The session
 // returned is Opened; use Pipelines and ConnectPipeline to pick up its
 // pipelines. The server must be at protocol 2.2 or later.
-func Connect(ctx context.Context, target, idOrName string, opts ...Option) (*Session, error) {
+func Connect(ctx context.Context, target, idOrName string, opts ...Option) (_ *Session, err error) {
+	defer func() { err = accessDenied(err) }()
 	idOrName = strings.TrimSpace(idOrName)
 	if idOrName == "" {
 		return nil, errors.New("session: connect: empty session ID or name")

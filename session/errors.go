@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
+	"github.com/gopsrp/gopsrp/wsman"
 )
 
 // ErrClosed is returned by operations on a session that was closed, and by
@@ -21,6 +23,15 @@ var ErrBroken = errors.New("session: runspace pool broken")
 // WithAllowUnencrypted was given.
 var ErrUnencrypted = errors.New("session: refusing unencrypted traffic over http:// " +
 	"(use https://, an encrypting auth transport, or WithAllowUnencrypted)")
+
+// ErrAccessDenied is matched (errors.Is) by the errors of New, Connect,
+// List, Reconnect, Start and of pipelines when the server refused the
+// caller: credentials it rejected (auth.ErrAccessDenied, a Kerberos or
+// NTLM logon failure: auth.ErrLogonFailed) or a user the endpoint or
+// session configuration does not admit (HTTP 401, the WS-Man AccessDenied
+// fault: wsman.ErrAccessDenied). The underlying error stays in the chain
+// and in the message.
+var ErrAccessDenied = errors.New("session: access denied")
 
 // ErrStopped is matched (errors.Is) by the *PipelineError of a pipeline that
 // ended Stopped, e.g. after Pipeline.Stop.
@@ -43,27 +54,31 @@ type PipelineError struct {
 	State  psrp.PSInvocationState
 }
 
-// Error returns the pipeline's final state and the record's message.
+// Error returns the pipeline's final state and the record's text as .NET's
+// ErrorRecord.ToString gives it (ErrorDetails.Message first, then the
+// exception's message). A nil record, or a nil *PipelineError, is fine.
 func (e *PipelineError) Error() string {
-	msg := ""
-	if e.Record != nil {
-		msg = e.Record.Exception.Message
-		if msg == "" && e.Record.ErrorDetails != nil {
-			msg = e.Record.ErrorDetails.Message
-		}
-		if msg == "" {
-			msg = e.Record.FullyQualifiedErrorID
-		}
+	if e == nil {
+		return "session: pipeline error <nil>"
 	}
-	if msg == "" {
+	if e.Record == nil {
 		return fmt.Sprintf("session: pipeline %v", e.State)
 	}
-	return fmt.Sprintf("session: pipeline %v: %s", e.State, msg)
+	return fmt.Sprintf("session: pipeline %v: %s", e.State, e.Record.String())
 }
 
 // Is makes errors.Is(err, ErrStopped) true for a stopped pipeline.
 func (e *PipelineError) Is(target error) bool {
-	return target == ErrStopped && e.State == psrp.PipelineStopped
+	return e != nil && target == ErrStopped && e.State == psrp.PipelineStopped
+}
+
+// Unwrap returns the terminating ErrorRecord, so that errors.As finds a
+// *clixml.ErrorRecord in a pipeline's error; nil without one.
+func (e *PipelineError) Unwrap() error {
+	if e == nil || e.Record == nil {
+		return nil
+	}
+	return e.Record
 }
 
 // brokenError wraps the cause of a broken pool so that it matches both
@@ -87,8 +102,55 @@ type PoolError struct {
 
 // Error returns the record's message.
 func (e *PoolError) Error() string {
-	if e.Record == nil || e.Record.Exception.Message == "" {
+	if e == nil || e.Record == nil {
 		return "session: the server broke the runspace pool"
 	}
-	return "session: the server broke the runspace pool: " + e.Record.Exception.Message
+	return "session: the server broke the runspace pool: " + e.Record.String()
 }
+
+// Unwrap returns the ErrorRecord the server sent, or nil.
+func (e *PoolError) Unwrap() error {
+	if e == nil || e.Record == nil {
+		return nil
+	}
+	return e.Record
+}
+
+// accessDenied adds ErrAccessDenied to err when a lower layer refused the
+// caller, so that a session user classifies it without importing auth or
+// wsman.
+func accessDenied(err error) error {
+	if err == nil || errors.Is(err, ErrAccessDenied) {
+		return err
+	}
+	if errors.Is(err, auth.ErrAccessDenied) || errors.Is(err, auth.ErrLogonFailed) || errors.Is(err, wsman.ErrAccessDenied) {
+		return &deniedError{err}
+	}
+	return err
+}
+
+// deniedError is an error that also matches ErrAccessDenied.
+type deniedError struct{ err error }
+
+func (e *deniedError) Error() string { return e.err.Error() }
+
+func (e *deniedError) Unwrap() error { return e.err }
+
+func (e *deniedError) Is(target error) bool { return target == ErrAccessDenied }
+
+// outcomeAfter is the error of a pipeline whose caller gave up (cause: its
+// context's error): it matches cause and outcome, what the pipeline ended
+// as (a Stopped *PipelineError once the server confirmed the stop), like
+// the error of an exec.CommandContext whose context ended.
+func outcomeAfter(cause, outcome error) error {
+	if outcome == nil || outcome == cause {
+		return cause
+	}
+	return &gaveUpError{cause: cause, outcome: outcome}
+}
+
+type gaveUpError struct{ cause, outcome error }
+
+func (e *gaveUpError) Error() string { return e.cause.Error() + ": " + e.outcome.Error() }
+
+func (e *gaveUpError) Unwrap() []error { return []error{e.cause, e.outcome} }

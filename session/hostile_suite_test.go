@@ -64,7 +64,12 @@ func TestHostileDeadlines(t *testing.T) {
 		t.Parallel()
 		srv := newServer(t)
 		h := newHostile(t, srv)
-		s := openVia(t, h)
+		// The injection answers the pool's next Receive; a Receive
+		// already in flight when the rule is added (a busy machine) comes
+		// back within the OperationTimeout, well inside the poll below.
+		// The held answer keeps the send lock for 2 s, far longer than
+		// InvokeScript's context.
+		s := openVia(t, h, session.WithOperationTimeout(time.Second))
 		h.add(&rule{match: isPoolSend, hold: true})
 		injectOnPool(t, h, s, &psrp.RunspacePoolHostCall{CallID: 7, Method: psrp.HostGetName, Params: []any{}})
 		pollUntil(t, 5*time.Second, "the host call's answer", func() bool { return h.count(time.Time{}, isPoolSend) > 0 })
@@ -430,17 +435,11 @@ func TestCancelAfterFirstOutputStopsRemotely(t *testing.T) {
 			}
 		}
 	})
-	if !errors.Is(werr, context.Canceled) {
-		t.Errorf("pipeline error %v, want context.Canceled", werr)
+	if !errors.Is(werr, context.Canceled) || !errors.Is(werr, session.ErrStopped) {
+		t.Errorf("pipeline error %v, want context.Canceled and ErrStopped", werr)
 	}
-	var signals []string
-	for _, r := range h.requests() {
-		if r.Action == "Signal" && r.CommandID == cmd {
-			signals = append(signals, r.Signal)
-		}
-	}
-	if len(signals) < 2 || signals[0] != ctrlC || signals[1] != terminate {
-		t.Errorf("signals for the cancelled command: %q, want crtl_c then terminate", signals)
+	if st := p.State(); st != psrp.PipelineStopped {
+		t.Errorf("State after the cancel = %v, want Stopped (confirmed by the server)", st)
 	}
 	if a := s.Availability(); a != session.Available {
 		t.Errorf("Availability = %v after the cancelled pipeline ended, want Available", a)
@@ -448,6 +447,25 @@ func TestCancelAfterFirstOutputStopsRemotely(t *testing.T) {
 	res, err := s.InvokeScript(testContext(t), "Write-Output ok")
 	if err != nil || len(res.Output) != 1 {
 		t.Errorf("next Invoke: %v, %v", res, err)
+	}
+	// The stopped command is released like every finished one: terminate
+	// goes out in the background when the next pipeline starts.
+	var signals []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		signals = signals[:0]
+		for _, r := range h.requests() {
+			if r.Action == "Signal" && r.CommandID == cmd {
+				signals = append(signals, r.Signal)
+			}
+		}
+		if len(signals) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(signals) < 2 || signals[0] != ctrlC || signals[1] != terminate {
+		t.Errorf("signals for the cancelled command: %q, want crtl_c then terminate", signals)
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/internal/replay"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
@@ -313,6 +315,31 @@ func TestPipelineErrorText(t *testing.T) {
 	}
 	if !errors.Is(&PipelineError{State: psrp.PipelineStopped}, ErrStopped) {
 		t.Error("stopped does not match ErrStopped")
+	}
+	// .NET's ErrorRecord.ToString: ErrorDetails.Message first.
+	e.Record.ErrorDetails = &clixml.ErrorDetails{Message: "details"}
+	if e.Error() != "session: pipeline Failed: details" {
+		t.Errorf("Error() with ErrorDetails = %q", e.Error())
+	}
+	// No record, or no error at all: no panic.
+	if got := (&PipelineError{State: psrp.PipelineFailed}).Error(); got != "session: pipeline Failed" {
+		t.Errorf("Error() without a record = %q", got)
+	}
+	var none *PipelineError
+	if none.Error() == "" || errors.Is(none, ErrStopped) || none.Unwrap() != nil {
+		t.Error("nil *PipelineError misbehaves")
+	}
+	if (&PoolError{}).Error() == "" || (*PoolError)(nil).Error() == "" {
+		t.Error("PoolError without a record has no text")
+	}
+	// A denial from below matches ErrAccessDenied; other errors do not.
+	for _, err := range []error{auth.ErrAccessDenied, fmt.Errorf("x: %w", auth.ErrLogonFailed), &wsman.HTTPError{StatusCode: 401}} {
+		if d := accessDenied(err); !errors.Is(d, ErrAccessDenied) || !errors.Is(d, err) || d.Error() != err.Error() {
+			t.Errorf("accessDenied(%v) = %v", err, d)
+		}
+	}
+	if accessDenied(nil) != nil || errors.Is(accessDenied(context.Canceled), ErrAccessDenied) {
+		t.Error("accessDenied classifies what is not a denial")
 	}
 	b := &brokenError{cause: context.DeadlineExceeded}
 	if !errors.Is(b, ErrBroken) || !errors.Is(b, context.DeadlineExceeded) {

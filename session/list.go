@@ -51,7 +51,8 @@ type Info struct {
 // more round trip per session). opts are New's options (transport,
 // authentication, TLS, AllowUnencrypted …); options about the pool itself do
 // not apply. WinRS cmd shells are left out.
-func List(ctx context.Context, target string, opts ...Option) ([]Info, error) {
+func List(ctx context.Context, target string, opts ...Option) (_ []Info, err error) {
+	defer func() { err = accessDenied(err) }()
 	s, err := newSession(target, opts)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/rsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -74,11 +75,13 @@ type config struct {
 	opTimeout        time.Duration
 	maxEnvelope      int
 	allowRedirects   bool
+	crossOrigin      bool
 	logger           *slog.Logger
 	allowUnencrypted bool
 	stateHook        func(StateChange)
 	name             string
 	errs             []error
+	exchangeKey      *rsa.PrivateKey // WithExchangeKey (keyexchange.go)
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -298,6 +301,15 @@ func WithMaxEnvelopeSize(n int) Option {
 // WithAllowRedirects follows HTTP redirects (at most 5), like
 // -AllowRedirection. They are refused by default.
 func WithAllowRedirects() Option { return func(c *config) { c.allowRedirects = true } }
+
+// WithAllowCrossOriginRedirects follows redirects (like WithAllowRedirects)
+// also to another scheme, host or port. The credentials then go to that
+// host, as with PowerShell's -AllowRedirection: use it only when the
+// redirect target is trusted with them. Without it a cross-origin redirect
+// is refused with a *wsman.RedirectError.
+func WithAllowCrossOriginRedirects() Option {
+	return func(c *config) { c.allowRedirects, c.crossOrigin = true, true }
+}
 
 // WithLogger logs one debug record per WS-Man call and the session's state
 // changes to l. Bodies and credentials are never logged.

@@ -19,6 +19,14 @@ import (
 // and the server blocks the remote pipeline (WinRM's Block buffer mode).
 const maxQueued = 4096
 
+// sendFailGrace is how long a pipeline whose Send failed waits for its
+// final state before the failure becomes its outcome. A command that ended
+// on the server (a handler that failed without reading its input) refuses
+// further input at once, and its Receive delivers the final state within a
+// round trip; a command that still runs gets no input and would otherwise
+// wait for ever.
+const sendFailGrace = 2 * time.Second
+
 // stopTimeout bounds the WS-Man signals sent to stop a pipeline whose
 // context was cancelled: the caller gets its error promptly either way.
 const stopTimeout = 5 * time.Second
@@ -57,7 +65,8 @@ func WithAddToHistory() StartOption { return func(c *startConfig) { c.history = 
 
 // Pipeline is one running PowerShell pipeline, shaped like exec.Cmd and
 // ssh.Session: records stream out through Records, Wait collects the rest and
-// the outcome, Stop stops it. A Pipeline is single use; its methods are safe
+// the outcome, Stop stops it, and Close (safe to defer) stops it if it still
+// runs and frees its runspace. A Pipeline is single use; its methods are safe
 // for concurrent use, but Records and Wait must not be consumed at the same
 // time from two goroutines.
 type Pipeline struct {
@@ -66,9 +75,11 @@ type Pipeline struct {
 	id    uuid.UUID
 	cmdID string
 
-	ctx       context.Context // the receive loop's context
-	cancel    context.CancelFunc
-	stopWatch func() bool // stops watching the Start context
+	ctx        context.Context // the receive loop's context
+	cancel     context.CancelFunc
+	live       context.Context // the caller's interest: host calls and input; ends when it gives up
+	liveCancel context.CancelFunc
+	stopWatch  func() bool // stops watching the Start context
 
 	created     chan struct{} // closed when the WS-Man Command succeeded or the start failed
 	createdOnce sync.Once
@@ -83,17 +94,23 @@ type Pipeline struct {
 	record      *PipelineError // set when the server reports Failed/Stopped
 	cause       error          // set when psrp failed the pipeline on bad data
 	err         error          // final error, valid once done is closed
-	abortErr    error          // why the loop was cancelled
+	abortErr    error          // why the caller gave up or the loop was cancelled
 	commandSent bool
 	finished    bool
 	result      Result
 	inputClosed bool
+	sendErr     error       // the first failed Send of input or answers
+	sendTimer   *time.Timer // aborts with sendErr unless a final state comes first
+	hadErrors   bool        // an error record arrived
+	givingUp    bool        // giveUp ran: the pipeline is being stopped for its caller
+	stopSignal  bool        // the stop signal (crtl_c) was sent
 }
 
 // ID returns the pipeline's ID (its WS-Man CommandId).
 func (p *Pipeline) ID() uuid.UUID { return p.id }
 
-// State returns the pipeline's state as last reported by the server.
+// State returns the pipeline's state: Running once started, Stopping while
+// a stop is on its way, then the final state the server reported.
 func (p *Pipeline) State() psrp.PSInvocationState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -113,18 +130,23 @@ func (p *Pipeline) notify() {
 // push queues a record for the consumer.
 func (p *Pipeline) push(r Record) {
 	p.mu.Lock()
+	if _, ok := r.(ErrorRecord); ok {
+		p.hadErrors = true
+	}
 	p.queue = append(p.queue, r)
 	p.mu.Unlock()
 	p.notify()
 }
 
-// waitRoom blocks the receive loop while the consumer is behind.
+// waitRoom blocks the receive loop while the consumer is behind. A
+// pipeline being stopped for its caller is not held up: its final state must
+// get through, and stopTimeout bounds what arrives meanwhile.
 func (p *Pipeline) waitRoom(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		n := len(p.queue)
+		n, givingUp := len(p.queue), p.givingUp
 		p.mu.Unlock()
-		if n < maxQueued {
+		if n < maxQueued || givingUp {
 			return nil
 		}
 		select {
@@ -168,9 +190,12 @@ func (p *Pipeline) next() (Record, bool) {
 // server sent them. It ends when the pipeline has ended; if the pipeline
 // failed, was stopped or was cut short, the last pair carries the error
 // (Wait's error) with a nil Record. Records consumed here are not repeated in
-// Wait's Result. Stopping the iteration early does not stop the pipeline:
-// call Stop or Wait, since an unread pipeline eventually blocks on the
-// server.
+// Wait's Result.
+//
+// Leaving the loop early (break, return, a panic) closes the pipeline, as
+// leaving a database/sql Rows loop does: Close stops it if it still runs and
+// frees its runspace before the loop statement returns. Wait then reports
+// the outcome (ErrStopped).
 func (p *Pipeline) Records() iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		for {
@@ -178,7 +203,7 @@ func (p *Pipeline) Records() iter.Seq2[Record, error] {
 			if !ok {
 				break
 			}
-			if !yield(r, nil) {
+			if !p.yieldOrClose(yield, r) {
 				return
 			}
 		}
@@ -186,6 +211,19 @@ func (p *Pipeline) Records() iter.Seq2[Record, error] {
 			yield(nil, err)
 		}
 	}
+}
+
+// yieldOrClose yields r and closes the pipeline if the consumer stopped
+// (early exit, or a panic in the loop body).
+func (p *Pipeline) yieldOrClose(yield func(Record, error) bool, r Record) (more bool) {
+	defer func() {
+		if !more {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*stopTimeout)
+			defer cancel()
+			_ = p.Close(ctx)
+		}
+	}()
+	return yield(r, nil)
 }
 
 func (p *Pipeline) finalErr() error {
@@ -198,9 +236,16 @@ func (p *Pipeline) finalErr() error {
 // Wait waits for the pipeline to end and returns what it produced that was
 // not consumed through Records. The error is a *PipelineError if the
 // pipeline ended Failed or Stopped (errors.Is(err, ErrStopped) for the
-// latter), the Start context's error if that was cancelled, ErrClosed if the
-// session was closed, or a transport error. The Result is returned in every
-// case.
+// latter), ErrClosed if the session was closed, or a transport error. The
+// Result is returned in every case.
+//
+// When the Start context ends first, the pipeline is stopped on the server,
+// like exec.CommandContext kills its process: Wait waits for the server to
+// confirm the stop (at most a few seconds; the command is terminated
+// without confirmation after that), and its error matches both the
+// context's error and what the pipeline ended as: ErrStopped and the
+// Stopped *PipelineError once the server confirmed, or the Failed one if it
+// failed first. Result.State says which.
 func (p *Pipeline) Wait() (*Result, error) {
 	for {
 		r, ok := p.next()
@@ -216,6 +261,7 @@ func (p *Pipeline) Wait() (*Result, error) {
 	defer p.mu.Unlock()
 	res := p.result
 	res.State = p.state
+	res.HadErrors = p.hadErrors || p.state == psrp.PipelineFailed
 	return &res, err
 }
 
@@ -237,16 +283,13 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 			return err
 		}
 	}
-	p.s.mu.Lock()
-	_ = p.cp.BeginStop() // a state error just means it already ended
-	p.s.mu.Unlock()
-	if err := p.s.wsc.Signal(ctx, p.s.shell, p.cmdID, wsman.SignalPSCtrlC); err != nil {
+	if err := p.signalStop(ctx); err != nil {
 		select {
 		case <-p.done:
 			return nil // it ended meanwhile; the command is gone
 		default:
 		}
-		return fmt.Errorf("session: stop pipeline: %w", err)
+		return err
 	}
 	select {
 	case <-p.done:
@@ -254,6 +297,94 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// signalStop marks the pipeline Stopping and sends the stop signal.
+func (p *Pipeline) signalStop(ctx context.Context) error {
+	p.s.mu.Lock()
+	_ = p.cp.BeginStop() // a state error just means it already ended
+	p.s.mu.Unlock()
+	p.mu.Lock()
+	if p.state == psrp.PipelineRunning {
+		p.state = psrp.PipelineStopping
+	}
+	p.stopSignal = true
+	p.mu.Unlock()
+	if err := p.s.wsc.Signal(ctx, p.s.shell, p.cmdID, wsman.SignalPSCtrlC); err != nil {
+		return fmt.Errorf("session: stop pipeline: %w", err)
+	}
+	return nil
+}
+
+// Close stops the pipeline if it still runs and frees its runspace, like
+// database/sql's Rows.Close: defer it after Start, so that a function that
+// returns early leaves no pipeline running. It waits for the server to
+// confirm the stop, for a few seconds at most (then the command is
+// terminated without confirmation), or until ctx is done. Records not read
+// yet stay for Wait, whose error then matches ErrStopped (unless the
+// pipeline had ended by itself). Close returns ctx's error if ctx ended
+// first and nil otherwise; closing an ended or closed pipeline does nothing.
+func (p *Pipeline) Close(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	p.giveUp(nil)
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errStopUnconfirmed ends a closed pipeline whose stop the server did not
+// confirm in time.
+var errStopUnconfirmed = fmt.Errorf("session: pipeline closed before the server confirmed the stop: %w", ErrStopped)
+
+// giveUp stops the pipeline for a caller that no longer waits for it: its
+// Start context ended (cause is the context's error) or it called Close
+// (cause nil). Host calls and input feeding end at once; the stop signal is
+// sent and the receive loop goes on, at most stopTimeout, so that the
+// pipeline ends in the state the server reports; then it is aborted.
+func (p *Pipeline) giveUp(cause error) {
+	p.mu.Lock()
+	if p.finished || p.givingUp {
+		p.mu.Unlock()
+		return
+	}
+	p.givingUp = true
+	if cause != nil && p.abortErr == nil {
+		p.abortErr = cause
+	}
+	sent := p.commandSent
+	p.mu.Unlock()
+	p.notify() // a receive loop waiting for room goes on
+	if cause == nil {
+		cause = errStopUnconfirmed
+	}
+	if p.liveCancel != nil {
+		p.liveCancel()
+	}
+	if !sent || !p.s.goTrackedFunc(func() { p.stopAndWait(cause) }) {
+		p.abort(cause)
+	}
+}
+
+// stopAndWait sends the stop signal and waits for the pipeline to end, at
+// most stopTimeout; then it aborts the pipeline with cause.
+func (p *Pipeline) stopAndWait(cause error) {
+	ctx, cancel := context.WithTimeout(p.ctx, stopTimeout)
+	defer cancel()
+	if err := p.signalStop(ctx); err == nil {
+		select {
+		case <-p.done:
+			return
+		case <-ctx.Done():
+		}
+	}
+	p.abort(cause)
 }
 
 // waitCreated waits until the WS-Man Command of the pipeline was sent.
@@ -275,7 +406,17 @@ func (p *Pipeline) Send(ctx context.Context, v any) error {
 	if err := p.queueInput(ctx, v); err != nil {
 		return err
 	}
-	return p.s.flush(ctx)
+	if err := p.s.flush(ctx); err != nil {
+		return err
+	}
+	return p.failedSend()
+}
+
+// failedSend returns the error of a failed Send to the pipeline, or nil.
+func (p *Pipeline) failedSend() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sendErr
 }
 
 // queueInput queues one PIPELINE_INPUT without sending it yet.
@@ -289,8 +430,11 @@ func (p *Pipeline) queueInput(ctx context.Context, v any) error {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	p.mu.Lock()
-	closed := p.inputClosed
+	closed, sendErr := p.inputClosed, p.sendErr
 	p.mu.Unlock()
+	if sendErr != nil {
+		return sendErr // input already went missing
+	}
 	if closed {
 		return errors.New("session: pipeline input already closed")
 	}
@@ -322,7 +466,10 @@ func (p *Pipeline) CloseInput(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("session: close input: %w", err)
 	}
-	return p.s.flush(ctx)
+	if err := p.s.flush(ctx); err != nil {
+		return err
+	}
+	return p.failedSend()
 }
 
 // inputBatch is how many input values are queued before they are sent:
@@ -333,19 +480,19 @@ const inputBatch = 64
 func (p *Pipeline) feed(seq iter.Seq[any]) {
 	n := 0
 	for v := range seq {
-		if p.ctx.Err() != nil {
+		if p.live.Err() != nil {
 			return
 		}
-		if err := p.queueInput(p.ctx, v); err != nil {
+		if err := p.queueInput(p.live, v); err != nil {
 			return // the pipeline reports the failure
 		}
 		if n++; n%inputBatch == 0 {
-			if err := p.s.flush(p.ctx); err != nil {
+			if err := p.s.flush(p.live); err != nil {
 				return
 			}
 		}
 	}
-	_ = p.CloseInput(p.ctx)
+	_ = p.CloseInput(p.live)
 }
 
 // closeCreated releases the waiters of the WS-Man Command, with err if the
@@ -372,31 +519,49 @@ func (p *Pipeline) feedChannel(ch <-chan any) {
 		default:
 			// Nothing ready: send what is queued before blocking.
 			if pending > 0 {
-				if err := p.s.flush(p.ctx); err != nil {
+				if err := p.s.flush(p.live); err != nil {
 					return
 				}
 				pending = 0
 			}
 			select {
 			case v, ok = <-ch:
-			case <-p.ctx.Done():
+			case <-p.live.Done():
 				return
 			}
 		}
 		if !ok {
-			_ = p.CloseInput(p.ctx)
+			_ = p.CloseInput(p.live)
 			return
 		}
-		if err := p.queueInput(p.ctx, v); err != nil {
+		if err := p.queueInput(p.live, v); err != nil {
 			return
 		}
 		if pending++; pending == inputBatch {
-			if err := p.s.flush(p.ctx); err != nil {
+			if err := p.s.flush(p.live); err != nil {
 				return
 			}
 			pending = 0
 		}
 	}
+}
+
+// sendFailed records a failed Send to the pipeline. The Receive in flight
+// decides what it meant: a final state (the command had ended, and the
+// server refused its input) is the outcome; an unknown shell breaks the
+// session there; otherwise, after sendFailGrace, the pipeline ends with err.
+func (p *Pipeline) sendFailed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished || p.sendErr != nil || p.state.Terminal() {
+		return
+	}
+	p.sendErr = err
+	p.sendTimer = time.AfterFunc(sendFailGrace, func() {
+		if !p.endedRemotely() {
+			p.abort(err)
+		}
+	})
 }
 
 // abort cancels the receive loop with cause (the Start context's error,

@@ -209,7 +209,13 @@ func (s *Session) pipelineLoop(p *Pipeline) {
 		s.mu.Lock()
 		closing := s.closing
 		s.mu.Unlock()
-		if !closing && !errors.Is(cause, ErrBroken) && !p.endedRemotely() {
+		if p.endedRemotely() {
+			// The final state arrived: it is the outcome, with the
+			// cause (see finishPipeline).
+			s.finishPipeline(p, nil)
+			return
+		}
+		if !closing && !errors.Is(cause, ErrBroken) {
 			s.stopRemote(p)
 		}
 		s.finishPipeline(p, cause)
@@ -281,7 +287,12 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 func (s *Session) stopRemote(p *Pipeline) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalPSCtrlC)
+	p.mu.Lock()
+	signalled := p.stopSignal
+	p.mu.Unlock()
+	if !signalled {
+		_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalPSCtrlC)
+	}
 	_ = s.wsc.Signal(ctx, s.shell, p.cmdID, wsman.SignalTerminate)
 	p.mu.Lock()
 	p.commandSent = false // already terminated: keep it off the toClose list
@@ -330,6 +341,7 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 		case psrp.RunspaceAvailabilityEvent:
 			s.runspaceAnswer(e)
 		case psrp.SessionKeyReceived:
+			s.keyWait.arrived()
 			// Messages psrp held for the key exchange (pipelines with a
 			// SecureString argument, host responses carrying one) can go.
 			fctx, cancel := s.bgSendContext(ctx)
@@ -345,7 +357,7 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 			p := s.pipelines[e.PipelineID]
 			s.mu.Unlock()
 			if p != nil {
-				s.serviceHostCall(p.ctx, p, e.CallID, e.Method, e.Params)
+				s.serviceHostCall(p.live, p, e.CallID, e.Method, e.Params)
 			}
 		}
 	}

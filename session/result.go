@@ -1,6 +1,8 @@
 package session
 
 import (
+	"fmt"
+
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
@@ -13,6 +15,12 @@ type Record interface{ isRecord() }
 // Output is an object of the output stream. Value is in the clixml lossless
 // model (*clixml.Object for complex objects, Go primitives otherwise).
 type Output struct{ Value any }
+
+// Decode stores the object into v, a non-nil pointer to a struct, slice,
+// map or primitive, as clixml.UnmarshalValue does: struct fields are
+// matched to the object's properties by name or `clixml:"Name"` tag, an
+// enum fills an integer from its value and a string from its name.
+func (o Output) Decode(v any) error { return clixml.UnmarshalValue(o.Value, v) }
 
 // ErrorRecord is a non-terminating error (the error stream, Write-Error).
 type ErrorRecord struct{ *clixml.ErrorRecord }
@@ -51,9 +59,14 @@ type Result struct {
 	Debug       []clixml.InformationalRecord
 	Progress    []clixml.ProgressRecord
 	Information []clixml.InformationRecord
+	// HadErrors reports, like PowerShell's PowerShell.HadErrors, that the
+	// pipeline wrote to the error stream (also records consumed through
+	// Records, which Errors leaves out) or ended Failed.
+	HadErrors bool
 	// State is Completed, Failed or Stopped for a pipeline that ended on
-	// the server; Running if the client stopped waiting (context cancelled,
-	// session closed or broken).
+	// the server (also after its context ended: see Pipeline.Wait);
+	// Running or Stopping if the client stopped waiting without the
+	// server's word (session closed or broken, stop not confirmed in time).
 	State psrp.PSInvocationState
 }
 
@@ -75,4 +88,28 @@ func (r *Result) add(rec Record) {
 	case Information:
 		r.Information = append(r.Information, v.InformationRecord)
 	}
+}
+
+// Collect decodes every output object of res into a T, in order, as pgx's
+// CollectRows collects rows (Output.Decode for each):
+//
+//	res, err := s.InvokeScript(ctx, "Get-Service")
+//	if err != nil { … }
+//	services, err := session.Collect[Service](res)
+//
+// An object that does not fit T is decoded as far as it goes; the first
+// such error, naming the object's index, is returned with everything
+// decoded. A nil res collects nothing.
+func Collect[T any](res *Result) ([]T, error) {
+	if res == nil {
+		return nil, nil
+	}
+	out := make([]T, len(res.Output))
+	var first error
+	for i, v := range res.Output {
+		if err := clixml.UnmarshalValue(v, &out[i]); err != nil && first == nil {
+			first = fmt.Errorf("session: collect output %d: %w", i, err)
+		}
+	}
+	return out, first
 }

@@ -2,7 +2,7 @@
 // Windows host (like New-PSSession), run pipelines on it (like
 // Invoke-Command), stream their output, and close it.
 //
-//	s, err := session.New(ctx, "win01.corp.example", session.WithHTTPClient(authClient))
+//	s, err := session.New(ctx, "win01.corp.example", session.WithNegotiate(`CORP\alice`, pw))
 //	if err != nil { … }
 //	defer s.Close(context.Background())
 //	res, err := s.InvokeScript(ctx, "Get-Service WinRM")
@@ -21,10 +21,14 @@
 // and ResetRunspaceState manage the pool; Alive checks that its shell still
 // exists.
 //
-// Security: TLS certificates are verified, and traffic over plain http:// is
-// refused with ErrUnencrypted unless the HTTP transport encrypts messages
-// (auth.MessageEncrypter) or the caller opts in with WithAllowUnencrypted.
-// Credentials never appear in errors or logs.
+// Security: TLS certificates are verified. Over plain http:// (a default
+// Windows host: port 5985, Negotiate, encryption required) WithNegotiate,
+// WithKerberos, WithNTLM and WithCredSSP seal every message; NTLM, CredSSP
+// and Basic there need the host in WithTrustedHosts, since they cannot
+// prove the server's identity. Other plain-http traffic is refused with
+// ErrUnencrypted unless the caller opts in with WithAllowUnencrypted.
+// Refused credentials match ErrAccessDenied. Credentials never appear in
+// errors or logs.
 //
 // Round trips: New costs a WS-Man Create and the Receives until the pool is
 // Opened (one or two); after that the pool keeps one Receive outstanding so
@@ -104,6 +108,8 @@ type Session struct {
 
 	closeDone chan struct{}
 	closeErr  error
+
+	keyWait keyWait // ExchangeKeys' waiters (keyexchange.go)
 }
 
 // New opens a runspace pool on target and returns when it is Opened.
@@ -119,7 +125,13 @@ type Session struct {
 // server that withholds an answer therefore costs at most that long, and a
 // caller's shorter context is honoured at every wait: for the send lock, a
 // runspace, the Command, the answers.
-func New(ctx context.Context, target string, opts ...Option) (*Session, error) {
+//
+// Errors: refused credentials, or a user the endpoint or configuration does
+// not admit, match ErrAccessDenied (errors.Is), whichever layer refused
+// (the HTTP authentication, or a WS-Man fault); a plain http:// endpoint
+// without encryption is ErrUnencrypted; a cancelled ctx is ctx's error.
+func New(ctx context.Context, target string, opts ...Option) (_ *Session, err error) {
+	defer func() { err = accessDenied(err) }()
 	s, err := newSession(target, opts)
 	if err != nil {
 		return nil, err
@@ -190,12 +202,13 @@ func newSession(target string, opts []Option) (*Session, error) {
 		client.Timeout = s.reqTimeout
 	}
 	s.wsc = &wsman.Client{
-		URL:              s.url,
-		HTTPClient:       client,
-		OperationTimeout: cfg.opTimeout,
-		MaxEnvelopeSize:  initialEnvelopeSize,
-		AllowRedirects:   cfg.allowRedirects,
-		Logger:           cfg.logger,
+		URL:                       s.url,
+		HTTPClient:                client,
+		OperationTimeout:          cfg.opTimeout,
+		MaxEnvelopeSize:           initialEnvelopeSize,
+		AllowRedirects:            cfg.allowRedirects,
+		AllowCrossOriginRedirects: cfg.crossOrigin,
+		Logger:                    cfg.logger,
 	}
 	if cfg.maxEnvelope > 0 {
 		s.wsc.MaxEnvelopeSize = cfg.maxEnvelope
@@ -206,6 +219,7 @@ func newSession(target string, opts []Option) (*Session, error) {
 // start creates the background context and the state hook; the pool is set.
 func (s *Session) start() {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.useExchangeKey()
 	s.link = s.newLink()
 	if s.cfg.stateHook != nil {
 		s.startHook(s.cfg.stateHook)
@@ -571,6 +585,7 @@ func (s *Session) usableLocked() error {
 
 // markBroken moves an open session to Broken and ends its pipelines.
 func (s *Session) markBroken(cause error) {
+	cause = accessDenied(cause)
 	s.mu.Lock()
 	if s.closing || s.state == StateClosed || s.state == StateBroken {
 		s.mu.Unlock()
@@ -608,8 +623,8 @@ func (s *Session) StartScript(ctx context.Context, script string, opts ...StartO
 //
 // A pipeline that ends Failed returns the Result and a *PipelineError carrying
 // the terminating ErrorRecord; non-terminating errors are in Result.Errors
-// with a nil error. Cancelling ctx stops the remote pipeline and returns
-// ctx.Err().
+// (and Result.HadErrors) with a nil error. Cancelling ctx stops the remote
+// pipeline and returns an error matching ctx.Err() (see Pipeline.Wait).
 func (s *Session) Invoke(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (*Result, error) {
 	p, err := s.Start(ctx, ps, opts...)
 	if err != nil {
@@ -622,8 +637,13 @@ func (s *Session) Invoke(ctx context.Context, ps psrp.PowerShell, opts ...StartO
 // are busy, Start waits for one to be free (or ctx). ctx governs the whole
 // pipeline, like exec.CommandContext: cancelling it, even after Start
 // returned, stops the remote pipeline (WS-Man Signal crtl_c, bounded by a
-// short timeout of its own) and Wait returns ctx.Err().
-func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (*Pipeline, error) {
+// short timeout of its own) and Wait returns an error matching ctx.Err()
+// and, once the server confirmed the stop, ErrStopped. A Start that waited
+// for a free runspace until ctx ended says so in its error. Call
+// Pipeline.Close (or Wait) on every pipeline Start returns: a pipeline left
+// running keeps its runspace.
+func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (_ *Pipeline, err error) {
+	defer func() { err = accessDenied(err) }()
 	var sc startConfig
 	for _, o := range opts {
 		if o != nil {
@@ -631,7 +651,7 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 		}
 	}
 	s.mu.Lock()
-	err := s.usableLocked()
+	err = s.usableLocked()
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -696,11 +716,12 @@ func (s *Session) registerPipelineLocked(ctx context.Context, cp *psrp.ClientPip
 		done:    make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		input:   input,
-		state:   psrp.PipelineNotStarted,
+		state:   cp.State(), // Running: invoked, or running on the server
 	}
 	p.ctx, p.cancel = context.WithCancel(s.bgCtx)
+	p.live, p.liveCancel = context.WithCancel(p.ctx)
 	p.mu.Lock() // the watch may fire at once, and reads stopWatch when it finishes p
-	p.stopWatch = context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
+	p.stopWatch = context.AfterFunc(ctx, func() { p.giveUp(ctx.Err()) })
 	p.mu.Unlock()
 	before := s.availabilityLocked()
 	s.pipelines[p.id] = p
@@ -723,12 +744,12 @@ func (s *Session) acquireSlot(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil
 		}
-		wake := s.slotWake
+		wake, used, limit := s.slotWake, s.slotsUsed, s.maxRS
 		s.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("session: start: waiting for a free runspace (%d of %d busy; see WithMaxRunspaces): %w", used, limit, ctx.Err())
 		case <-s.bgCtx.Done():
 			return ErrClosed
 		}
@@ -784,9 +805,17 @@ func (s *Session) finishPipeline(p *Pipeline, err error) {
 			err = errors.New("session: pipeline ended without a final state")
 		}
 	}
-	p.err = err
+	if p.abortErr != nil && p.abortErr != p.sendErr && err != p.abortErr {
+		// The caller gave up (its context ended): say so, and what the
+		// pipeline ended as.
+		err = outcomeAfter(p.abortErr, err)
+	}
+	p.err = accessDenied(err)
 	p.finished = true
 	sent := p.commandSent
+	if p.sendTimer != nil {
+		p.sendTimer.Stop()
+	}
 	p.mu.Unlock()
 
 	s.mu.Lock()
@@ -831,6 +860,22 @@ func (s *Session) terminateFinished() {
 			cancel()
 		}
 	}()
+}
+
+// goTrackedFunc runs f in a goroutine that Close waits for, unless the
+// session is already closing; it reports whether f runs.
+func (s *Session) goTrackedFunc(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // goTracked runs f(arg) in a goroutine that Close waits for, unless the
@@ -908,7 +953,10 @@ func (s *Session) flush(ctx context.Context) error {
 			continue
 		}
 		if err := s.wsc.Send(ctx, s.shell, p.cmdID, pl.Stream.Name(), pl.Data, false); err != nil {
-			p.abort(s.shellLost(fmt.Errorf("session: send to pipeline: %w", err)))
+			// Not the pipeline's outcome yet: a command that has just
+			// ended refuses input with w:InvalidSelectors while its final
+			// state is on the way (see sendFailed).
+			p.sendFailed(fmt.Errorf("session: send to pipeline: %w", err))
 		}
 	}
 }

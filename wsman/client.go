@@ -267,7 +267,7 @@ func (c *Client) redirect(op string, status int, loc, target string, redirects, 
 		from, err := url.Parse(c.URL)
 		if err != nil || !sameOrigin(from, next) {
 			return "", &RedirectError{Op: op, StatusCode: status, Location: loc, CrossOrigin: true,
-				Reason: "another origin (" + origin(next) + ") would receive the credentials; set Client.AllowCrossOriginRedirects to follow"}
+				Reason: "another origin (" + origin(next) + ") would receive the credentials; allow it by name to follow (Client.AllowCrossOriginRedirects, session.WithAllowCrossOriginRedirects)"}
 		}
 	}
 	return next.String(), nil

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ type printer struct {
 	out, err     io.Writer
 	color        bool
 	progressLine bool // a progress bar is drawn on the current stderr line
+	// afterBlock is set when the last output was a list or table, which
+	// ends with a blank line: the next one needs no blank line before it.
+	afterBlock bool
 }
 
 func newPrinter(stdout, stderr io.Writer) *printer {
@@ -40,7 +44,7 @@ func (p *printer) record(r session.Record) {
 	switch r := r.(type) {
 	case session.Output:
 		p.endProgress()
-		fmt.Fprintln(p.out, formatValue(r.Value))
+		p.output(formatValue(r.Value))
 	case session.ErrorRecord:
 		p.errorRecord(r.ErrorRecord)
 	case session.Warning:
@@ -50,11 +54,46 @@ func (p *printer) record(r session.Record) {
 	case session.Debug:
 		p.prefixed(ansiYellow, "DEBUG: ", r.Message)
 	case session.Information:
-		p.endProgress()
-		fmt.Fprintln(p.out, formatValue(r.MessageData))
+		// PowerShell shows only Write-Host's records (tagged PSHOST);
+		// Write-Information's stay in the stream
+		// ($InformationPreference is SilentlyContinue).
+		if slices.Contains(r.Tags, "PSHOST") {
+			p.endProgress()
+			p.hostMessage(r.MessageData)
+		}
 	case session.Progress:
 		p.progress(r.ProgressRecord)
 	}
+}
+
+// output prints one formatted output object. A list or table (text that
+// starts with a blank line) is separated from the one before it by one
+// blank line, as PowerShell separates objects in list view.
+func (p *printer) output(text string) {
+	block := strings.HasPrefix(text, "\n")
+	if block && p.afterBlock {
+		text = text[1:]
+	}
+	fmt.Fprintln(p.out, text)
+	p.afterBlock = block
+}
+
+// hostMessage prints the data of a Write-Host record: a string, or a
+// HostInformationMessage whose NoNewLine says whether a line ends.
+func (p *printer) hostMessage(data any) {
+	p.afterBlock = false
+	o, ok := data.(*clixml.Object)
+	if !ok || !slices.Contains(o.TypeNames, "System.Management.Automation.HostInformationMessage") {
+		fmt.Fprintln(p.out, formatValue(data))
+		return
+	}
+	msg, _ := o.Member("Message")
+	noNewLine, _ := o.Member("NoNewLine")
+	if noNewLine == true {
+		fmt.Fprint(p.out, formatValue(msg))
+		return
+	}
+	fmt.Fprintln(p.out, formatValue(msg))
 }
 
 func (p *printer) errorRecord(r *clixml.ErrorRecord) {

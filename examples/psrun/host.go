@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -223,6 +224,10 @@ func (h *consoleHost) header(caption, message string) {
 	}
 }
 
+// errNoInput is what the remote script sees when it reads (Read-Host, a
+// prompt) and psrun's stdin has ended or is not connected.
+var errNoInput = errors.New("psrun's standard input is closed: there is no line to read (pipe the input in, or run psrun on a terminal)")
+
 // read reads one line of stdin, giving up when ctx ends (the pipeline was
 // stopped); the blocked read itself finishes with the next line typed.
 func (h *consoleHost) read(ctx context.Context) (string, error) {
@@ -233,6 +238,9 @@ func (h *consoleHost) read(ctx context.Context) (string, error) {
 	ch := make(chan result, 1)
 	go func() {
 		line, err := readLine(h.in)
+		if errors.Is(err, io.EOF) {
+			err = errNoInput
+		}
 		ch <- result{strings.TrimRight(line, "\r"), err}
 	}()
 	select {

@@ -3,7 +3,13 @@
 //
 // Usage:
 //
-//	psrun [flags] SCRIPT
+//	psrun [flags] SCRIPT...
+//
+// The words of SCRIPT are joined with spaces, as ssh joins the words of its
+// command, so psrun Get-Process -Name svchost runs "Get-Process -Name
+// svchost". psrun's flags go before the script; a psrun flag spelled
+// exactly after it is refused (put -- before the script to pass such a
+// word to PowerShell).
 //
 // With no -host, psrun starts the emulated endpoint of package
 // session/sessiontest in-process on 127.0.0.1, set up like a default
@@ -135,8 +141,9 @@ func (a app) run(ctx context.Context, args []string) int {
 	fs.BoolVar(&o.allowUnencrypted, "allow-unencrypted", false, "allow unencrypted traffic over plain http (dangerous: everything, passwords included, crosses the network in clear text)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: no limit)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: psrun [flags] SCRIPT\n\nRuns SCRIPT over PowerShell remoting and prints its output.\n\n")
+		fmt.Fprintf(stderr, "usage: psrun [flags] [--] SCRIPT...\n\nRuns SCRIPT over PowerShell remoting and prints its output. The words of\nSCRIPT are joined with spaces, as ssh joins its command; flags go before it.\n\n")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, usageTrailer)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -144,11 +151,18 @@ func (a app) run(ctx context.Context, args []string) int {
 		}
 		return exitCannotRun
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() == 0 {
 		fs.Usage()
 		return exitCannotRun
 	}
-	script := fs.Arg(0)
+	words := fs.Args()
+	if !endedFlags(args, words) {
+		if f := flagAfterScript(fs, words[1:]); f != "" {
+			fmt.Fprintf(stderr, "psrun: %s comes after the script: put psrun's flags before it, or -- before the script to pass %s to PowerShell\n", f, f)
+			return exitCannotRun
+		}
+	}
+	script := strings.Join(words, " ")
 	interrupted := ctx
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
@@ -228,6 +242,45 @@ func (a app) run(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// usageTrailer ends -h: exit codes and environment variables.
+const usageTrailer = `
+Exit status:
+  0    the pipeline completed and wrote no error records
+  1    the pipeline failed, wrote error records, or timed out
+  2    psrun could not run it (usage, connection, authentication)
+  130  interrupted (Ctrl-C); the remote pipeline was stopped
+
+Environment:
+  ` + passwordEnv + `  the password for -user (there is no flag for it; without it psrun
+                   prompts on a terminal, and fails when stdin is not one)
+`
+
+// endedFlags reports whether the flags ended with "--" before the script
+// words.
+func endedFlags(args, words []string) bool {
+	n := len(args) - len(words)
+	return n > 0 && args[n-1] == "--"
+}
+
+// flagAfterScript returns the first of words that spells one of psrun's
+// flags exactly (-name, --name or -name=value), or "". PowerShell's own
+// parameters (-Name, -Port) are capitalized, psrun's are not, so a match
+// is almost surely a psrun flag put in the wrong place.
+func flagAfterScript(fs *flag.FlagSet, words []string) string {
+	for _, w := range words {
+		name, ok := strings.CutPrefix(w, "-")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "-")
+		name, _, _ = strings.Cut(name, "=")
+		if name == "h" || name == "help" || fs.Lookup(name) != nil {
+			return w
+		}
+	}
+	return ""
 }
 
 // connectOptions turns the flags into a target and session options. With no

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -212,4 +213,102 @@ func TestConsoleHostAnswersFromStdin(t *testing.T) {
 	require.Equal(t, exitOK, code, "stderr: %s", errOut.String())
 	// Read-Host's prompt is a host write, shown as pwsh shows it.
 	assert.Equal(t, "Name: key=q line=Ada\n", out.String())
+}
+
+// An unquoted script's words are joined as ssh joins its command's.
+func TestUnquotedScriptWordsAreJoined(t *testing.T) {
+	code, out, errOut := runPsrun(t, "Get-Process", "-Name", "svchost")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Regexp(t, `(?m)^Name\s+: svchost$`, out)
+	assert.NotContains(t, out, "wsmprovhost", "-Name reached the remote command")
+
+	code, out, errOut = runPsrun(t, "Write-Output", "a", "b")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Equal(t, "a\nb\n", out)
+}
+
+// A psrun flag after the script is diagnosed in one line, not sent to
+// PowerShell; after --, it is PowerShell's.
+func TestFlagAfterScriptIsDiagnosed(t *testing.T) {
+	code, out, errOut := runPsrun(t, "Get-Date", "-timeout", "5s")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "psrun: -timeout comes after the script: put psrun's flags before it, or -- before the script to pass -timeout to PowerShell\n", errOut)
+
+	code, out, errOut = runPsrun(t, "-timeout", "30s", "--", "Write-Output", "'-timeout'")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Equal(t, "-timeout\n", out)
+	// PowerShell's own parameters are capitalized and pass.
+	code, _, errOut = runPsrun(t, "Get-Process", "-Name", "svchost", "-Host", "x")
+	assert.Equal(t, exitOK, code, "stderr: %s", errOut)
+}
+
+// -h lists the exit codes and the environment variables.
+func TestHelpListsExitCodesAndEnvironment(t *testing.T) {
+	code, _, errOut := runPsrun(t, "-h")
+	assert.Equal(t, exitOK, code)
+	for _, want := range []string{"Exit status:", "\n  0 ", "\n  1 ", "\n  2 ", "\n  130 ", "Environment:", passwordEnv} {
+		assert.Contains(t, errOut, want)
+	}
+}
+
+// Objects in list view are separated by one blank line, as in PowerShell.
+func TestListObjectsSeparatedByOneBlankLine(t *testing.T) {
+	code, out, errOut := runPsrun(t, "Get-Process")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.NotContains(t, out, "\n\n\n", "two blank lines between objects")
+	assert.True(t, strings.HasPrefix(out, "\nName "), "a blank line before the first object: %q", out)
+	assert.Equal(t, 4, strings.Count(out, "\n\nName ")+1, "four objects, each after one blank line: %q", out)
+	assert.True(t, strings.HasSuffix(out, "ProcessName  : powershell\n\n"), "%q", out)
+}
+
+// Information records show only where PowerShell shows them: Write-Host's
+// (tagged PSHOST), not Write-Information's.
+func TestOnlyHostInformationIsShown(t *testing.T) {
+	code, out, errOut := runPsrun(t, "Write-Information", "quiet")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Empty(t, out+errOut)
+	code, out, _ = runPsrun(t, "Write-Host", "loud")
+	require.Equal(t, exitOK, code)
+	assert.Equal(t, "loud\n", out)
+}
+
+// Write-Host's HostInformationMessage prints its Message, honouring
+// -NoNewline.
+func TestHostInformationMessage(t *testing.T) {
+	var out bytes.Buffer
+	p := newPrinter(&out, io.Discard)
+	msg := func(text string, noNewLine bool) session.Record {
+		return session.Information{InformationRecord: clixml.InformationRecord{Tags: []string{"PSHOST"}, MessageData: &clixml.Object{
+			TypeNames: []string{"System.Management.Automation.HostInformationMessage", "System.Object"},
+			Props:     []clixml.Property{{Name: "Message", Value: text}, {Name: "NoNewLine", Value: noNewLine}},
+		}}}
+	}
+	p.record(msg("a", true))
+	p.record(msg("b", false))
+	assert.Equal(t, "ab\n", out.String())
+}
+
+// With stdin not a terminal (</dev/null included) psrun never prompts for
+// the password: it says to set $GOPSRP_PASSWORD.
+func TestNoPasswordPromptWithoutTerminal(t *testing.T) {
+	t.Setenv(passwordEnv, "")
+	os.Unsetenv(passwordEnv)
+	null, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer null.Close()
+	var out, errOut bytes.Buffer
+	a := app{stdin: null, stdout: &out, stderr: &errOut, endpoint: defaultEndpoint}
+	code := a.run(context.Background(), []string{"-host", "127.0.0.1:1", "-user", "alice", "Get-Date"})
+	assert.Equal(t, exitCannotRun, code)
+	assert.NotContains(t, errOut.String(), "Password for")
+	assert.Contains(t, errOut.String(), "set $"+passwordEnv)
+}
+
+// Read-Host with stdin at its end fails with a message that says so.
+func TestReadHostWithoutStdinSaysSo(t *testing.T) {
+	code, _, errOut := runPsrun(t, "Read-Host -Prompt Name")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "standard input is closed")
+	assert.NotContains(t, errOut, ": EOF")
 }

@@ -6,14 +6,22 @@ import (
 	"os/exec"
 )
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal: a character device other
+// than the null device (</dev/null is a character device too, and must not
+// be prompted on).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+		return false
+	}
+	return true
 }
 
 // disableEcho turns off the terminal's echo on f with stty, so that a

@@ -127,7 +127,7 @@ type yamlEntry struct {
 func Load(path string) (*Conversation, error) {
 	data, err := readBounded(path)
 	if err != nil {
-		return nil, fmt.Errorf("captures: load capture: %w", err)
+		return nil, fmt.Errorf("captures: load capture: %w", missing(path, EnvDir, err))
 	}
 	base := filepath.Base(path)
 	c, err := parse(strings.TrimSuffix(base, filepath.Ext(base)), base, data)
@@ -232,7 +232,7 @@ func ReadVector(name string) ([]byte, error) {
 	}
 	raw, err := readBounded(filepath.Join(dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("captures: vector: %w", err)
+		return nil, fmt.Errorf("captures: vector: %w", missing(filepath.Join(dir, name), EnvVectorsDir, err))
 	}
 	if !strings.HasSuffix(name, ".b64") {
 		return raw, nil
@@ -263,6 +263,35 @@ func dataDir(env, sub string) (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// MissingFileError says that a directory of captures or vectors lacks a
+// file a test names: when GOPSRP_CAPTURES_DIR or GOPSRP_VECTORS_DIR points
+// at other recordings, the test fails saying which file it needs rather
+// than passing without its evidence. It wraps [os.ErrNotExist].
+type MissingFileError struct {
+	// File is the base name the test asked for; Dir the directory searched.
+	File, Dir string
+	// Env is the variable that chooses Dir.
+	Env string
+	// Err is the error of the attempt to open it.
+	Err error
+}
+
+// Error implements error.
+func (e *MissingFileError) Error() string {
+	return fmt.Sprintf("%s is missing from %s (the directory %s chooses): %v", e.File, e.Dir, e.Env, e.Err)
+}
+
+// Unwrap returns the error of the open.
+func (e *MissingFileError) Unwrap() error { return e.Err }
+
+// missing turns a not-exist error about path into a *MissingFileError.
+func missing(path, env string, err error) error {
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return &MissingFileError{File: filepath.Base(path), Dir: filepath.Dir(path), Env: env, Err: err}
 }
 
 // readBounded reads a whole file of at most MaxFileBytes; its errors name

@@ -144,6 +144,11 @@ func TestLoadMalformedNamesFile(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "test_absent.yml") {
 		t.Fatalf("missing file: err = %v", err)
 	}
+	// The error says which file and which directory, and how it was chosen.
+	var me *MissingFileError
+	if !errors.As(err, &me) || me.File != "test_absent.yml" || me.Dir != dir || me.Env != EnvDir || !strings.Contains(err.Error(), EnvDir) {
+		t.Fatalf("missing file: err = %#v, want a *MissingFileError naming test_absent.yml in %s", err, dir)
+	}
 }
 
 func TestParse(t *testing.T) {
@@ -223,8 +228,10 @@ func TestDirEnvOverride(t *testing.T) {
 	if d, err := VectorsDir(); err != nil || d != "/else/where" {
 		t.Errorf("VectorsDir = %q, %v", d, err)
 	}
-	if _, err := ReadVector("creationXml_no_profile.b64"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ReadVector from a missing dir: err = %v", err)
+	_, err := ReadVector("creationXml_no_profile.b64")
+	var me *MissingFileError
+	if !errors.Is(err, os.ErrNotExist) || !errors.As(err, &me) || me.File != "creationXml_no_profile.b64" || me.Env != EnvVectorsDir {
+		t.Errorf("ReadVector from a missing dir: err = %v, want a *MissingFileError naming the vector", err)
 	}
 }
 

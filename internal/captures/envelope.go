@@ -17,6 +17,9 @@ const PSRPResourcePrefix = "http://schemas.microsoft.com/powershell"
 // Envelope is what tests need from one recorded SOAP envelope: where it is
 // addressed and the base64 texts that may carry PSRP fragments.
 type Envelope struct {
+	// Action is the last path segment of the wsa:Action header ("Create",
+	// "CreateResponse", "Receive", ...).
+	Action string
 	// ResourceURI is the wsman:ResourceURI header.
 	ResourceURI string
 	// ShellID comes from the ShellId selector, rsp:Shell/@ShellId or
@@ -132,6 +135,8 @@ func ParseEnvelope(soap string) (Envelope, error) {
 			switch {
 			case local == "ResourceURI":
 				env.ResourceURI = val
+			case local == "Action" && t.Name.Space == nsAddressing:
+				env.Action = val[strings.LastIndexByte(val, '/')+1:]
 			case local == "Selector" && selector == "ShellId":
 				env.ShellID = strings.ToUpper(val)
 			case local == "ShellId" && env.ShellID == "":
@@ -150,6 +155,25 @@ func ParseEnvelope(soap string) (Envelope, error) {
 	}
 	return env, nil
 }
+
+// ShellOf returns the ShellId an exchange is about, as the server knows
+// it. A shell's identity comes from the server: older WinRM (protocol 2.1)
+// ignores the ShellId a client proposes in Create and answers with its own
+// in the CreateResponse's SelectorSet, which every later request then
+// names. So for a Create the server's answer wins over the request's
+// attribute; for any other request the request's selector is the shell.
+func ShellOf(req, resp Envelope) string {
+	if req.Action == "Create" && resp.ShellID != "" {
+		return resp.ShellID
+	}
+	if req.ShellID != "" {
+		return req.ShellID
+	}
+	return resp.ShellID
+}
+
+// nsAddressing is the WS-Addressing namespace of wsa:Action.
+const nsAddressing = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 
 // attr returns the value of the attribute of that local name, or "".
 func attr(t xml.StartElement, local string) string {

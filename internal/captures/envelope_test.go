@@ -220,3 +220,40 @@ func BenchmarkParseEnvelope(b *testing.B) {
 		}
 	}
 }
+
+// TestShellOf: the shell of an exchange is what the server answered to a
+// Create (older WinRM ignores the client's ShellId and answers with its own
+// in the SelectorSet, without an rsp:Shell body), else the request's.
+func TestShellOf(t *testing.T) {
+	t.Parallel()
+	const (
+		head   = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header>`
+		create = head + `<a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Create</a:Action></s:Header><s:Body><rsp:Shell ShellId="client-id"/></s:Body></s:Envelope>`
+		// A protocol 2.1 host's answer: SelectorSet only.
+		created = head + `<a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse</a:Action></s:Header><s:Body><x:ResourceCreated><a:ReferenceParameters><w:SelectorSet><w:Selector Name="ShellId">server-id</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated></s:Body></s:Envelope>`
+		receive = head + `<a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive</a:Action><w:SelectorSet><w:Selector Name="ShellId">server-id</w:Selector></w:SelectorSet></s:Header><s:Body/></s:Envelope>`
+	)
+	parse := func(s string) Envelope {
+		e, err := ParseEnvelope(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	req, resp := parse(create), parse(created)
+	if req.Action != "Create" || resp.Action != "CreateResponse" {
+		t.Fatalf("actions %q, %q", req.Action, resp.Action)
+	}
+	if req.ShellID != "CLIENT-ID" {
+		t.Fatalf("request ShellID = %q", req.ShellID)
+	}
+	if got := ShellOf(req, resp); got != "SERVER-ID" {
+		t.Errorf("ShellOf(Create) = %q, want the server's SERVER-ID", got)
+	}
+	if got := ShellOf(req, Envelope{}); got != "CLIENT-ID" {
+		t.Errorf("ShellOf(Create, no answer) = %q, want CLIENT-ID", got)
+	}
+	if got := ShellOf(parse(receive), Envelope{ShellID: "OTHER"}); got != "SERVER-ID" {
+		t.Errorf("ShellOf(Receive) = %q, want the selector's SERVER-ID", got)
+	}
+}

@@ -161,9 +161,11 @@ func (c *Conversation) assignTargets() {
 		shellID := e.Req.ShellID
 		switch e.Req.Action {
 		case "Create":
-			// A PSRP client chooses the ShellId; for WinRS the server
-			// does and the response carries it.
-			if shellID == "" {
+			// The shell's identity is what the server answered: a WinRS
+			// client proposes none, and older WinRM (protocol 2.1)
+			// ignores the one a PSRP client proposes and answers with
+			// its own, which every later request names.
+			if e.Resp.ShellID != "" {
 				shellID = e.Resp.ShellID
 			}
 			if shellID == "" {
@@ -229,8 +231,15 @@ func (c *Conversation) recordedCommandID(pos int) string {
 	return ""
 }
 
-// recordedShellID returns the recorded ShellId of the shell at position pos.
+// recordedShellID returns the recorded ShellId of the shell at position
+// pos: the one the server answered to its Create, else the one its
+// requests name.
 func (c *Conversation) recordedShellID(pos int) string {
+	for _, e := range c.Entries {
+		if e.Shell == pos && e.Req.Action == "Create" && e.Resp.ShellID != "" {
+			return e.Resp.ShellID
+		}
+	}
 	for _, e := range c.Entries {
 		if e.Shell != pos {
 			continue
@@ -243,6 +252,26 @@ func (c *Conversation) recordedShellID(pos int) string {
 		}
 	}
 	return ""
+}
+
+// recordedPoolID returns the runspace pool ID the recorded client chose
+// for the shell at position pos: the ShellId it proposed in Create, which
+// is the RPID of its PSRP messages even when the server gave the shell
+// another id. It is the shell's id when the client proposed none.
+func (c *Conversation) recordedPoolID(pos int) string {
+	for _, e := range c.Entries {
+		if e.Shell == pos && e.Req.Action == "Create" && e.Req.ShellID != "" {
+			return e.Req.ShellID
+		}
+	}
+	return c.recordedShellID(pos)
+}
+
+// ServerAssigned reports whether the server gave the shell created by e
+// an id of its own rather than the one the client proposed (WinRS, and
+// PowerShell shells on older WinRM).
+func (e *Entry) ServerAssigned() bool {
+	return e.Req.Action == "Create" && e.Resp.ShellID != "" && !strings.EqualFold(e.Resp.ShellID, e.Req.ShellID)
 }
 
 // isPSRPShell reports whether the shell at position pos is a PowerShell

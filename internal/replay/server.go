@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,9 +82,13 @@ type Server struct {
 	// Precomputed from the recording.
 	byKey     map[routeKey][]*Entry
 	gates     map[*Entry]gate
-	recShell  map[int]string // recorded shell position → recorded ShellId
+	recShell  map[int]string // recorded shell position → recorded ShellId (the server's)
+	recPool   map[int]string // recorded shell position → recorded runspace pool ID
 	recCmd    map[int]string // recorded command position → recorded CommandId
 	psrpShell map[int]bool
+	// phantoms are the recorded command positions no Command created (a
+	// client naming a command that does not exist), in order.
+	phantoms []int
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -92,11 +97,13 @@ type Server struct {
 	changed    chan struct{} // closed and replaced on every state change
 	cursor     map[routeKey]int
 	served     map[*Entry]bool
-	shells     []string       // position → client ShellId
+	shells     []string       // position → ShellId (the one the server answered)
+	pools      []string       // position → the client's runspace pool ID
 	shellPos   map[string]int // upper client ShellId → position
 	cmds       []string       // position → client CommandId
 	cmdPos     map[string]int // upper client CommandId → latest position
 	cmdShell   []int          // command position → shell position
+	phantomIDs map[int]string // phantom position → the client's CommandId
 	sends      map[sendKey]int
 	endOfInput map[target]bool
 	unmatched  []Request
@@ -122,6 +129,7 @@ func NewServer(tb testing.TB, conv *Conversation, opts ...Option) *Server {
 		byKey:       map[routeKey][]*Entry{},
 		gates:       map[*Entry]gate{},
 		recShell:    map[int]string{},
+		recPool:     map[int]string{},
 		recCmd:      map[int]string{},
 		psrpShell:   map[int]bool{},
 		closed:      make(chan struct{}),
@@ -132,6 +140,7 @@ func NewServer(tb testing.TB, conv *Conversation, opts ...Option) *Server {
 		cmdPos:      map[string]int{},
 		sends:       map[sendKey]int{},
 		endOfInput:  map[target]bool{},
+		phantomIDs:  map[int]string{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -151,12 +160,21 @@ func NewServer(tb testing.TB, conv *Conversation, opts ...Option) *Server {
 func (s *Server) index() {
 	counts := map[sendKey]int{}
 	ended := map[target]bool{}
+	createdCmd := map[int]bool{}
+	for _, e := range s.conv.Entries {
+		if e.Req.Action == "Command" {
+			createdCmd[e.Command] = true
+		} else if e.Command >= 0 && !createdCmd[e.Command] && !slices.Contains(s.phantoms, e.Command) {
+			s.phantoms = append(s.phantoms, e.Command)
+		}
+	}
 	for _, e := range s.conv.Entries {
 		k := routeKey{e.Req.Action, target{e.Shell, e.Command}}
 		s.byKey[k] = append(s.byKey[k], e)
 		if e.Shell >= 0 {
 			if _, ok := s.recShell[e.Shell]; !ok {
 				s.recShell[e.Shell] = s.conv.recordedShellID(e.Shell)
+				s.recPool[e.Shell] = s.conv.recordedPoolID(e.Shell)
 				s.psrpShell[e.Shell] = s.conv.isPSRPShell(e.Shell)
 			}
 		}
@@ -428,11 +446,28 @@ func (s *Server) resolveLocked(req Envelope) (t target, newShell, newCmd bool) {
 	case req.CommandID != "":
 		if p, ok := s.cmdPos[strings.ToUpper(req.CommandID)]; ok {
 			t.cmd = p
+		} else if p, ok := s.bindPhantomLocked(req.CommandID); ok {
+			t.cmd = p
 		} else {
 			t.cmd = -2
 		}
 	}
 	return t, newShell, newCmd
+}
+
+// bindPhantomLocked gives a CommandId the server never saw created the
+// next recorded command position that was never created either: the
+// recorded client named a command that did not exist (a deliberate bad
+// ID), and the recorded answer to that is what the client gets.
+func (s *Server) bindPhantomLocked(id string) (int, bool) {
+	for _, pos := range s.phantoms {
+		if _, bound := s.phantomIDs[pos]; !bound {
+			s.phantomIDs[pos] = id
+			s.cmdPos[strings.ToUpper(id)] = pos
+			return pos, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Server) lookupShell(id string) int {
@@ -466,19 +501,23 @@ func (s *Server) gateOpenLocked(e *Entry) bool {
 	return true
 }
 
-// bindLocked records the client's IDs for a new shell or command. When the
-// client leaves the choice to the server (WinRS), the recorded ID is used,
-// or a fresh one if there is no recorded answer.
+// bindLocked records the IDs of a new shell or command. A shell's id is
+// what the server answers: the client's proposal, unless the recorded
+// server gave the shell an id of its own (WinRS, and PowerShell on older
+// WinRM), in which case the replay does the same with a fresh id, so that
+// only a client that takes the server's answer finds the shell again. The
+// client's proposal stays the shell's runspace pool ID (the RPID).
 func (s *Server) bindLocked(req Envelope, t target, e *Entry, newShell, newCmd bool) {
 	if newShell {
-		id := req.ShellID
-		if id == "" && e != nil {
-			id = e.Resp.ShellID
-		}
-		if id == "" {
+		id, pool := req.ShellID, req.ShellID
+		if id == "" || (req.Action == "Create" && e != nil && e.ServerAssigned()) {
 			id = strings.ToUpper(uuid.NewString())
 		}
+		if pool == "" {
+			pool = id
+		}
 		s.shells = append(s.shells, id)
+		s.pools = append(s.pools, pool)
 		s.shellPos[strings.ToUpper(id)] = t.shell
 	}
 	if newCmd {
@@ -512,7 +551,25 @@ func (s *Server) clientShell(pos int) string {
 	return ""
 }
 
+func (s *Server) clientPool(pos int) string {
+	if pos >= 0 && pos < len(s.pools) {
+		return s.pools[pos]
+	}
+	return ""
+}
+
+// ShellIDs returns the ShellId the server answered for each shell, in
+// order of creation.
+func (s *Server) ShellIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.shells...)
+}
+
 func (s *Server) clientCmd(pos int) string {
+	if id, ok := s.phantomIDs[pos]; ok {
+		return id
+	}
 	if pos >= 0 && pos < len(s.cmds) {
 		return s.cmds[pos]
 	}
@@ -552,15 +609,20 @@ func (s *Server) rewriteLocked(e *Entry, req Envelope, t target) string {
 	}
 	if e.Shell >= 0 {
 		add(s.recShell[e.Shell], s.clientShell(t.shell))
+		add(s.recPool[e.Shell], s.clientPool(t.shell))
 	}
 	if e.Command >= 0 && t.cmd >= 0 {
 		add(s.recCmd[e.Command], s.clientCmd(t.cmd))
 	}
 	for pos := len(s.shells) - 1; pos >= 0; pos-- {
 		add(s.recShell[pos], s.shells[pos])
+		add(s.recPool[pos], s.pools[pos])
 	}
 	for pos := len(s.cmds) - 1; pos >= 0; pos-- {
-		add(s.recCmd[pos], s.cmds[pos])
+		add(s.recCmd[pos], s.clientCmd(pos))
+	}
+	for pos, id := range s.phantomIDs {
+		add(s.recCmd[pos], id)
 	}
 
 	if e.Shell >= 0 && s.psrpShell[e.Shell] {
@@ -573,7 +635,7 @@ func (s *Server) rewriteLocked(e *Entry, req Envelope, t target) string {
 			}
 		}
 		var f forcedIDs
-		if id, err := uuid.Parse(s.clientShell(t.shell)); err == nil {
+		if id, err := uuid.Parse(s.clientPool(t.shell)); err == nil {
 			f.rpid, f.setRPID = GUIDBytesLE(id), true
 		}
 		if id, err := uuid.Parse(s.clientCmd(t.cmd)); err == nil && e.Req.Action == "Receive" && e.Command >= 0 {

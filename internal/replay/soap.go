@@ -35,8 +35,9 @@ type Envelope struct {
 	ResourceURI string
 	// OperationTimeout is the wsman:OperationTimeout header (xs:duration).
 	OperationTimeout string
-	// ShellID is the ShellId selector, else rsp:Shell/@ShellId, else the
-	// text of an rsp:ShellId element.
+	// ShellID is the ShellId selector of the header, else rsp:Shell/@ShellId,
+	// else the first ShellId selector of the body (a CreateResponse's
+	// SelectorSet), else the text of an rsp:ShellId element.
 	ShellID string
 	// CommandID is the CommandId of the body (CommandLine, DesiredStream,
 	// Stream or Signal attribute, or an rsp:CommandId element).
@@ -182,8 +183,13 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 			case t.Name.Space == nsWSMan && t.Name.Local == "OperationTimeout":
 				env.OperationTimeout = s
 			case t.Name.Space == nsWSMan && t.Name.Local == "Selector":
-				if inSelector && selName == "ShellId" && !inBody {
-					env.ShellID = s
+				if inSelector && selName == "ShellId" {
+					// A header selector names the target. In the body,
+					// the SelectorSet of a CreateResponse is the id the
+					// server gave the shell: older WinRM sends only that.
+					if !inBody || env.ShellID == "" {
+						env.ShellID = s
+					}
 				}
 				inSelector = false
 			case t.Name.Space == nsShell && t.Name.Local == "ShellId":

@@ -105,6 +105,26 @@ func (o UnmarshalOptions) Unmarshal(data []byte, v any) error {
 	return fromModel(m, rv.Elem())
 }
 
+// UnmarshalValue stores m, a value of the lossless model (what Decode
+// returns, the Value of a session.Output), into v, which must be a non-nil
+// pointer, without encoding it again: the model-to-Go half of Unmarshal, as
+// json.Unmarshal of a json.RawMessage is for JSON. The mapping and its
+// errors are Unmarshal's (see the package documentation): a struct is filled
+// from an object's members by name, a value that does not fit its field is
+// skipped and reported as an *UnmarshalTypeError once the rest is filled in.
+// The result may share the model's slices and objects; m is not modified.
+func UnmarshalValue(m any, v any) error {
+	if p, ok := v.(*any); ok && p != nil {
+		*p = m
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return &InvalidUnmarshalError{Type: reflect.TypeOf(v)}
+	}
+	return fromModel(m, rv.Elem())
+}
+
 // Decode decodes one CLIXML value (with optional BOM, XML declaration,
 // comments and surrounding whitespace) into the lossless model.
 func Decode(data []byte) (any, error) { return UnmarshalOptions{}.Decode(data) }

@@ -53,3 +53,27 @@ func ExampleEncoder_EncodeDocument() {
 	fmt.Println(sb.String())
 	// Output: <Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S>a</S><I64>1</I64></Objs>
 }
+
+// A value already decoded into the lossless model (the Value of a
+// session.Output, say) goes into a struct without being encoded again.
+func ExampleUnmarshalValue() {
+	m, err := clixml.Decode([]byte(`<Obj RefId="0"><TN RefId="0"><T>System.ServiceProcess.ServiceController</T><T>System.Object</T></TN>` +
+		`<Props><S N="Name">WinRM</S><Obj N="Status" RefId="1"><TN RefId="1"><T>System.ServiceProcess.ServiceControllerStatus</T><T>System.Enum</T></TN><ToString>Running</ToString><I32>4</I32></Obj></Props></Obj>`))
+	if err != nil {
+		panic(err)
+	}
+	var svc struct {
+		Name   string
+		Status string // an enum fills a string from its ToString, an integer from its value
+	}
+	if err := clixml.UnmarshalValue(m, &svc); err != nil {
+		panic(err)
+	}
+	fmt.Println(svc.Name, svc.Status)
+
+	status, _ := m.(*clixml.Object).Member("Status")
+	fmt.Println(status) // prints as PowerShell would: the object's ToString
+	// Output:
+	// WinRM Running
+	// Running
+}

@@ -37,6 +37,11 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := UnmarshalOptions{MaxDepth: 64, MaxRefs: 1000}
 		v, err := opts.Decode(data)
+		if o, ok := v.(*Object); ok && err == nil {
+			if s := o.String(); len(s) > toStringMax+len(o.ToString)+len("…") {
+				t.Fatalf("String is %d bytes", len(s))
+			}
+		}
 		if err == nil {
 			enc, err := Marshal(v)
 			if err != nil {

@@ -618,15 +618,40 @@ func invocationMembers(ii *InvocationInfo, bound []DictEntry, unbound *Object) [
 
 // Message returns the record's message: ErrorDetails.Message when set,
 // otherwise the exception's message (what PowerShell's ToString returns).
+// A nil record has no message.
 func (r *ErrorRecord) Message() string {
+	if r == nil {
+		return ""
+	}
 	if r.ErrorDetails != nil && r.ErrorDetails.Message != "" {
 		return r.ErrorDetails.Message
 	}
 	return r.Exception.Message
 }
 
-// String returns the record's message, as .NET's ErrorRecord.ToString does.
-func (r *ErrorRecord) String() string { return r.Message() }
+// String returns the record's text as .NET's ErrorRecord.ToString does:
+// Message, or when that is empty the exception's type name (what the
+// exception's ToString starts with), the FullyQualifiedErrorId, or the
+// record's own type name.
+func (r *ErrorRecord) String() string {
+	if msg := r.Message(); msg != "" {
+		return msg
+	}
+	if r == nil {
+		return "System.Management.Automation.ErrorRecord"
+	}
+	if len(r.Exception.TypeNames) > 0 {
+		return strings.TrimPrefix(r.Exception.TypeNames[0], "Deserialized.")
+	}
+	if r.FullyQualifiedErrorID != "" {
+		return r.FullyQualifiedErrorID
+	}
+	return "System.Management.Automation.ErrorRecord"
+}
+
+// Error makes a record an error, so that it can be returned, wrapped and
+// found with errors.As; its text is String's.
+func (r *ErrorRecord) Error() string { return r.String() }
 
 // NormalView renders the record the way Windows PowerShell's console prints
 // an error with the default $ErrorView, NormalView (PowerShell 7 defaults to

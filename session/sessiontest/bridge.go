@@ -194,38 +194,16 @@ func (b *psrpBackend) startPipeline(pl *psrp.ServerPipeline) {
 		r.finished = true
 		return
 	}
-	type step struct {
-		h    HandlerFunc
-		call *Call
+	plan := b.srv.plan(stmts)
+	if plan[0].missing != "" {
+		// PowerShell resolves a statement's commands before running any.
+		_ = pl.Fail(CommandNotFoundRecord(plan[0].missing))
+		r.finished = true
+		return
 	}
-	var steps []step
-	for i, stmt := range stmts {
-		first := stmt[0]
-		h, name := b.srv.resolve(first.Cmd, first.IsScript)
-		if h == nil {
-			_ = pl.Fail(CommandNotFoundRecord(name))
-			r.finished = true
-			return
-		}
-		call := &Call{Name: name, Script: first.Cmd, IsScript: first.IsScript, NoInput: pl.NoInput() || i > 0}
-		if init := b.pool.InitData(); init != nil {
-			call.ApplicationArguments = init.ApplicationArguments
-		}
-		for _, a := range first.Args {
-			call.Args = append(call.Args, Arg{Name: a.Name, Value: a.Value})
-		}
-		if first.IsScript && len(first.Args) == 0 && !strings.EqualFold(strings.TrimSpace(first.Cmd), name) {
-			// A handler chosen by the script's first word sees the
-			// script's simple arguments.
-			if _, exact := b.srv.scriptHandler(first.Cmd); !exact {
-				call.Args = scriptArgs(first.Cmd)
-			}
-		}
-		call.sink = &pipeSink{b: b, r: r}
-		if i == 0 {
-			call.input = r.input
-		}
-		steps = append(steps, step{h, call})
+	var appArgs map[string]any
+	if init := b.pool.InitData(); init != nil {
+		appArgs = init.ApplicationArguments
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
 	r.cancel, r.ctx = cancel, ctx
@@ -235,12 +213,7 @@ func (b *psrpBackend) startPipeline(pl *psrp.ServerPipeline) {
 		defer b.srv.wg.Done()
 		defer b.wg.Done()
 		defer cancel()
-		var err error
-		for _, st := range steps {
-			if err = runHandler(ctx, st.h, st.call); err != nil {
-				break
-			}
-		}
+		err := runStatements(ctx, plan, r.input, pl.NoInput(), &pipeSink{b: b, r: r}, appArgs)
 		b.finish(r, err)
 	}()
 }

@@ -2,11 +2,13 @@ package sessiontest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
@@ -28,6 +30,7 @@ func registerBuiltins(s *Server) {
 	s.handlers["$psversiontable"] = builtinPSVersionTable
 	s.handlers["get-host"] = builtinGetHost
 	s.handlers["get-process"] = builtinGetProcess
+	s.handlers["out-null"] = builtinOutNull
 }
 
 // text renders an argument value as PowerShell would bind it to a string.
@@ -122,12 +125,25 @@ func builtinWriteOutput(ctx context.Context, c *Call) error {
 		}
 		return nil
 	}
-	for v := range c.Input(ctx) {
+	for v, err := range c.Input(ctx) {
+		if err != nil {
+			return err
+		}
 		if err := c.WriteOutput(v); err != nil {
 			return err
 		}
 	}
-	return ctx.Err()
+	return nil
+}
+
+// builtinOutNull reads its input and discards it.
+func builtinOutNull(ctx context.Context, c *Call) error {
+	for _, err := range c.Input(ctx) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // flatten unrolls a list, as PowerShell enumerates arrays written to output.
@@ -144,7 +160,55 @@ func builtinWriteError(ctx context.Context, c *Call) error {
 	if v, ok := c.Arg("ErrorId"); ok {
 		id = text(v)
 	}
-	return c.WriteError(NewErrorRecord(msg, id, CategoryNotSpecified))
+	category := CategoryNotSpecified
+	if v, ok := c.Arg("Category"); ok {
+		var known bool
+		if category, known = errorCategory(v); !known {
+			return &TerminatingError{Record: &clixml.ErrorRecord{
+				Exception: clixml.ExceptionInfo{
+					TypeNames: []string{"System.Management.Automation.ParameterBindingException", "System.Management.Automation.RuntimeException", "System.SystemException", "System.Exception", "System.Object"},
+					Message:   fmt.Sprintf("Cannot bind parameter 'Category'. Cannot convert value %q to type \"System.Management.Automation.ErrorCategory\".", text(v)),
+				},
+				FullyQualifiedErrorID: "CannotConvertArgumentNoMessage,Microsoft.PowerShell.Commands.WriteErrorCommand",
+				CategoryInfo:          clixml.ErrorCategoryInfo{Category: CategoryInvalidArgument, Reason: "ParameterBindingException"},
+			}}
+		}
+	}
+	rec := NewErrorRecord(msg, id, category)
+	if v, ok := c.Arg("TargetObject"); ok {
+		rec.TargetObject = v
+	}
+	return c.WriteError(rec)
+}
+
+// errorCategories are the names of System.Management.Automation.ErrorCategory,
+// by value.
+var errorCategories = []string{
+	"NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected",
+	"InvalidArgument", "InvalidData", "InvalidOperation", "InvalidResult", "InvalidType",
+	"MetadataError", "NotImplemented", "NotInstalled", "ObjectNotFound", "OperationStopped",
+	"OperationTimeout", "SyntaxError", "ParserError", "PermissionDenied", "ResourceBusy",
+	"ResourceExists", "ResourceUnavailable", "ReadError", "WriteError", "FromStdErr",
+	"SecurityError", "ProtocolError", "ConnectionError", "AuthenticationError",
+	"LimitsExceeded", "QuotaExceeded", "NotEnabled",
+}
+
+// errorCategory binds a -Category argument, a name (case-insensitive) or a
+// number, as PowerShell converts it to the enum.
+func errorCategory(v any) (clixml.ErrorCategory, bool) {
+	if n, ok := number(v); ok {
+		if n >= 0 && int(n) < len(errorCategories) && n == float64(int(n)) {
+			return clixml.ErrorCategory(n), true
+		}
+		return 0, false
+	}
+	name := strings.TrimSpace(text(v))
+	for i, c := range errorCategories {
+		if strings.EqualFold(c, name) {
+			return clixml.ErrorCategory(i), true
+		}
+	}
+	return 0, false
 }
 
 func builtinWriteInformational(write func(*Call, string) error) HandlerFunc {
@@ -222,13 +286,52 @@ func builtinStartSleep(ctx context.Context, c *Call) error {
 	}
 }
 
+// builtinReadHost reads a line from the client's host, or with
+// -AsSecureString a SecureString (the host reads it without echo). When
+// the host cannot read (the client has no interactive host, or no input
+// left) it fails with a record that says so.
 func builtinReadHost(ctx context.Context, c *Call) error {
 	prompt, _ := message(c, "Prompt")
-	line, err := c.ReadLine(ctx, prompt)
+	secure := false
+	if v, ok := c.Arg("AsSecureString"); ok {
+		secure = v == nil || v == true
+	}
+	var line any
+	var err error
+	if secure {
+		if prompt != "" {
+			if _, err = c.HostCall(ctx, psrp.HostWrite1, prompt+": "); err != nil {
+				return err
+			}
+		}
+		line, err = c.HostCall(ctx, psrp.HostReadLineAsSecureString)
+	} else {
+		line, err = c.ReadLine(ctx, prompt)
+	}
 	if err != nil {
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		return &TerminatingError{Record: readHostFailed(err)}
 	}
 	return c.WriteOutput(line)
+}
+
+// readHostFailed is the record of a Read-Host whose host could not read.
+func readHostFailed(err error) *clixml.ErrorRecord {
+	reason := err.Error()
+	var he *HostError
+	if errors.As(err, &he) && he.Record != nil {
+		reason = he.Record.Exception.Message
+	}
+	return &clixml.ErrorRecord{
+		Exception: clixml.ExceptionInfo{
+			TypeNames: []string{"System.Management.Automation.Host.HostException", "System.Management.Automation.RuntimeException", "System.SystemException", "System.Exception", "System.Object"},
+			Message:   "Read-Host could not read from the client's host: " + reason,
+		},
+		FullyQualifiedErrorID: "HostException,Microsoft.PowerShell.Commands.ReadHostCommand",
+		CategoryInfo:          clixml.ErrorCategoryInfo{Category: CategoryResourceUnavailable, Reason: "HostException"},
+	}
 }
 
 func builtinPSVersionTable(ctx context.Context, c *Call) error {

@@ -121,7 +121,7 @@ func conformanceHandlers() map[string]func(s *Server) {
 var conformanceSkips = map[string]string{
 	"test_psrp_key_exchange_timeout.yml":         "pypsrp simulated a client-side timeout (timeout: 1) around a Receive whose recorded answer is empty",
 	"test_psrp_long_running_cmdlet.yml":          "needs two 10 s Start-Sleep runs against the recorded 20 s OperationTimeout to reproduce the TimedOut faults; TestReceiveTimesOut covers that fault",
-	"test_psrp_merge_commands.yml":               "three-command statement with Merge* redirection: the endpoint runs only the first command of a statement",
+	"test_psrp_merge_commands.yml":               "three-command statement with Merge* redirection (streams merged into output), which the endpoint does not emulate",
 	"test_psrp_nested_command.yml":               "nested pipelines (IsNested) inside an endless loop are not emulated",
 	"test_psrp_pshost_raw_ui_mocked_methods.yml": "dozens of RawUI host calls interleaved with output; no handler mimics that script",
 	"test_psrp_run_protocol_version_2.2.yml":     "begin/process/end script whose Write-Error output differs by protocol; no handler mimics it",

@@ -4,26 +4,40 @@
 // as Windows does, with a PSRP server side (psrp.ServerPool) behind it whose
 // commands are served by Go handlers that tests register.
 //
-//	srv := sessiontest.NewServer() // or NewUnstartedServer, configure, StartTLS
+//	srv := sessiontest.NewTLSServer() // or NewServer, or NewUnstartedServer, configure, StartTLS
 //	defer srv.Close()
 //	srv.Handle("Get-Thing", func(ctx context.Context, c *sessiontest.Call) error {
 //		return c.WriteOutput("thing")
 //	})
-//	// point a client at srv.URL using srv.Client()
+//	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()))
+//
+// Client trusts the server's certificate, so over HTTPS that one option is
+// all a session needs; over plain HTTP (NewServer) add
+// session.WithAllowUnencrypted(), and with Users add the credentials
+// (session.WithBasicAuth(srv.Credentials()) over HTTPS). This package
+// does not import session, whose own tests use it.
 //
 // # Handlers
 //
-// A pipeline's first command picks its handler: a HandleScript handler for
-// the exact script text, else the Handle handler of the command name (for a
-// script, its first word: "Get-Date -Format o" runs the Get-Date handler,
-// which then sees -Format o as arguments). A command with no handler fails
-// the pipeline with PowerShell's CommandNotFoundException record. Each
-// statement of a pipeline runs its first command's handler in turn; later
-// commands of a statement are not run. Built-in handlers, which Handle
-// replaces: Get-Date, Write-Output (echo), Write-Error, Write-Warning,
+// Each command picks its handler: a HandleScript handler for the exact
+// script text, else the Handle handler of the command name (for a script,
+// its first word: "Get-Date -Format o" runs the Get-Date handler, which
+// then sees -Format o as arguments). The commands of a statement form a
+// pipeline, as in PowerShell: their handlers run at once, each one's
+// output the next one's input (Call.Input), the client's input going to
+// the first; Call.Pipeline and Call.Position tell a handler where it
+// stands. A script of one statement is split at its top-level pipes, so
+// "Get-Thing | Where-Thing -Like x" runs both handlers; a script of
+// several statements is served whole by its first word's handler. A
+// statement with a command that has no handler fails the pipeline with
+// PowerShell's CommandNotFoundException record before any of it runs, so
+// a command is never silently dropped. A command that returns before its
+// input ended stops the ones before it, as Select-Object -First does.
+// Statements run in turn. Built-in handlers, which Handle replaces:
+// Get-Date, Write-Output (echo), Write-Error, Write-Warning,
 // Write-Verbose, Write-Debug, Write-Information, Write-Host,
-// Write-Progress, Start-Sleep, Read-Host, $PSVersionTable, Get-Host and
-// Get-Process. The endpoint does not interpret PowerShell.
+// Write-Progress, Start-Sleep, Read-Host, Out-Null, $PSVersionTable,
+// Get-Host and Get-Process. The endpoint does not interpret PowerShell.
 //
 // # Faults
 //

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
 )
 
@@ -54,7 +55,7 @@ func ExampleServer_InjectFault() {
 }
 
 func ExampleServer_Handle() {
-	srv := sessiontest.NewServer()
+	srv := sessiontest.NewTLSServer()
 	defer srv.Close()
 	// Pipelines that run Get-Greeting (or a script starting with it) get
 	// this handler; clients see its output, errors and state.
@@ -62,6 +63,63 @@ func ExampleServer_Handle() {
 		name, _ := c.Arg("Name")
 		return c.WriteOutput(fmt.Sprintf("Hello, %v", name))
 	})
-	fmt.Println(strings.HasSuffix(srv.URL, "/wsman"))
-	// Output: true
+
+	ctx := context.Background()
+	// Client trusts the server's certificate: over HTTPS that is all a
+	// session needs.
+	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close(ctx)
+	res, err := s.InvokeScript(ctx, "Get-Greeting -Name Ada")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Output...)
+	// Output: Hello, Ada
+}
+
+// The commands of a statement form a pipeline: each handler reads the
+// output of the one before it.
+func ExampleCall_Input() {
+	srv := sessiontest.NewTLSServer()
+	defer srv.Close()
+	srv.Handle("Get-Fruit", func(ctx context.Context, c *sessiontest.Call) error {
+		return c.WriteOutput("apple", "banana", "cherry")
+	})
+	srv.Handle("Where-Long", func(ctx context.Context, c *sessiontest.Call) error {
+		for v, err := range c.Input(ctx) {
+			if err != nil {
+				return err // stopped before the input ended
+			}
+			if s, _ := v.(string); len(s) > 5 {
+				if err := c.WriteOutput(s); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+
+	ctx := context.Background()
+	s, err := session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close(ctx)
+	res, err := s.InvokeScript(ctx, "Get-Fruit | Where-Long")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Output...)
+	_, err = s.InvokeScript(ctx, "Get-Fruit | Sort-Fruit")
+	fmt.Println(err != nil)
+	// Output:
+	// banana cherry
+	// true
 }

@@ -101,3 +101,23 @@ func FuzzScriptArgs(f *testing.F) {
 		_ = firstWord(s)
 	})
 }
+
+// FuzzSplitScript checks that splitting any script text terminates without
+// a panic and yields only non-empty commands.
+func FuzzSplitScript(f *testing.F) {
+	for _, s := range []string{"Get-Thing | Where-Thing -Like x", "Get-A; Get-B\nGet-C", "Get-X | % { $_ | y }", "'", "\"`", "`", "a |\n b", "# c", "(((", ")))|"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, st := range splitScript(s) {
+			if len(st) == 0 {
+				t.Fatalf("%q: empty statement", s)
+			}
+			for _, c := range st {
+				if c == "" {
+					t.Fatalf("%q: empty command", s)
+				}
+			}
+		}
+	})
+}

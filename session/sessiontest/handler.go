@@ -13,17 +13,20 @@ import (
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
-// HandlerFunc serves one pipeline: it reads the call's arguments and input
-// and writes its streams. It runs in its own goroutine. ctx is cancelled
-// when the client stops the pipeline (Signal powershell/signal/crtl_c) or
-// terminates the command, when the shell is deleted and when the server
-// closes; a handler must return soon after, since Server.Close waits for it.
-// A handler that panics fails its pipeline.
+// HandlerFunc serves one command of a pipeline: it reads the call's
+// arguments and input and writes its streams. It runs in its own
+// goroutine. ctx is cancelled when the client stops the pipeline (Signal
+// powershell/signal/crtl_c) or terminates the command, when the shell is
+// deleted, when the server closes, and when a later command of its
+// pipeline has returned (nothing would read its output); a handler must
+// return soon after, since Server.Close waits for it. A handler that
+// panics fails its pipeline.
 //
 // The return value decides how the pipeline ends:
 //   - nil: Completed (errors written with Call.WriteError are non-terminating,
 //     as in PowerShell);
 //   - ctx.Err() after the client stopped the pipeline: Stopped;
+//   - ctx.Err() after a later command of the pipeline returned: as nil;
 //   - a *TerminatingError: Failed, with its ErrorRecord;
 //   - any other error: Failed, with an ErrorRecord built from its message.
 type HandlerFunc func(ctx context.Context, c *Call) error
@@ -44,11 +47,12 @@ func (e *TerminatingError) Error() string {
 // ErrorCategory values of System.Management.Automation.ErrorCategory used by
 // the endpoint.
 const (
-	CategoryNotSpecified     clixml.ErrorCategory = 0
-	CategoryInvalidArgument  clixml.ErrorCategory = 5
-	CategoryInvalidOperation clixml.ErrorCategory = 7
-	CategoryObjectNotFound   clixml.ErrorCategory = 13
-	CategoryOperationStopped clixml.ErrorCategory = 14
+	CategoryNotSpecified        clixml.ErrorCategory = 0
+	CategoryInvalidArgument     clixml.ErrorCategory = 5
+	CategoryInvalidOperation    clixml.ErrorCategory = 7
+	CategoryObjectNotFound      clixml.ErrorCategory = 13
+	CategoryOperationStopped    clixml.ErrorCategory = 14
+	CategoryResourceUnavailable clixml.ErrorCategory = 21
 )
 
 // NewErrorRecord builds an ErrorRecord the way PowerShell builds one for a
@@ -131,6 +135,20 @@ const (
 	kindWarning
 )
 
+// Command is one command of a pipeline: as the client sent it, or one
+// part of a script the endpoint split at its pipes and statement breaks.
+type Command struct {
+	// Name is the command name its handler is chosen by: the command text
+	// for a command, the first word of the script for a script.
+	Name string
+	// Text is the command name, or the script text when IsScript.
+	Text string
+	// IsScript reports whether the command is script text.
+	IsScript bool
+	// Args are the command's arguments, in wire order.
+	Args []Arg
+}
+
 // Call is one invocation of a command handler: the command as the client
 // sent it, its arguments and input, and the streams to write to. Its
 // methods are safe for concurrent use.
@@ -138,14 +156,22 @@ type Call struct {
 	// Name is the command name the handler was chosen by: the command text
 	// for a command, the first word of the script for a script.
 	Name string
-	// Script is the full text of the first command: the script when
-	// IsScript, else the command name.
+	// Script is the full text of the command: the script (or the part of
+	// it between pipes that chose this handler) when IsScript, else the
+	// command name.
 	Script string
 	// IsScript reports whether the client sent the command as a script.
 	IsScript bool
-	// Args are the arguments of the first command, in wire order.
+	// Args are the arguments of the command, in wire order.
 	Args []Arg
-	// NoInput reports that the client will send no pipeline input.
+	// Pipeline is the pipeline the command is part of, in order, and
+	// Position is its index there: Get-Thing | Where-Thing runs the
+	// Get-Thing handler at Position 0 and the Where-Thing handler at
+	// Position 1, whose input is Get-Thing's output.
+	Pipeline []Command
+	Position int
+	// NoInput reports that the command gets no input: the client sends
+	// none to the first command, or the command starts a later statement.
 	NoInput bool
 	// ApplicationArguments are the arguments the client gave when it opened
 	// the runspace pool ($PSSenderInfo.ApplicationArguments), or nil.
@@ -178,9 +204,10 @@ func (c *Call) Positional() []any {
 	return out
 }
 
-// NextInput waits for the next pipeline input object. ok is false when the
-// client has ended the input (or sent none); err is ctx's error if ctx ends
-// first.
+// NextInput waits for the next pipeline input object: the client's input
+// for the first command, the previous command's output for a later one. ok
+// is false when the input has ended (or there is none); err is ctx's error
+// if ctx ends first.
 func (c *Call) NextInput(ctx context.Context) (v any, ok bool, err error) {
 	if c.input == nil {
 		return nil, false, nil
@@ -188,16 +215,25 @@ func (c *Call) NextInput(ctx context.Context) (v any, ok bool, err error) {
 	return c.input.next(ctx)
 }
 
-// Input returns the pipeline input objects as they arrive, until the client
-// ends the input or ctx ends.
-func (c *Call) Input(ctx context.Context) iter.Seq[any] {
-	return func(yield func(any) bool) {
+// Input returns the pipeline input objects as they arrive. The sequence
+// ends without an error when the input has ended; when ctx ends first its
+// last pair is (nil, ctx.Err()), so a handler tells the two apart:
+//
+//	for v, err := range c.Input(ctx) {
+//		if err != nil {
+//			return err // stopped: the input did not end
+//		}
+//		...
+//	}
+func (c *Call) Input(ctx context.Context) iter.Seq2[any, error] {
+	return func(yield func(any, error) bool) {
 		for {
 			v, ok, err := c.NextInput(ctx)
-			if !ok || err != nil {
+			if err != nil {
+				yield(nil, err)
 				return
 			}
-			if !yield(v) {
+			if !ok || !yield(v, nil) {
 				return
 			}
 		}
@@ -351,40 +387,90 @@ func (c *Call) PromptForCredential(ctx context.Context, caption, message, userNa
 	return &cred, nil
 }
 
-// inputQueue carries pipeline input from the PSRP side to a handler.
+// inputQueue carries pipeline input to a handler: from the PSRP side for
+// a pipeline's first command, from the previous command for a later one.
 type inputQueue struct {
 	mu    sync.Mutex
 	items []any
-	ended bool
-	wake  chan struct{}
+	ended bool // no more input will come
+	gone  bool // the reader returned: input is discarded
+	limit int
+	// wake is closed (and replaced) on every change, to wake both a
+	// waiting reader and writers waiting for room.
+	wake chan struct{}
 }
 
-func newInputQueue() *inputQueue { return &inputQueue{wake: make(chan struct{})} }
+func newInputQueue() *inputQueue { return newBoundedQueue(maxQueuedInput) }
+
+func newBoundedQueue(limit int) *inputQueue {
+	return &inputQueue{wake: make(chan struct{}), limit: limit}
+}
 
 // maxQueuedInput bounds the input objects a pipeline holds that its
 // handler has not read yet, so a client cannot grow the queue without end.
 const maxQueuedInput = 1 << 16
 
+// broadcast wakes every waiter. Called with mu held.
+func (q *inputQueue) broadcast() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
 // push queues v; it reports false when the queue is full.
 func (q *inputQueue) push(v any) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) >= maxQueuedInput {
+	if len(q.items) >= q.limit {
 		return false
 	}
-	if !q.ended {
+	if !q.ended && !q.gone {
 		q.items = append(q.items, v)
 	}
-	close(q.wake)
-	q.wake = make(chan struct{})
+	q.broadcast()
 	return true
+}
+
+// send queues v, waiting for room while the queue is full, as a command
+// writing to the next one of its pipeline does. Once the reader has
+// returned, v is discarded.
+func (q *inputQueue) send(ctx context.Context, v any) error {
+	for {
+		q.mu.Lock()
+		if q.ended || q.gone {
+			q.mu.Unlock()
+			return ctx.Err()
+		}
+		if len(q.items) < q.limit {
+			q.items = append(q.items, v)
+			q.broadcast()
+			q.mu.Unlock()
+			return nil
+		}
+		w := q.wake
+		q.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (q *inputQueue) end() {
 	q.mu.Lock()
 	q.ended = true
-	close(q.wake)
-	q.wake = make(chan struct{})
+	q.broadcast()
+	q.mu.Unlock()
+}
+
+// readerGone drops what is queued and makes later writes no-ops: the
+// command that reads the queue has returned.
+func (q *inputQueue) readerGone() {
+	q.mu.Lock()
+	q.gone = true
+	clear(q.items)
+	q.items = nil
+	q.broadcast()
 	q.mu.Unlock()
 }
 
@@ -392,13 +478,16 @@ func (q *inputQueue) next(ctx context.Context) (any, bool, error) {
 	for {
 		q.mu.Lock()
 		if len(q.items) > 0 {
+			if len(q.items) == q.limit {
+				q.broadcast() // a writer may be waiting for room
+			}
 			v := q.items[0]
 			q.items[0] = nil
 			q.items = q.items[1:]
 			q.mu.Unlock()
 			return v, true, nil
 		}
-		if q.ended {
+		if q.ended || q.gone {
 			q.mu.Unlock()
 			return nil, false, nil
 		}
@@ -428,21 +517,11 @@ func (s *Server) HandleScript(script string, h HandlerFunc) {
 	s.hmu.Unlock()
 }
 
-// resolve finds the handler for a command or script: an exact script
-// handler, else the handler of its first word. name is that word.
-func (s *Server) resolve(text string, isScript bool) (h HandlerFunc, name string) {
-	text = strings.TrimSpace(text)
+// handler returns the handler of a command name, or nil.
+func (s *Server) handler(name string) HandlerFunc {
 	s.hmu.RLock()
 	defer s.hmu.RUnlock()
-	if isScript {
-		if h := s.scripts[text]; h != nil {
-			return h, firstWord(text)
-		}
-		name = firstWord(text)
-	} else {
-		name = text
-	}
-	return s.handlers[strings.ToLower(name)], name
+	return s.handlers[strings.ToLower(name)]
 }
 
 // scriptHandler returns the exact-text handler of a script, if any.
@@ -471,10 +550,14 @@ func firstWord(script string) string {
 // command handler chosen by that word sees them as it would for a command.
 // It stops at the first |, ; or newline: this is not a PowerShell parser.
 func scriptArgs(script string) []Arg {
-	var toks []string
+	type token struct {
+		text   string
+		quoted bool // a quoted '-x' is a value, not a parameter name
+	}
+	var toks []token
 	var cur strings.Builder
 	var quote rune
-	inTok := false
+	inTok, quoted := false, false
 	rest := strings.TrimSpace(script)
 	rest = rest[len(firstWord(rest)):]
 	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
@@ -491,13 +574,14 @@ scan:
 			cur.WriteRune(r)
 		case r == '\'' || r == '"':
 			quote, inTok = r, true
+			quoted = quoted || cur.Len() == 0
 		case r == '|' || r == ';' || r == '\n' || r == '\r':
 			break scan
 		case r == ' ' || r == '\t':
 			if inTok {
-				toks = append(toks, cur.String())
+				toks = append(toks, token{cur.String(), quoted})
 				cur.Reset()
-				inTok = false
+				inTok, quoted = false, false
 			}
 		default:
 			cur.WriteRune(r)
@@ -505,22 +589,25 @@ scan:
 		}
 	}
 	if inTok {
-		toks = append(toks, cur.String())
+		toks = append(toks, token{cur.String(), quoted})
+	}
+	isName := func(t token) bool {
+		return !t.quoted && len(t.text) > 1 && t.text[0] == '-' && (t.text[1] < '0' || t.text[1] > '9')
 	}
 	var args []Arg
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
-		if len(t) > 1 && t[0] == '-' && (t[1] < '0' || t[1] > '9') {
-			name := strings.TrimSuffix(t[1:], ":")
-			if i+1 < len(toks) && !(len(toks[i+1]) > 1 && toks[i+1][0] == '-' && (toks[i+1][1] < '0' || toks[i+1][1] > '9')) {
-				args = append(args, Arg{Name: name, Value: toks[i+1]})
+		if isName(t) {
+			name := strings.TrimSuffix(t.text[1:], ":")
+			if i+1 < len(toks) && !isName(toks[i+1]) {
+				args = append(args, Arg{Name: name, Value: toks[i+1].text})
 				i++
 			} else {
 				args = append(args, Arg{Name: name, Value: true})
 			}
 			continue
 		}
-		args = append(args, Arg{Value: t})
+		args = append(args, Arg{Value: t.text})
 	}
 	return args
 }

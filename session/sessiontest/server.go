@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,8 +61,8 @@ const DefaultConfiguration = "Microsoft.PowerShell"
 // and before Start or StartTLS; changing them later is a data race.
 // Handlers may be registered at any time.
 type Server struct {
-	// URL is the endpoint URL, of the form http://127.0.0.1:port/wsman.
-	// It is set by Start or StartTLS.
+	// URL is the endpoint URL: http://127.0.0.1:port/wsman after Start,
+	// https://127.0.0.1:port/wsman after StartTLS.
 	URL string
 
 	// MaxEnvelopeSizeKB is the server's MaxEnvelopeSizekb: requests larger
@@ -132,6 +133,12 @@ type Server struct {
 	// bounds the buffer in bytes; a count keeps tests predictable. Zero
 	// means 1000.
 	DisconnectedBufferSize int
+	// AssignShellIDs makes the endpoint answer Create as older WinRM does
+	// (protocol 2.1: Windows 7, Server 2008 R2): the ShellId the client
+	// proposes is ignored, the shell gets an id of the server's choosing,
+	// and the CreateResponse carries it in its SelectorSet only, without
+	// an rsp:Shell body. See shellids.go.
+	AssignShellIDs bool
 
 	ts        *httptest.Server
 	ctx       context.Context
@@ -162,6 +169,15 @@ type Server struct {
 func NewServer() *Server {
 	s := NewUnstartedServer()
 	s.Start()
+	return s
+}
+
+// NewTLSServer starts and returns a new Server listening on 127.0.0.1 over
+// HTTPS, with a self-signed certificate that Client trusts. The caller
+// should call Close when finished.
+func NewTLSServer() *Server {
+	s := NewUnstartedServer()
+	s.StartTLS()
 	return s
 }
 
@@ -235,6 +251,23 @@ func (s *Server) Certificate() *x509.Certificate {
 // TLS certificate, and its idle connections are closed by Close.
 func (s *Server) Client() *http.Client {
 	return s.ts.Client()
+}
+
+// Credentials returns a user name and its password from Users (the first
+// name in sorted order), or two empty strings when Users is empty. It
+// suits the With*Auth options of package session, which take the two:
+//
+//	session.New(ctx, srv.URL, session.WithHTTPClient(srv.Client()), session.WithBasicAuth(srv.Credentials()))
+func (s *Server) Credentials() (user, password string) {
+	if len(s.Users) == 0 {
+		return "", ""
+	}
+	names := make([]string, 0, len(s.Users))
+	for name := range s.Users {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names[0], s.Users[names[0]]
 }
 
 // CloseClientConnections closes every open connection to the server, as a

@@ -269,6 +269,7 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 			return "", faultInvalidParameter("The ShellId attribute is not a GUID. ")
 		}
 	}
+	id = s.shellIDFor(id)
 	creation, err := decodeB64(b.CreationXML)
 	if err != nil {
 		return "", faultInvalidParameter("The creationXml is not valid base64. ")
@@ -334,7 +335,7 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 	ref := `<x:ResourceCreated><a:Address>` + esc(s.URL) + `</a:Address><a:ReferenceParameters><w:ResourceURI>` +
 		esc(sh.resourceURI) + `</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + shellIDString(id) +
 		`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`
-	return ref + sh.describe(false), nil
+	return s.createdBody(ref, sh), nil
 }
 
 // describe renders the rsp:Shell element of Create, Get and Enumerate.

@@ -572,6 +572,7 @@ func TestScriptArgs(t *testing.T) {
 		{"Write-Progress -Activity x -Completed", []Arg{{Name: "Activity", Value: "x"}, {Name: "Completed", Value: true}}},
 		{"Get-Thing -Count -1; Other", []Arg{{Name: "Count", Value: "-1"}}},
 		{"$PSVersionTable.PSVersion", nil},
+		{"Write-Output '-timeout' -Name \"-x\"", []Arg{{Value: "-timeout"}, {Name: "Name", Value: "-x"}}},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, scriptArgs(tt.script), tt.script)
