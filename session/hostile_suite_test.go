@@ -193,17 +193,7 @@ func TestHostilePoisonedSession(t *testing.T) {
 	})
 	t.Run("FragmentErrorBreaksSession", func(t *testing.T) {
 		t.Parallel()
-		srv := newServer(t)
-		srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
-			<-ctx.Done()
-			return ctx.Err()
-		})
-		h := newHostile(t, srv)
-		s := openVia(t, h, session.WithOperationTimeout(shortOp))
-		p, err := s.StartScript(testContext(t), "Wait-Forever")
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, s, p := waitingPipeline(t)
 		// A fragment header with reserved flag bits set: the next
 		// fragment cannot be found, nothing after it can be trusted.
 		bad := psrp.Fragment{ObjectID: 99, Start: true, End: true, Data: []byte("junk")}.Append(nil)
@@ -212,6 +202,7 @@ func TestHostilePoisonedSession(t *testing.T) {
 		h.add(&rule{match: isPipelineReceive, times: 1, answer: func(r seenRequest) (int, []byte) {
 			return 200, receiveResponse(r, cmd, bad)
 		}})
+		var err error
 		within(t, 5*time.Second, "Wait", func() { _, err = p.Wait() })
 		if err == nil {
 			t.Fatal("pipeline succeeded after a bad fragment")
@@ -224,17 +215,7 @@ func TestHostilePoisonedSession(t *testing.T) {
 	})
 	t.Run("OutOfOrderFragmentFailsOnlyItsPipeline", func(t *testing.T) {
 		t.Parallel()
-		srv := newServer(t)
-		srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
-			<-ctx.Done()
-			return ctx.Err()
-		})
-		h := newHostile(t, srv)
-		s := openVia(t, h, session.WithOperationTimeout(shortOp))
-		p, err := s.StartScript(testContext(t), "Wait-Forever")
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, s, p := waitingPipeline(t)
 		cmd := strings.ToUpper(p.ID().String())
 		msg := psrp.Message{Destination: psrp.DestinationClient, Type: psrp.MessagePipelineOutput,
 			RunspacePoolID: s.ID(), PipelineID: p.ID(), Data: []byte("<S>half a message</S>")}.Append(nil)
@@ -259,17 +240,7 @@ func TestHostilePoisonedSession(t *testing.T) {
 	})
 	t.Run("BadMessageFailsOnlyItsPipeline", func(t *testing.T) {
 		t.Parallel()
-		srv := newServer(t)
-		srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
-			<-ctx.Done()
-			return ctx.Err()
-		})
-		h := newHostile(t, srv)
-		s := openVia(t, h, session.WithOperationTimeout(shortOp))
-		p, err := s.StartScript(testContext(t), "Wait-Forever")
-		if err != nil {
-			t.Fatal(err)
-		}
+		h, s, p := waitingPipeline(t)
 		cmd := strings.ToUpper(p.ID().String())
 		msg := psrp.Message{Destination: psrp.DestinationClient, Type: psrp.MessagePipelineOutput,
 			RunspacePoolID: s.ID(), PipelineID: p.ID(), Data: []byte("<Obj><not clixml")}.Append(nil)
@@ -296,17 +267,7 @@ func TestHostilePoisonedSession(t *testing.T) {
 // and a count.
 func TestHostileErrorsBounded(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
-		<-ctx.Done()
-		return ctx.Err()
-	})
-	h := newHostile(t, srv)
-	s := openVia(t, h, session.WithOperationTimeout(shortOp))
-	p, err := s.StartScript(testContext(t), "Wait-Forever")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, s, p := waitingPipeline(t)
 	const n = 2000
 	cmd := strings.ToUpper(p.ID().String())
 	var data []byte
@@ -318,6 +279,7 @@ func TestHostileErrorsBounded(t *testing.T) {
 	h.add(&rule{match: isPipelineReceive, times: 1, answer: func(r seenRequest) (int, []byte) {
 		return 200, receiveResponse(r, cmd, data)
 	}})
+	var err error
 	within(t, 5*time.Second, "Wait", func() { _, err = p.Wait() })
 	if err == nil {
 		t.Fatal("pipeline succeeded after bad messages")
@@ -553,4 +515,22 @@ func TestHostileDoneWithoutFinalState(t *testing.T) {
 	if res, err := s.InvokeScript(testContext(t), "Write-Output y"); err != nil || len(res.Output) != 1 {
 		t.Errorf("the next Invoke: %v, %v", res, err)
 	}
+}
+
+// waitingPipeline opens a session through a hostile proxy (short operation
+// timeout) and starts a pipeline that runs until it is stopped.
+func waitingPipeline(t *testing.T) (*hostile, *session.Session, *session.Pipeline) {
+	t.Helper()
+	srv := newServer(t)
+	srv.Handle("Wait-Forever", func(ctx context.Context, c *sessiontest.Call) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	h := newHostile(t, srv)
+	s := openVia(t, h, session.WithOperationTimeout(shortOp))
+	p, err := s.StartScript(testContext(t), "Wait-Forever")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, s, p
 }
