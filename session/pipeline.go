@@ -39,6 +39,8 @@ type startConfig struct {
 	inputCh   <-chan any
 	openInput bool
 	history   bool
+	nested    bool                     // WithNested (nested.go)
+	metadata  *psrp.GetCommandMetadata // GET_COMMAND_METADATA instead of CREATE_PIPELINE (commandmetadata.go)
 }
 
 // WithInput feeds the values of seq to the pipeline as its input ($input,

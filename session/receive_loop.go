@@ -36,6 +36,9 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 	if p != nil {
 		run.pipeline = p.id
 	}
+	// One slice for the events of every stream: handleEvents does not
+	// keep it, and a response carries a stream per object.
+	var events []psrp.Event
 	for _, st := range res.Streams {
 		if len(st.Data) == 0 {
 			continue
@@ -43,7 +46,8 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 		got = true
 		s.mu.Lock()
 		rerr := s.pool.Receive(st.Data)
-		events := s.drainEventsLocked()
+		clear(events)
+		events = s.appendEventsLocked(events[:0])
 		poolBroken := s.pool.State() == psrp.RunspacePoolBroken && s.state != StateBroken && !s.closing
 		s.mu.Unlock()
 		run.add(rerr)
@@ -113,7 +117,12 @@ func (s *Session) opTimeout() time.Duration {
 }
 
 func (s *Session) drainEventsLocked() []psrp.Event {
-	var evs []psrp.Event
+	return s.appendEventsLocked(nil)
+}
+
+// appendEventsLocked is drainEventsLocked appending to evs, so that a
+// loop can reuse one slice.
+func (s *Session) appendEventsLocked(evs []psrp.Event) []psrp.Event {
 	for {
 		ev, ok := s.pool.NextEvent()
 		if !ok {

@@ -192,8 +192,13 @@ func (sh *replayShell) replayStepFor(callID int64) *replayStep {
 type replayPipeline struct {
 	create    *psrp.CreatePipeline
 	createdAt int // the recorded Command
-	input     []any
-	endInput  bool
+	// leftRunning: a later nested pipeline runs in this one, which the
+	// recording leaves running (no final state); stopAt is the recorded
+	// ctrl_c Signal that stops it, 0 if none.
+	leftRunning bool
+	stopAt      int
+	input       []any
+	endInput    bool
 
 	// hostWrites are the texts of the UI write host calls (void methods the
 	// client services without answering); hostProgress counts WriteProgress.
@@ -222,8 +227,9 @@ const (
 	// reasonUnknownCommand: a request names a command no Command created
 	// (replayWSMan drives it). Evidence: that request.
 	reasonUnknownCommand
-	// reasonNested: a recorded CREATE_PIPELINE is nested. Evidence: its
-	// Command.
+	// reasonNested: a recorded CREATE_PIPELINE is nested but no pipeline
+	// of its pool is left running for it to nest in, which the session API
+	// refuses (ErrNoOuterPipeline). Evidence: its Command.
 	reasonNested
 	// reasonNoPool: no PowerShell runspace pool, only WinRS cmd shells.
 	// Evidence: the first Create.
@@ -313,6 +319,10 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			}
 			shells[e.Shell] = sh
 			sc.shells = append(sc.shells, sh)
+		case "Signal":
+			if p := pipes[e.Command]; p != nil && strings.HasSuffix(e.Req.SignalCode, "/ctrl_c") && p.stopAt == 0 {
+				p.stopAt = e.Index
+			}
 		case "Connect", "Disconnect", "Reconnect", "Enumerate":
 			sc.replaySkip(reasonLifecycle, e.Index, "%s: the pool lifecycle is driven by replayLifecycle", e.Action())
 		case "Get":
@@ -474,8 +484,25 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 		if p.create == nil {
 			t.Fatalf("a recorded Command carries no complete CREATE_PIPELINE")
 		}
-		if p.create.IsNested || p.create.PowerShell.IsNested {
-			sc.replaySkip(reasonNested, p.createdAt, "the recording runs a nested pipeline (IsNested) while another pipeline of the pool runs; nested pipelines are not in the session API")
+	}
+	for _, sh := range sc.shells {
+		for k, p := range sh.pipelines {
+			if !replayNested(p) {
+				continue
+			}
+			// The outer pipeline: the latest earlier one the recording
+			// never saw end.
+			var outer *replayPipeline
+			for j := k - 1; j >= 0 && outer == nil; j-- {
+				if sh.pipelines[j].final == nil && !replayNested(sh.pipelines[j]) {
+					outer = sh.pipelines[j]
+				}
+			}
+			if outer == nil {
+				sc.replaySkip(reasonNested, p.createdAt, "the recording runs a nested pipeline (IsNested) while no other pipeline of its pool runs; the session API refuses that (ErrNoOuterPipeline)")
+				continue
+			}
+			outer.leftRunning = true
 		}
 	}
 	if len(sc.shells) == 0 {
@@ -496,6 +523,11 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 		}
 	}
 	return sc
+}
+
+// replayNested reports whether the recorded pipeline is nested.
+func replayNested(p *replayPipeline) bool {
+	return p.create.IsNested || p.create.PowerShell.IsNested
 }
 
 // replayExchangeKey decides how the recorded key exchanges can be
@@ -594,6 +626,7 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		require.NoError(t, err, "shell %d", i)
 		assert.Equal(t, session.StateOpened, s.State(), "shell %d", i)
 		j := 0
+		var running []*replayRunning // pipelines left running for nested ones
 		for k, st := range sh.steps {
 			if st.pipeline == nil {
 				replayPoolStep(ctx, t, s, fmt.Sprintf("shell %d step %d (%s)", i, k, st.op), st)
@@ -602,13 +635,26 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 			p := st.pipeline
 			what := fmt.Sprintf("shell %d pipeline %d", i, j)
 			j++
+			if p.leftRunning {
+				running = append(running, replayStartOuter(ctx, t, s, what, p))
+				continue
+			}
 			replayInvoke(ctx, t, s, what, p)
 			writes, progress := host.take()
 			replayEqual(t, what+": host UI writes", p.hostWrites, writes)
 			assert.Equal(t, p.hostProgress, progress, "%s: host WriteProgress calls", what)
 		}
+		for _, r := range running {
+			replayStopOuter(ctx, t, r)
+		}
 		require.NoError(t, s.Close(ctx), "shell %d: Close", i)
 		assert.Equal(t, session.StateClosed, s.State(), "shell %d", i)
+		for _, r := range running {
+			// Never seen ending on the server: closing the session ends
+			// it on the client, not as Completed.
+			_, err := r.pl.Wait()
+			assert.Error(t, err, "%s: the outer pipeline ended without a final state", r.what)
+		}
 		replayCheckHostCalls(t, i, sh, host)
 	}
 
@@ -621,8 +667,18 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 
 	// Every recorded exchange that carries something the client needs must
 	// have been asked for; the rest is reported.
+	stops := map[int]bool{} // the recorded ctrl_c of outer pipelines
+	for _, sh := range sc.shells {
+		for _, p := range sh.pipelines {
+			if p.leftRunning && p.stopAt > 0 {
+				stops[p.stopAt] = true
+			}
+		}
+	}
 	for _, e := range srv.Unserved() {
 		switch {
+		case stops[e.Index]:
+			t.Errorf("recorded ctrl_c Signal #%d of a pipeline left running was never sent", e.Index)
 		case sc.winrs[e.Shell]:
 			continue // reported by the caller's Skip
 		case e.Action() == "Create", e.Action() == "Command", e.Action() == "Delete",
@@ -993,6 +1049,8 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 		assert.Equal(t, p.create.PowerShell.Statements, got.PowerShell.Statements, "pipeline %d: commands", i)
 		assert.Equal(t, p.create.AddToHistory, got.AddToHistory, "pipeline %d: AddToHistory", i)
 		assert.Equal(t, p.create.NoInput, got.NoInput, "pipeline %d: NoInput", i)
+		assert.Equal(t, p.create.IsNested, got.IsNested, "pipeline %d: IsNested", i)
+		assert.Equal(t, p.create.PowerShell.IsNested, got.PowerShell.IsNested, "pipeline %d: PowerShell.IsNested", i)
 		replayEqual(t, fmt.Sprintf("pipeline %d: input", i), p.input, inputs[i])
 	}
 }
@@ -1007,14 +1065,8 @@ func replayEqualMap(t *testing.T, what string, want, got map[string]any) {
 
 func replayInvoke(ctx context.Context, t *testing.T, s *session.Session, what string, p *replayPipeline) {
 	t.Helper()
-	var opts []session.StartOption
-	if p.create.AddToHistory {
-		opts = append(opts, session.WithAddToHistory())
-	}
-	if len(p.input) > 0 || p.endInput {
-		opts = append(opts, session.WithInput(replaySeq(p.input)))
-	}
-	res, err := s.Invoke(ctx, p.create.PowerShell, opts...)
+	opts := replayStartOptions(p)
+	res, err := s.Invoke(ctx, replayPowerShell(p), opts...)
 	t.Logf("%s: %d outputs, %d errors, %d warnings, %d verbose, %d debug, %d progress, %d information, %d host writes %q, %d host progress; err %v",
 		what, len(p.output), len(p.errors), len(p.warnings), len(p.verbose), len(p.debug), len(p.progress), len(p.information),
 		len(p.hostWrites), p.hostWrites, p.hostProgress, err)
@@ -1044,6 +1096,61 @@ func replayInvoke(ctx context.Context, t *testing.T, s *session.Session, what st
 	replayEqual(t, what+": debug", p.debug, res.Debug)
 	replayEqual(t, what+": progress", p.progress, res.Progress)
 	replayEqual(t, what+": information", p.information, res.Information)
+}
+
+// replayStartOptions are the start options of a recorded pipeline.
+func replayStartOptions(p *replayPipeline) []session.StartOption {
+	var opts []session.StartOption
+	if p.create.AddToHistory {
+		opts = append(opts, session.WithAddToHistory())
+	}
+	if len(p.input) > 0 || p.endInput {
+		opts = append(opts, session.WithInput(replaySeq(p.input)))
+	}
+	if replayNested(p) {
+		opts = append(opts, session.WithNested())
+	}
+	return opts
+}
+
+// replayPowerShell is the recorded pipeline's commands, without its
+// nesting flag: the replay asks for nesting only through WithNested, so
+// that what the client sends shows what WithNested does.
+func replayPowerShell(p *replayPipeline) psrp.PowerShell {
+	ps := p.create.PowerShell
+	ps.IsNested = false
+	return ps
+}
+
+// replayRunning is a pipeline the recording leaves running while nested
+// pipelines run in it.
+type replayRunning struct {
+	what string
+	p    *replayPipeline
+	pl   *session.Pipeline
+}
+
+// replayStartOuter starts a pipeline the recording leaves running.
+func replayStartOuter(ctx context.Context, t *testing.T, s *session.Session, what string, p *replayPipeline) *replayRunning {
+	t.Helper()
+	pl, err := s.Start(ctx, replayPowerShell(p), replayStartOptions(p)...)
+	require.NoError(t, err, "%s: start the outer pipeline", what)
+	return &replayRunning{what: what, p: p, pl: pl}
+}
+
+// replayStopOuter stops a pipeline left running as the recorded client
+// did (a ctrl_c Signal), if it did. The recording has no answer to wait
+// for, so the stop is given a short deadline.
+func replayStopOuter(ctx context.Context, t *testing.T, r *replayRunning) {
+	t.Helper()
+	assert.Equal(t, psrp.PipelineRunning, r.pl.State(), "%s: the outer pipeline still runs after its nested ones", r.what)
+	if r.p.stopAt == 0 {
+		return
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err := r.pl.Stop(short)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "%s: Stop: the recording never confirms the stop", r.what)
 }
 
 // replayEqual compares two streams, treating nil and empty alike.

@@ -656,7 +656,7 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 	if err != nil {
 		return nil, err
 	}
-	if err := s.acquireSlot(ctx); err != nil {
+	if err := s.acquireSlotFor(ctx, sc.nested); err != nil {
 		return nil, err
 	}
 	p, err := s.newPipeline(ctx, ps, sc)
@@ -693,7 +693,14 @@ func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startC
 		return nil, err
 	}
 	input := sc.input != nil || sc.inputCh != nil || sc.openInput
-	cp, err := s.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history})
+	var cp *psrp.ClientPipeline
+	var err error
+	if sc.metadata != nil {
+		cp, err = s.pool.GetCommandMetadata(*sc.metadata)
+	} else {
+		ps.IsNested = ps.IsNested || sc.nested // both flags, as PowerShell sends them
+		cp, err = s.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history, IsNested: sc.nested})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("session: start: %w", err)
 	}

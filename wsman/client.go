@@ -226,11 +226,16 @@ func (c *Client) call(ctx context.Context, r *request) (*envelopeXML, error) {
 	if limit <= 0 {
 		limit = responseLimit(params.maxEnvelope)
 	}
+	respBuf := new(bytes.Buffer)
+	if r.recycleBody {
+		respBuf = bodyBuffers.Get().(*bytes.Buffer)
+		defer putBodyBuffer(respBuf)
+	}
 	for redirects := 0; ; redirects++ {
 		params.to = target
 		params.messageID = "uuid:" + newGUID()
 		body := buildEnvelope(r, params)
-		status, respBody, loc, err := c.post(ctx, hc, target, r, body, limit)
+		status, respBody, loc, err := c.post(ctx, hc, target, r, body, limit, respBuf)
 		if err != nil {
 			return nil, err
 		}
@@ -327,8 +332,25 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// post does one HTTP exchange and reads the body under the size limit.
-func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *request, body []byte, limit int64) (status int, respBody []byte, location string, err error) {
+// bodyBuffers recycles the buffers Receive responses are read into: a
+// stream of output is one envelope-sized body after another, and
+// allocating each anew made half of the client's garbage.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxRecycledBody bounds the buffers kept in bodyBuffers, so that one
+// unusually large response does not stay in memory.
+const maxRecycledBody = 4 << 20
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxRecycledBody {
+		b.Reset()
+		bodyBuffers.Put(b)
+	}
+}
+
+// post does one HTTP exchange and reads the body under the size limit into
+// buf (reset first); respBody aliases buf.
+func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *request, body []byte, limit int64, buf *bytes.Buffer) (status int, respBody []byte, location string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, "", fmt.Errorf("wsman: %s: %w", r.op, err)
@@ -351,7 +373,7 @@ func (c *Client) post(ctx context.Context, hc *http.Client, target string, r *re
 	if resp.ContentLength > limit {
 		return 0, nil, "", tooLarge()
 	}
-	var buf bytes.Buffer
+	buf.Reset()
 	if resp.ContentLength > 0 {
 		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
 	}

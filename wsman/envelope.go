@@ -35,6 +35,10 @@ type request struct {
 	rawBody *[]byte
 	// sizeHint is the expected body size, to allocate the envelope once.
 	sizeHint int
+	// recycleBody lets call reuse the response body's buffer once the
+	// response is decoded: set only for responses whose decoded form
+	// copies everything it keeps (Receive), so nothing aliases the body.
+	recycleBody bool
 }
 
 // sortedSelectors turns a map into selectors ordered by name.

@@ -303,7 +303,7 @@ func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, 
 	}
 	streams := orDefault(o.Streams, "stdout")
 	r := &request{op: "Receive", action: ActionReceive, resourceURI: shell.resource(), selectors: shell.selectors(),
-		options: opts, timeout: o.OperationTimeout,
+		options: opts, timeout: o.OperationTimeout, recycleBody: true,
 		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Receive><rsp:DesiredStream`)
 			if commandID != "" {

@@ -2,6 +2,7 @@ package wsman
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -501,11 +502,15 @@ func (s *xmlScanner) mixed(max int, child func() error) (text []byte, total int,
 				total += len(raw) // past the cap: counted, not decoded
 				continue
 			}
-			if pieces == 1 && !s.cdata && bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+			// Base64 stream data is plain ASCII: checked in one pass.
+			plain := pieces == 1 && !s.cdata && plainASCII(raw)
+			if plain || pieces == 1 && !s.cdata && bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 {
 				// Common case: one run without references; alias the body
 				// (capacity cut so that no append can write into it).
-				if err := checkChars(raw); err != nil {
-					return nil, 0, s.fail("%v", err)
+				if !plain {
+					if err := checkChars(raw); err != nil {
+						return nil, 0, s.fail("%v", err)
+					}
 				}
 				total = len(raw)
 				if max >= 0 && len(raw) > max {
@@ -543,9 +548,42 @@ func (s *xmlScanner) textString(max int) (string, int, error) {
 	return string(bytes.TrimSpace(b)), total, err
 }
 
+// plainASCII reports whether b holds only printable ASCII other than '&'
+// (0x20–0x7F): text that needs neither entity decoding nor line-end
+// normalisation and that checkChars accepts, as base64 stream data is. It
+// tests eight bytes at a time.
+func plainASCII(b []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		amp := w ^ (0x26 * ones) // a zero byte where w has '&'
+		// The high bit of a byte is set in bad when some byte of w is
+		// ≥ 0x80, < 0x20, or '&' (the classic has-less and has-zero word
+		// tests; a borrow can only add bits above a byte that is already
+		// bad, so the word's answer is exact).
+		bad := w&highs | (w-0x20*ones)&^w&highs | (amp-ones)&^amp&highs
+		if bad != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // checkChars refuses characters XML does not allow (C0 controls other than
 // tab, CR and LF) and invalid UTF-8.
 func checkChars(b []byte) error {
+	if plainASCII(b) {
+		return nil
+	}
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {

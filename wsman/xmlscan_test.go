@@ -190,3 +190,44 @@ func FuzzXMLScanner(f *testing.F) {
 		}
 	})
 }
+
+// plainASCIIReference is plainASCII one byte at a time.
+func plainASCIIReference(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPlainASCII(t *testing.T) {
+	base := []byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo+/=~ !\x7f")
+	if !plainASCII(base) {
+		t.Fatalf("plainASCII(%q) = false", base)
+	}
+	// Every position and every byte value: the word test must agree with
+	// the byte loop whatever the neighbours are.
+	for pos := range base {
+		for c := range 256 {
+			b := bytes.Clone(base)
+			b[pos] = byte(c)
+			if got, want := plainASCII(b), plainASCIIReference(b); got != want {
+				t.Fatalf("plainASCII with %#x at %d = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
+
+func FuzzPlainASCII(f *testing.F) {
+	f.Add([]byte("PHM6RW52ZWxvcGU+"))
+	f.Add([]byte("a&b\r\n\t\x00\x1f\x20\x7f\x80\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := plainASCII(b), plainASCIIReference(b); got != want {
+			t.Fatalf("plainASCII(%q) = %v, want %v", b, got, want)
+		}
+		if plainASCII(b) && checkChars(b) != nil {
+			t.Fatalf("checkChars refuses plain %q", b)
+		}
+	})
+}

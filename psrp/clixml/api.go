@@ -139,7 +139,7 @@ func (o UnmarshalOptions) Decode(data []byte) (any, error) {
 	d.init(o)
 	d.data = data
 	v, err := d.root()
-	*d = decoder{} // drop every reference into data and the result
+	d.release()
 	decoderPool.Put(d)
 	return v, err
 }

@@ -27,7 +27,8 @@ import (
 // optional container.
 type Object struct {
 	// TypeNames lists the type hierarchy, most specific first (<TN>).
-	// Objects that share a <TNRef> share the same slice; do not modify it.
+	// Objects that share a <TNRef>, or decode equal lists, may share the
+	// same slice; do not modify it.
 	TypeNames []string
 	// ToString is the object's string form (<ToString>); valid when HasToString.
 	ToString    string

@@ -148,9 +148,7 @@ func (b *psrpBackend) processEvents() {
 		case psrp.PipelineCreated:
 			b.startPipeline(e.Pipeline)
 		case psrp.CommandMetadataRequested:
-			// No command metadata: answer with a count of zero.
-			_ = e.Pipeline.WriteOutput(int32(0))
-			_ = e.Pipeline.Complete()
+			b.srv.answerCommandMetadata(e.Pipeline, e.Request)
 			if r := b.runs[e.Pipeline.ID()]; r != nil {
 				r.pl, r.finished = e.Pipeline, true
 			}

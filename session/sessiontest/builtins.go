@@ -31,6 +31,10 @@ func registerBuiltins(s *Server) {
 	s.handlers["get-host"] = builtinGetHost
 	s.handlers["get-process"] = builtinGetProcess
 	s.handlers["out-null"] = builtinOutNull
+	s.handlers["out-string"] = builtinOutString
+	s.handlers["select-object"] = builtinSelectObject
+	s.handlers["invoke-expression"] = s.builtinInvokeExpression
+	s.handlers["iex"] = s.builtinInvokeExpression
 }
 
 // text renders an argument value as PowerShell would bind it to a string.
@@ -365,6 +369,9 @@ func builtinGetHost(ctx context.Context, c *Call) error {
 }
 
 func builtinGetProcess(ctx context.Context, c *Call) error {
+	if v, ok := c.Arg("Count"); ok {
+		return benchProcesses(ctx, c, v)
+	}
 	procs := []struct {
 		name string
 		id   int32

@@ -36,8 +36,34 @@
 // Statements run in turn. Built-in handlers, which Handle replaces:
 // Get-Date, Write-Output (echo), Write-Error, Write-Warning,
 // Write-Verbose, Write-Debug, Write-Information, Write-Host,
-// Write-Progress, Start-Sleep, Read-Host, Out-Null, $PSVersionTable,
-// Get-Host and Get-Process. The endpoint does not interpret PowerShell.
+// Write-Progress, Start-Sleep, Read-Host, $PSVersionTable, Get-Host,
+// Get-Process, and these, whose output is deterministic, for other
+// clients' wrappers and benchmarks:
+//   - Invoke-Expression (iex) -Command <script> runs the script: its
+//     HandleScript handler if any, else each statement in turn, with the
+//     call's input and streams (pypsrp's Client.execute_ps sends
+//     Invoke-Expression -Command <script> | Out-String -Stream);
+//   - Out-String renders each input object as lines: a string is its
+//     lines, a number, bool, DateTime or TimeSpan its invariant text
+//     (1.5, True, 1/2/2006 3:04:05 PM, 00:00:07.0269026), an object with a ToString and no properties
+//     its ToString, a list its items' lines, a dictionary or an object with
+//     properties one "Name : Value" line each (names padded, as
+//     Format-List), $null nothing; with -Stream it writes each line as a
+//     string, without it one string of every line, each ended by CRLF;
+//   - Out-Null reads its input and writes nothing;
+//   - Select-Object [-Skip N] [-First N] passes on its input, skipping N,
+//     and after -First N objects returns, which stops the commands before
+//     it; any other parameter fails;
+//   - Get-Process -Count N writes N objects (at most 100,000,000),
+//     BenchProcess(0) to BenchProcess(N-1): the Get-Process-like objects
+//     of ../shared/bench/gen_procs_clixml.py (Name svchost<i>, Id i and
+//     eleven more properties); without -Count, four fixed processes;
+//   - a range statement, 1..N (or N..M, counting down when M < N), writes
+//     the Int32 values from N to M;
+//   - a literal statement writes its value: an integer (Int32, or Int64
+//     when it does not fit) or a quoted string without $ or ` in it.
+//
+// The endpoint does not interpret PowerShell.
 //
 // # Faults
 //

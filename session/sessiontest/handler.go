@@ -506,6 +506,7 @@ func (q *inputQueue) next(ctx context.Context) (any, bool, error) {
 func (s *Server) Handle(name string, h HandlerFunc) {
 	s.hmu.Lock()
 	s.handlers[strings.ToLower(name)] = h
+	s.nameCommandLocked(name)
 	s.hmu.Unlock()
 }
 

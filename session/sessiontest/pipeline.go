@@ -96,6 +96,9 @@ func (s *Server) addStage(p *statement, cmd Command) {
 	if h == nil {
 		h = s.handler(cmd.Name)
 	}
+	if h == nil && cmd.IsScript {
+		h = expressionHandler(cmd.Text) // a statement such as 1..N that names no command
+	}
 	if h == nil && p.missing == "" {
 		p.missing = cmd.Name
 	}

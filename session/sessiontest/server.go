@@ -139,6 +139,10 @@ type Server struct {
 	// and the CreateResponse carries it in its SelectorSet only, without
 	// an rsp:Shell body. See shellids.go.
 	AssignShellIDs bool
+	// TLSCertificate is the certificate StartTLS serves (with its private
+	// key). Nil means a self-signed one generated for 127.0.0.1 and
+	// localhost, valid for a day.
+	TLSCertificate *tls.Certificate
 
 	ts        *httptest.Server
 	ctx       context.Context
@@ -159,6 +163,7 @@ type Server struct {
 
 	hmu      sync.RWMutex // guards handlers and scripts
 	handlers map[string]HandlerFunc
+	cmdMeta  *commandMetadata // command descriptions (commandmetadata.go); guarded by hmu
 	scripts  map[string]HandlerFunc
 
 	wg sync.WaitGroup // goroutines started for shells and handlers
@@ -226,7 +231,19 @@ func (s *Server) start(useTLS bool) {
 	}
 	s.URL = scheme + s.ts.Listener.Addr().String() + "/wsman"
 	if useTLS {
-		cert, leaf := selfSignedCert()
+		var (
+			cert tls.Certificate
+			leaf *x509.Certificate
+		)
+		if s.TLSCertificate != nil {
+			cert, leaf = *s.TLSCertificate, s.TLSCertificate.Leaf
+			if leaf == nil && len(cert.Certificate) > 0 {
+				// Unparseable: served as is, without channel-binding checks.
+				leaf, _ = x509.ParseCertificate(cert.Certificate[0])
+			}
+		} else {
+			cert, leaf = selfSignedCert()
+		}
 		s.tlsCert = leaf
 		s.isTLS = true
 		s.ts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
