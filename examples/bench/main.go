@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -65,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pypsrpScenarios, "pypsrp-scenarios", "open-invoke-close,invoke-open-pool,pipeline",
 		"scenarios pypsrp runs (its stream of 1,000,000 objects takes minutes)")
 	fs.StringVar(&c.python, "python", "/usr/bin/python3", "Python interpreter for pypsrp")
-	fs.StringVar(&c.peers, "peers", "/work/shared/peers", "directory holding pypsrp-0.9.1 and pyspnego-0.12.0")
+	fs.StringVar(&c.peers, "peers", defaultPeers(), "directory holding pypsrp-0.9.1 and pyspnego-0.12.0 (default: ../shared/peers beside the checkout)")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "write gopsrp's CPU and allocation profiles of each scenario here")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -162,4 +163,24 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// defaultPeers is ../shared/peers beside the module root (the first
+// directory above the working directory that holds go.mod), or "" when
+// there is none.
+func defaultPeers() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(filepath.Dir(dir), "shared", "peers")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }

@@ -98,7 +98,7 @@ func TestBenchGopsrpNTLM(t *testing.T) {
 }
 
 func TestBenchWithPypsrp(t *testing.T) {
-	r := runner{cfg: config{python: "/usr/bin/python3", peers: "/work/shared/peers"}}
+	r := runner{cfg: config{python: "/usr/bin/python3", peers: defaultPeers()}}
 	if why := r.pypsrpMissing(); why != "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("pypsrp peer needed under CI=true: %s", why)

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// genProcs ports /work/shared/bench/gen_procs_clixml.py: n Get-Process-like
+// genProcs ports ../shared/bench/gen_procs_clixml.py (beside the checkout): n Get-Process-like
 // CLIXML bodies, one per line. TestGenProcsMatchesScript checks that the
 // output is byte-identical to the script's.
 func genProcs(n int) []byte {

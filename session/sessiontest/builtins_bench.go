@@ -22,7 +22,7 @@ import (
 const maxGenerated = 100_000_000
 
 // benchProcessTypeNames, benchPriorityTypeNames and benchRunspaceID are
-// what /work/shared/bench/gen_procs_clixml.py writes; every object shares
+// what ../shared/bench/gen_procs_clixml.py (beside the checkout) writes; every object shares
 // them.
 var (
 	benchProcessTypeNames  = []string{"Deserialized.System.Diagnostics.Process", "Deserialized.System.ComponentModel.Component", "Deserialized.System.MarshalByRefObject", "Deserialized.System.Object"}
