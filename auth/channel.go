@@ -292,17 +292,20 @@ func (c *channel) send(req *http.Request, body []byte) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("auth: %s: %w", name, err)
 	}
-	data, err := readLimited(resp.Body, c.t.maxResponse())
+	buf, err := readLimited(resp.Body, resp.ContentLength, c.t.maxResponse())
 	resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("auth: %s: read response: %w", name, err)
 	}
+	data := *buf
 	if got := trace.conn.Load(); got != c.bound {
 		// An empty body would not trip the guard; the answer came under
 		// no context of ours.
+		putResponseBuffer(buf)
 		return nil, fmt.Errorf("auth: %s: %w", name, errStale)
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
+		putResponseBuffer(buf)
 		return nil, fmt.Errorf("auth: %s: %w", name, ErrAccessDenied)
 	}
 	resp.Request = req
@@ -311,16 +314,20 @@ func (c *channel) send(req *http.Request, body []byte) (*http.Response, error) {
 	case sealedbody.IsSealed(ct):
 		plain, err := sealedbody.Open(c.init, ct, data, int(min(c.t.maxResponse(), int64(^uint(0)>>1))))
 		if err != nil {
+			putResponseBuffer(buf)
 			c.reset() // the sequence state is unknown now
 			return nil, fmt.Errorf("auth: %s: HTTP %d: %w: %w", name, resp.StatusCode, ErrSealedResponse, err)
 		}
 		data = plain
 		resp.Header.Set("Content-Type", sealedbody.SOAPContentType)
 	case len(data) > 0 && !c.t.AllowUnencrypted:
+		putResponseBuffer(buf)
 		c.reset()
 		return nil, fmt.Errorf("auth: %s: HTTP %d with Content-Type %q: %w", name, resp.StatusCode, ct, ErrUnsealedResponse)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(data))
+	// data is buf, or (opened in place) a part of it, or (several parts)
+	// a copy of the plaintext; the body gives buf back on Close.
+	resp.Body = newResponseBody(data, buf)
 	resp.ContentLength = int64(len(data))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(data)))
 	resp.Uncompressed = false

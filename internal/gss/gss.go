@@ -29,6 +29,8 @@ type Sealer interface {
 	// an error wrapping ErrIntegrity when the message was altered,
 	// ErrSequence when it is out of order or replayed, and ErrBadToken
 	// when it is malformed; nothing is returned decrypted in those cases.
+	// It may decrypt data in place (NTLM does): callers must not use data
+	// afterwards, and the result may share its memory.
 	Unwrap(header, data []byte) ([]byte, error)
 }
 

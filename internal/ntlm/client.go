@@ -243,7 +243,9 @@ func (c *Client) Established() bool { return c.established }
 // sealed data.
 func (c *Client) Wrap(msg []byte) (header, data []byte, err error) { return c.wrap(msg) }
 
-// Unwrap verifies and opens a message sealed by the server.
+// Unwrap verifies and opens a message sealed by the server. It decrypts
+// data in place and returns it; a message that fails its checks is left
+// as it was.
 func (c *Client) Unwrap(header, data []byte) ([]byte, error) { return c.unwrap(header, data) }
 
 // MIC signs msg without sealing it (GSS_GetMIC); it consumes a sequence

@@ -105,9 +105,10 @@ func (s *security) wrap(msg []byte) (header, data []byte, err error) {
 	return header, data, nil
 }
 
-// unwrap opens a message sealed by the peer. On any failure the RC4
-// stream and the sequence number are left as they were, so a forged or
-// replayed message does not break the context.
+// unwrap opens a message sealed by the peer, decrypting data in place
+// and returning it. On any failure data, the RC4 stream and the sequence
+// number are left as they were, so a forged or replayed message does not
+// break the context.
 func (s *security) unwrap(header, data []byte) ([]byte, error) {
 	if !s.established {
 		return nil, fmt.Errorf("ntlm: unwrap: %w", gss.ErrNotEstablished)
@@ -118,17 +119,20 @@ func (s *security) unwrap(header, data []byte) ([]byte, error) {
 	if err := s.checkSignature(header, "unwrap"); err != nil {
 		return nil, err
 	}
+	// RC4 decrypts data in place: the plaintext is as long as the sealed
+	// data, so opening a message costs no allocation.
 	d := s.in
 	saved := d.rc4
-	msg := make([]byte, len(data))
-	d.rc4.XORKeyStream(msg, data)
-	if !s.verify(d, header, msg) {
+	d.rc4.XORKeyStream(data, data)
+	if !s.verify(d, header, data) {
+		// XOR with the same key stream puts data back as it came.
+		restore := saved
+		restore.XORKeyStream(data, data)
 		d.rc4 = saved
-		clear(msg)
 		return nil, fmt.Errorf("ntlm: unwrap: signature does not match: %w", gss.ErrIntegrity)
 	}
 	d.seq++
-	return msg, nil
+	return data, nil
 }
 
 // checkSignature checks the shape and sequence number of a signature.

@@ -256,7 +256,9 @@ func (s *Server) UserName() string { return s.userName }
 // Wrap seals msg for the client.
 func (s *Server) Wrap(msg []byte) (header, data []byte, err error) { return s.wrap(msg) }
 
-// Unwrap verifies and opens a message sealed by the client.
+// Unwrap verifies and opens a message sealed by the client. It decrypts
+// data in place and returns it; a message that fails its checks is left
+// as it was.
 func (s *Server) Unwrap(header, data []byte) ([]byte, error) { return s.unwrap(header, data) }
 
 // MIC signs msg without sealing it (GSS_GetMIC).

@@ -176,13 +176,24 @@ func Parse(contentType string, body []byte, maxLength int) ([]Part, error) {
 
 // Open parses a sealed body and opens every part with s, returning the
 // concatenated plaintext. maxLength bounds the plaintext (0: no bound
-// beyond the body's size).
+// beyond the body's size). s may open parts in place (NTLM does), so body
+// must not be used afterwards; the plaintext of a one-part body may alias
+// it.
 func Open(s gss.Sealer, contentType string, body []byte, maxLength int) ([]byte, error) {
 	parts, err := Parse(contentType, body, maxLength)
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
+	if len(parts) > 1 {
+		// The announced lengths are bounded by Parse; one allocation
+		// takes every part's plaintext.
+		total := 0
+		for _, p := range parts {
+			total += p.Length
+		}
+		out = make([]byte, 0, min(total, len(body)))
+	}
 	for i, p := range parts {
 		plain, err := s.Unwrap(p.Header, p.Data)
 		if err != nil {
