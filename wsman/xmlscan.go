@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"unicode/utf8"
+
+	"github.com/gopsrp/gopsrp/internal/xmlchar"
 )
 
 // Bounds of the response scanner. They are far above what Windows sends (its
@@ -629,28 +630,14 @@ func decodeTextLimit(dst, raw []byte, cdata bool, limit int) (out []byte, used i
 			}
 		case c == '&' && !cdata:
 			end := bytes.IndexByte(raw[i:], ';')
-			if end < 0 || end > 12 {
+			if end < 0 || end > xmlchar.MaxEntityLen {
 				return nil, 0, fmt.Errorf("malformed entity reference")
 			}
 			ent := raw[i+1 : i+end]
 			i += end + 1
-			switch string(ent) {
-			case "lt":
-				dst = append(dst, '<')
-			case "gt":
-				dst = append(dst, '>')
-			case "amp":
-				dst = append(dst, '&')
-			case "apos":
-				dst = append(dst, '\'')
-			case "quot":
-				dst = append(dst, '"')
-			default:
-				r, ok := charRef(ent)
-				if !ok {
-					return nil, 0, fmt.Errorf("invalid entity reference &%s;", truncateBytes(ent, 12))
-				}
-				dst = utf8.AppendRune(dst, r)
+			var ok bool
+			if dst, ok = xmlchar.AppendEntity(dst, ent); !ok {
+				return nil, 0, fmt.Errorf("invalid entity reference &%s;", truncateBytes(ent, xmlchar.MaxEntityLen))
 			}
 		default:
 			j := i + 1
@@ -665,27 +652,6 @@ func decodeTextLimit(dst, raw []byte, cdata bool, limit int) (out []byte, used i
 		}
 	}
 	return dst, i, nil
-}
-
-// charRef decodes "#N" or "#xH" to an XML character.
-func charRef(ent []byte) (rune, bool) {
-	if len(ent) < 2 || ent[0] != '#' {
-		return 0, false
-	}
-	var n uint64
-	var err error
-	if ent[1] == 'x' {
-		n, err = strconv.ParseUint(string(ent[2:]), 16, 32)
-	} else {
-		n, err = strconv.ParseUint(string(ent[1:]), 10, 32)
-	}
-	if err != nil {
-		return 0, false
-	}
-	r := rune(n)
-	ok := r == 0x09 || r == 0x0A || r == 0x0D ||
-		(r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
-	return r, ok
 }
 
 // truncateBytes cuts b to at most n bytes for an error message.

@@ -2,7 +2,8 @@ package clixml
 
 import (
 	"bytes"
-	"unicode/utf8"
+
+	"github.com/gopsrp/gopsrp/internal/xmlchar"
 )
 
 // A hand-written scanner for the XML subset CLIXML uses: elements,
@@ -308,27 +309,13 @@ func (d *decoder) appendCharData(dst, b []byte, at int, attr bool) ([]byte, erro
 		switch {
 		case c == '&':
 			semi := bytes.IndexByte(b[k:], ';')
-			if semi < 0 || semi > 12 {
+			if semi < 0 || semi > xmlchar.MaxEntityLen {
 				return nil, d.syntaxErr(at+k, "invalid entity reference")
 			}
 			ent := b[k+1 : k+semi]
-			switch string(ent) {
-			case "lt":
-				dst = append(dst, '<')
-			case "gt":
-				dst = append(dst, '>')
-			case "amp":
-				dst = append(dst, '&')
-			case "quot":
-				dst = append(dst, '"')
-			case "apos":
-				dst = append(dst, '\'')
-			default:
-				r, ok := parseCharRef(ent)
-				if !ok {
-					return nil, d.syntaxErr(at+k, "invalid entity reference &"+string(ent)+";")
-				}
-				dst = utf8.AppendRune(dst, r)
+			var ok bool
+			if dst, ok = xmlchar.AppendEntity(dst, ent); !ok {
+				return nil, d.syntaxErr(at+k, "invalid entity reference &"+string(ent)+";")
 			}
 			k += semi + 1
 		case c == '\r':
@@ -354,40 +341,6 @@ func (d *decoder) appendCharData(dst, b []byte, at int, attr bool) ([]byte, erro
 		}
 	}
 	return dst, nil
-}
-
-// parseCharRef parses "#NN" or "#xHH" and checks that it names an XML Char.
-func parseCharRef(ent []byte) (rune, bool) {
-	if len(ent) < 2 || ent[0] != '#' {
-		return 0, false
-	}
-	var r rune
-	if ent[1] == 'x' {
-		if len(ent) == 2 {
-			return 0, false
-		}
-		for _, c := range ent[2:] {
-			h, ok := hexVal(c)
-			if !ok || r > 0x10FFFF {
-				return 0, false
-			}
-			r = r<<4 | rune(h)
-		}
-	} else {
-		for _, c := range ent[1:] {
-			if c < '0' || c > '9' || r > 0x10FFFF {
-				return 0, false
-			}
-			r = r*10 + rune(c-'0')
-		}
-	}
-	switch {
-	case r == 0x9 || r == 0xA || r == 0xD:
-	case r >= 0x20 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
-	default:
-		return 0, false
-	}
-	return r, true
 }
 
 // parseUint parses decimal digits, optionally surrounded by nothing else,
