@@ -177,7 +177,11 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if fs.block != nil {
 			fs.blocked <- struct{}{}
-			<-fs.block
+			select { // released by the test, or given up with the request
+			case <-fs.block:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		reply := echo(msg)
 		if fs.closeAfterSealed.Load() {

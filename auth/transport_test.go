@@ -497,7 +497,11 @@ func TestTransportWaitHonoursContext(t *testing.T) {
 		_, _, err := do(context.Background(), tr, fs.srv.URL, "slow")
 		done <- err
 	}()
-	<-fs.blocked
+	select {
+	case <-fs.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never reached the server")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -231,16 +231,27 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func TestAuthSecretsNeverLogged(t *testing.T) {
-	t.Parallel()
-	for _, mech := range []struct {
+// passwordMechanisms are the sealing mechanisms that carry a password
+// through their own protocol (Negotiate as NTLM here, CredSSP delegating
+// it), with the endpoint settings that offer them.
+func passwordMechanisms() []struct {
+	name    string
+	enabled sessiontest.AuthConfig
+	opt     session.Option
+} {
+	return []struct {
 		name    string
 		enabled sessiontest.AuthConfig
 		opt     session.Option
 	}{
 		{"negotiate", sessiontest.AuthConfig{Negotiate: true}, session.WithNegotiate(authUser, authPassword)},
 		{"credssp", sessiontest.AuthConfig{CredSSP: true}, session.WithCredSSP(authUser, authPassword)},
-	} {
+	}
+}
+
+func TestAuthSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	for _, mech := range passwordMechanisms() {
 		t.Run(mech.name, func(t *testing.T) {
 			t.Parallel()
 			srv := authServer(t, false, mech.enabled, nil)
@@ -386,14 +397,7 @@ func (w *wireTap) String() string {
 // the envelope and the password never appear in clear.
 func TestAuthSealsOnTheWire(t *testing.T) {
 	t.Parallel()
-	for _, mech := range []struct {
-		name    string
-		enabled sessiontest.AuthConfig
-		opt     session.Option
-	}{
-		{"negotiate", sessiontest.AuthConfig{Negotiate: true}, session.WithNegotiate(authUser, authPassword)},
-		{"credssp", sessiontest.AuthConfig{CredSSP: true}, session.WithCredSSP(authUser, authPassword)},
-	} {
+	for _, mech := range passwordMechanisms() {
 		t.Run(mech.name, func(t *testing.T) {
 			t.Parallel()
 			srv := authServer(t, false, mech.enabled, nil)

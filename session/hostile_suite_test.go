@@ -485,7 +485,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			t.Errorf("goroutine of the session still running after Close:\n%s", g)
 		}
 	}
-	<-p.Done()
+	within(t, 10*time.Second, "the pipeline's end", func() { <-p.Done() })
 	srv.Close()
 	goleak.VerifyNone(t, before)
 }

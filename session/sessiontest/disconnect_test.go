@@ -46,7 +46,7 @@ func TestReceiveSizingAcrossTargets(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, pl.Invoke())
 			c.flush()
-			<-written
+			recv(t, written, "write of the handler")
 
 			// The pool has nothing of its own: this Receive only drains the
 			// pipeline's output, and then times out.
@@ -503,7 +503,7 @@ func TestReceiveAfterSmallerEnvelope(t *testing.T) {
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	pl := c.startPipeline(psrp.Cmd("Get-Many").Build())
-	<-written
+	recv(t, written, "write of the handler")
 	r := c.post(env{action: wsman.ActionReceive, shellID: c.shell, timeout: "PT0.5S", body: receiveBody("")})
 	require.Equal(t, "w:TimedOut", r.subcode(), string(r.body))
 
@@ -556,7 +556,7 @@ func TestDisconnectEndsWaitingReceive(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 	r = post(t, hc, s.URL, env{action: wsman.ActionDisconnect, shellID: shell, body: `<rsp:Disconnect/>`}.bytes())
 	require.Equal(t, 200, r.status, string(r.body))
-	r = <-got
+	r = recv(t, got, "answer to the Receive")
 	assert.Equal(t, 500, r.status, string(r.body))
 	assert.Equal(t, wantShellDisconnected, code(r))
 }

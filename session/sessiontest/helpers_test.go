@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -381,4 +382,17 @@ func receiveBody(cmd string) string {
 		attr = ` CommandId="` + cmd + `"`
 	}
 	return `<rsp:Receive><rsp:DesiredStream` + attr + `>stdout</rsp:DesiredStream></rsp:Receive>`
+}
+
+// recv takes one value from ch, failing the test if none comes within 10 s,
+// so that a bug fails the test instead of hanging it.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s within 10s", what)
+		panic("unreachable")
+	}
 }

@@ -160,7 +160,7 @@ func TestReceiveWakesOnInput(t *testing.T) {
 	// must deliver the data.
 	r := post(t, c, s.URL, env{action: wsman.ActionSend, shellID: shell, body: `<rsp:Send><rsp:Stream Name="pr">` + b64("hello") + `</rsp:Stream></rsp:Send>`}.bytes())
 	require.Equal(t, 200, r.status)
-	rr := <-got
+	rr := recv(t, got, "answer to the Receive")
 	require.Equal(t, 200, rr.status, string(rr.body))
 	assert.Equal(t, [][]byte{[]byte("pr:hello")}, rr.streams(t))
 }
@@ -498,7 +498,7 @@ func TestCloseEndsWaitingReceive(t *testing.T) {
 	// Wait until the Receive is in the server, then close.
 	require.Eventually(t, func() bool { return len(s.Shells()) == 1 }, time.Second, time.Millisecond)
 	s.Close()
-	<-done
+	recv(t, done, "end of the Receive")
 	assert.True(t, list[0].isClosed())
 	assert.Empty(t, s.Shells())
 	s.Close() // idempotent
