@@ -314,9 +314,18 @@ func TestReceiveCancel(t *testing.T) {
 		_, err := c.Receive(ctx, ShellRef{ID: "S"}, "", ReceiveOptions{})
 		errc <- err
 	}()
-	<-started
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Receive never reached the server")
+	}
 	cancel()
-	err := <-errc
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive did not return after its context was cancelled")
+	}
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.True(t, strings.HasPrefix(err.Error(), "wsman: Receive: "), err.Error())
 	select {
