@@ -29,6 +29,10 @@ const maxTokenSize = 64 << 10
 // connection than the one the handshake started on.
 var errConnChanged = errors.New("auth: the connection changed during the handshake")
 
+// errNeedProbe reports that a handshake started without the probe got no
+// answer to its first token: it starts over with the probe.
+var errNeedProbe = errors.New("auth: the server did not take up the first token")
+
 // errStale reports that a sealed request could not go out on the bound
 // connection (it was closed, or http.Transport picked another one).
 var errStale = errors.New("auth: the authenticated connection is gone")
@@ -44,6 +48,9 @@ type channel struct {
 	bound     *trackedConn  // the connection init belongs to
 	serverOK  bool          // the mechanism authenticated the server
 	handshake int           // round trips of the last handshake, for tests
+	// offered, when not nil, is shared by the channels of one endpoint:
+	// set once a probe over plain HTTP found the scheme offered.
+	offered *atomic.Bool
 }
 
 func newChannel(t *Transport) *channel {
@@ -112,12 +119,25 @@ func (c *channel) authenticate(req *http.Request, untrusted bool) error {
 	scheme := c.t.Mechanism.scheme()
 	start := time.Now()
 	log.Debug("auth: handshake start", "scheme", scheme, "channel", c.id, "host", req.URL.Host)
+	// The probe (an anonymous POST) learns the offered schemes and the TLS
+	// certificate. Over plain HTTP there is no certificate to bind to, so
+	// once one channel of the endpoint has seen the scheme offered, the
+	// others start with their first token; should that fail, they probe.
+	probe := c.offered == nil || !c.offered.Load() || req.URL.Scheme != "http"
 	var err error
-	for range 2 {
-		if err = c.runHandshake(req, untrusted); !errors.Is(err, errConnChanged) {
-			break
+handshake:
+	for range 3 {
+		err = c.runHandshake(req, untrusted, probe)
+		switch {
+		case errors.Is(err, errConnChanged):
+			log.Debug("auth: connection changed during the handshake, starting over", "scheme", scheme, "channel", c.id)
+		case errors.Is(err, errNeedProbe):
+			log.Debug("auth: the first token was not taken up, probing", "scheme", scheme, "channel", c.id)
+			c.offered.Store(false)
+			probe = true
+		default:
+			break handshake
 		}
-		log.Debug("auth: connection changed during the handshake, starting over", "scheme", scheme, "channel", c.id)
 		c.reset()
 	}
 	if err != nil {
@@ -130,25 +150,32 @@ func (c *channel) authenticate(req *http.Request, untrusted bool) error {
 	return nil
 }
 
-// runHandshake probes for the offered schemes and the TLS certificate,
-// then exchanges tokens until the context is established, every request
-// on the same connection.
-func (c *channel) runHandshake(req *http.Request, untrusted bool) (err error) {
+// runHandshake probes for the offered schemes and the TLS certificate
+// (unless probe is false), then exchanges tokens until the context is
+// established, every request on the same connection.
+func (c *channel) runHandshake(req *http.Request, untrusted, probe bool) (err error) {
 	name, scheme := c.t.name(), c.t.Mechanism.scheme()
 	c.handshake = 0
-	resp, conn, err := c.post(req, "")
-	if err != nil {
-		return fmt.Errorf("auth: %s: probe: %w", name, err)
-	}
-	if resp.StatusCode != http.StatusUnauthorized {
-		return fmt.Errorf("auth: %s: the server answered an unauthenticated request with HTTP %d: %w", name, resp.StatusCode, ErrSchemeNotOffered)
-	}
-	if !offersScheme(resp.Header, scheme) {
-		return fmt.Errorf("auth: %s: WWW-Authenticate offers %q: %w", name, offeredSchemes(resp.Header), ErrSchemeNotOffered)
-	}
 	tgt := target{host: req.URL.Hostname(), untrusted: untrusted}
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		tgt.bindings = gss.TLSServerEndPoint(resp.TLS.PeerCertificates[0])
+	var conn *trackedConn // the handshake's connection, once known
+	if probe {
+		resp, got, err := c.post(req, "")
+		if err != nil {
+			return fmt.Errorf("auth: %s: probe: %w", name, err)
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("auth: %s: the server answered an unauthenticated request with HTTP %d: %w", name, resp.StatusCode, ErrSchemeNotOffered)
+		}
+		if !offersScheme(resp.Header, scheme) {
+			return fmt.Errorf("auth: %s: WWW-Authenticate offers %q: %w", name, offeredSchemes(resp.Header), ErrSchemeNotOffered)
+		}
+		if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+			tgt.bindings = gss.TLSServerEndPoint(resp.TLS.PeerCertificates[0])
+		}
+		if c.offered != nil && resp.TLS == nil {
+			c.offered.Store(true)
+		}
+		conn = got
 	}
 	init, err := c.t.Mechanism.newInitiator(tgt)
 	if err != nil {
@@ -175,12 +202,21 @@ func (c *channel) runHandshake(req *http.Request, untrusted bool) (err error) {
 		if err != nil {
 			return fmt.Errorf("auth: %s: handshake: %w", name, err)
 		}
+		if conn == nil {
+			conn = got
+		}
 		if got != conn {
 			return errConnChanged
 		}
 		in, err := tokenFor(resp.Header, scheme)
 		if err != nil {
 			return fmt.Errorf("auth: %s: %w: %w", name, ErrHandshake, err)
+		}
+		if !probe && c.handshake == 1 && resp.StatusCode == http.StatusUnauthorized && len(in) == 0 {
+			// No answer to the first token: the server may no longer
+			// offer the scheme. Not a refusal of the credentials, which
+			// comes later in the exchange.
+			return errNeedProbe
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:

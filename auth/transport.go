@@ -227,6 +227,11 @@ type pool struct {
 
 	mu   sync.Mutex
 	idle []*channel // most recently used last
+
+	// offered is set once a probe of this endpoint over plain HTTP found
+	// the scheme offered: later channels skip the probe (see
+	// channel.authenticate).
+	offered atomic.Bool
 }
 
 // acquire takes an idle channel, or a new one while fewer than MaxChannels
@@ -245,7 +250,9 @@ func (p *pool) acquire(ctx context.Context) (*channel, error) {
 		return ch, nil
 	}
 	p.mu.Unlock()
-	return newChannel(p.t), nil
+	ch := newChannel(p.t)
+	ch.offered = &p.offered
+	return ch, nil
 }
 
 // release returns ch to the idle set; keep false drops its context and

@@ -9,8 +9,9 @@ package psrp
 // all its pipelines, so they are passed to Add. The zero value is ready to
 // use. A Fragmenter is not safe for concurrent use.
 type Fragmenter struct {
-	queue []outMessage
-	head  int
+	queue  []outMessage
+	head   int
+	queued int // bytes left to pack, headers excluded
 }
 
 // outMessage is a queued message and how much of it has been packed.
@@ -26,19 +27,14 @@ type outMessage struct {
 // it meanwhile.
 func (f *Fragmenter) Add(objectID uint64, msg []byte) {
 	f.queue = append(f.queue, outMessage{objectID: objectID, data: msg})
+	f.queued += len(msg)
 }
 
 // Pending reports whether any message, or part of one, is left to pack.
 func (f *Fragmenter) Pending() bool { return f.head < len(f.queue) }
 
 // Len returns the number of bytes left to pack, headers excluded.
-func (f *Fragmenter) Len() int {
-	n := 0
-	for _, m := range f.queue[f.head:] {
-		n += len(m.data) - m.offset
-	}
-	return n
-}
+func (f *Fragmenter) Len() int { return f.queued }
 
 // Pack appends fragments to dst, at most max bytes of them (headers
 // included; what dst already holds does not count), and returns the
@@ -65,6 +61,7 @@ func (f *Fragmenter) Pack(dst []byte, max int) []byte {
 		}
 		dst = frag.Append(dst)
 		room -= FragmentHeaderSize + n
+		f.queued -= n
 		m.offset += n
 		m.fragmentID++
 		if frag.End {

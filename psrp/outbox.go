@@ -78,11 +78,16 @@ func (o *outbox) add(pipelineID uuid.UUID, stream StreamType, msg []byte) uint64
 // next packs up to max bytes of whole fragments for the first target and
 // stream that has data pending.
 func (o *outbox) next(max int) (Payload, bool) {
+	return o.nextFor(nil, max)
+}
+
+// nextFor is next for the target *pipelineID only (nil: any target).
+func (o *outbox) nextFor(pipelineID *uuid.UUID, max int) (Payload, bool) {
 	if max < FragmentHeaderSize+1 {
 		return Payload{}, false
 	}
 	for _, q := range o.queues {
-		if !q.frag.Pending() {
+		if !q.frag.Pending() || pipelineID != nil && q.pipelineID != *pipelineID {
 			continue
 		}
 		// Start with room for typical payloads; Pack grows it if needed.
@@ -108,6 +113,18 @@ func (o *outbox) pending(pipelineID uuid.UUID) bool {
 		}
 	}
 	return false
+}
+
+// queuedBytes returns the bytes of messages left to pack for pipelineID
+// (any stream).
+func (o *outbox) queuedBytes(pipelineID uuid.UUID) int {
+	n := 0
+	for _, q := range o.queues {
+		if q.pipelineID == pipelineID {
+			n += q.frag.Len()
+		}
+	}
+	return n
 }
 
 // remove drops the queues of a pipeline.

@@ -127,9 +127,23 @@ func (s *ServerPool) NextEvent() (ServerEvent, bool) { return s.events.pop() }
 // pool's, else the command's. Stream is always StreamDefault ("stdout").
 func (s *ServerPool) DataToSend(max int) (Payload, bool) { return s.out.next(max) }
 
+// DataToSendTo is DataToSend for the Receive of one target, pipelineID (zero
+// = the pool): what is queued for other targets stays queued, so that a
+// server can hold each pipeline's output back (see QueuedBytes) until its
+// own Receive comes.
+func (s *ServerPool) DataToSendTo(pipelineID uuid.UUID, max int) (Payload, bool) {
+	return s.out.nextFor(&pipelineID, max)
+}
+
 // HasDataToSend reports whether anything is queued for the target
 // pipelineID (zero = the pool).
 func (s *ServerPool) HasDataToSend(pipelineID uuid.UUID) bool { return s.out.pending(pipelineID) }
+
+// QueuedBytes returns how many bytes of messages for pipelineID (the zero
+// UUID: the pool) wait for DataToSend. A server that writes output faster
+// than its client receives it waits while this is high, so that its memory
+// stays flat however much a pipeline writes.
+func (s *ServerPool) QueuedBytes(pipelineID uuid.UUID) int { return s.out.queuedBytes(pipelineID) }
 
 // ConnectResponse returns up to max bytes of the answer to a
 // CONNECT_RUNSPACEPOOL (SESSION_CAPABILITY and RUNSPACEPOOL_INIT_DATA), for

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
@@ -56,14 +57,23 @@ func TestErrAccessDenied(t *testing.T) {
 			t.Errorf("%s: the error reveals the password: %v", tc.name, err)
 		}
 	}
-	// List and Connect classify the same way.
-	_, err := session.List(ctx, negotiate.URL, client, session.WithNTLM(authUser, wrong), session.WithTrustedHosts("*"))
-	if !errors.Is(err, session.ErrAccessDenied) {
+	// A Client's List, Connect and New classify the same way.
+	c, err := session.NewClient(negotiate.URL, client, session.WithNTLM(authUser, wrong), session.WithTrustedHosts("*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.List(ctx); !errors.Is(err, session.ErrAccessDenied) {
 		t.Errorf("List = %v, want session.ErrAccessDenied", err)
 	}
-	_, err = session.Connect(ctx, negotiate.URL, "some-name", client, session.WithNTLM(authUser, wrong), session.WithTrustedHosts("*"))
-	if !errors.Is(err, session.ErrAccessDenied) {
+	if _, err := c.ConnectName(ctx, "some-name"); !errors.Is(err, session.ErrAccessDenied) {
+		t.Errorf("ConnectName = %v, want session.ErrAccessDenied", err)
+	}
+	if _, err := c.Connect(ctx, uuid.New()); !errors.Is(err, session.ErrAccessDenied) {
 		t.Errorf("Connect = %v, want session.ErrAccessDenied", err)
+	}
+	if _, err := c.New(ctx); !errors.Is(err, session.ErrAccessDenied) {
+		t.Errorf("Client.New = %v, want session.ErrAccessDenied", err)
 	}
 	// Other failures are not access denied.
 	_, err = session.New(ctx, negotiate.URL, client, session.WithConfigurationName("NoSuchEndpoint"), session.WithNTLM(authUser, authPassword), session.WithTrustedHosts("*"))

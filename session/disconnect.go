@@ -166,17 +166,18 @@ func (s *Session) markDetached(cmd string) {
 }
 
 // BufferMode says what a disconnected shell does when a pipeline's output
-// buffer is full (Disconnect-PSSession -OutputBufferingMode).
-type BufferMode int
+// buffer is full (Disconnect-PSSession -OutputBufferingMode). Its values
+// are the names WinRM uses.
+type BufferMode string
 
 // Buffer modes.
 const (
 	// BufferServerDefault keeps the mode of the session configuration.
-	BufferServerDefault BufferMode = iota
+	BufferServerDefault BufferMode = ""
 	// BufferBlock suspends the pipeline until the output is received.
-	BufferBlock
+	BufferBlock BufferMode = "Block"
 	// BufferDrop discards the oldest output to make room.
-	BufferDrop
+	BufferDrop BufferMode = "Drop"
 )
 
 // DisconnectOption configures Disconnect.
@@ -194,10 +195,8 @@ func WithDisconnectIdleTimeout(d time.Duration) DisconnectOption {
 func WithBufferMode(m BufferMode) DisconnectOption {
 	return func(o *wsman.DisconnectOptions) {
 		switch m {
-		case BufferBlock:
-			o.BufferMode = wsman.BufferModeBlock
-		case BufferDrop:
-			o.BufferMode = wsman.BufferModeDrop
+		case BufferBlock, BufferDrop:
+			o.BufferMode = string(m)
 		default:
 			o.BufferMode = ""
 		}
@@ -344,29 +343,11 @@ func (s *Session) Reconnect(ctx context.Context) (err error) {
 	s.mu.Lock()
 	perr := s.pool.Reconnected()
 	events := s.drainEventsLocked()
-	var cmds []string
-	for _, p := range s.pipelines {
-		p.mu.Lock()
-		if p.commandSent && !p.finished {
-			cmds = append(cmds, p.cmdID)
-		}
-		p.mu.Unlock()
-	}
 	s.mu.Unlock()
 	if perr != nil {
 		return fmt.Errorf("session: reconnect: %w", perr)
 	}
-	// MS-PSRP 3.1.5.3.18: a shell Reconnect does not reconnect its
-	// commands. A failure here is not fatal: a command the server no longer
-	// knows fails its own Receive, and that pipeline reports it.
-	for _, id := range cmds {
-		if err := s.wsc.ReconnectCommand(ctx, s.shell, id); err != nil {
-			s.markDetached(id) // its disconnected fault is then final
-			if s.logger != nil {
-				s.logger.Debug("session: reconnect command", "command", id, "err", err.Error())
-			}
-		}
-	}
+	s.reconnectCommands(ctx)
 	s.mu.Lock()
 	s.setStateLocked(StateOpened, nil)
 	s.mu.Unlock()
@@ -375,42 +356,10 @@ func (s *Session) Reconnect(ctx context.Context) (err error) {
 	return nil
 }
 
-// Connect attaches to a disconnected session on target from a new client
-// (Connect-PSSession -ComputerName … -InstanceId/-Name): idOrName is the
-// session's ID (its ShellId, Session.ID of the client that created it) or
-// the name given with WithName. opts are New's options (transport,
-// authentication, TLS …). By ID, the session is looked for in the
-// configuration of WithConfigurationName (default Microsoft.PowerShell), as
-// Connect-PSSession -InstanceId does, without a round trip; by name, the
-// server's sessions are listed first. WithRunspaces and the other pool
-// options do not apply, since the pool exists. A session the server does
-// not know yields an error matching ErrSessionNotFound. The session
-// returned is Opened; use Pipelines and ConnectPipeline to pick up its
-// pipelines. The server must be at protocol 2.2 or later.
-func Connect(ctx context.Context, target, idOrName string, opts ...Option) (_ *Session, err error) {
-	defer func() { err = accessDenied(err) }()
-	idOrName = strings.TrimSpace(idOrName)
-	if idOrName == "" {
-		return nil, errors.New("session: connect: empty session ID or name")
-	}
-	s, err := newSession(target, opts)
-	if err != nil {
-		return nil, err
-	}
-	ref := wsman.ShellRef{ID: strings.ToUpper(idOrName), ResourceURI: s.cfg.resourceURI()}
-	id, err := uuid.Parse(idOrName)
-	if err != nil {
-		info, ferr := s.findShell(ctx, idOrName)
-		if ferr != nil {
-			s.closeTransport()
-			return nil, ferr
-		}
-		if id, err = uuid.Parse(info.ID); err != nil {
-			s.closeTransport()
-			return nil, fmt.Errorf("session: connect: the server reports ShellId %q, not a GUID", info.ID)
-		}
-		ref = info.Ref()
-	}
+// connect attaches a new session of c to the disconnected shell ref, whose
+// pool is id; own says that the session owns c.
+func (c *Client) connect(ctx context.Context, pcfg poolConfig, id uuid.UUID, ref wsman.ShellRef, own bool) (*Session, error) {
+	s := c.newSession(pcfg, own)
 	s.shell = ref
 	if s.shell.ResourceURI == "" {
 		s.shell.ResourceURI = s.cfg.resourceURI()
@@ -428,29 +377,28 @@ func Connect(ctx context.Context, target, idOrName string, opts ...Option) (_ *S
 	return s, nil
 }
 
-// findShell finds the PowerShell shell named by idOrName.
-func (s *Session) findShell(ctx context.Context, idOrName string) (*wsman.ShellInfo, error) {
-	shells, err := s.wsc.EnumerateShells(ctx, "")
+// findShell finds the one PowerShell session named name on c's host.
+func (c *Client) findShell(ctx context.Context, name string) (*wsman.ShellInfo, error) {
+	shells, err := c.WSMan().EnumerateShells(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("session: connect: %w", err)
 	}
-	_, uerr := uuid.Parse(idOrName)
 	var found []wsman.ShellInfo
 	for _, sh := range shells {
 		if _, ok := configurationName(sh.ResourceURI); !ok {
 			continue // a WinRS shell
 		}
-		if (uerr == nil && strings.EqualFold(sh.ID, idOrName)) || (uerr != nil && strings.EqualFold(sh.Name, idOrName)) {
+		if strings.EqualFold(sh.Name, name) {
 			found = append(found, sh)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("%w: %q", ErrSessionNotFound, idOrName)
+		return nil, fmt.Errorf("%w: %q", ErrSessionNotFound, name)
 	case 1:
 		return &found[0], nil
 	}
-	return nil, fmt.Errorf("session: connect: %d sessions are named %q; connect by ID", len(found), idOrName)
+	return nil, fmt.Errorf("session: connect: %d sessions are named %q; connect by ID", len(found), name)
 }
 
 // connect sends the WS-Man Connect with the pool's connectXml, feeds the
@@ -475,6 +423,7 @@ func (s *Session) connect(ctx context.Context) error {
 	if rerr != nil {
 		return s.openFailed(fmt.Errorf("session: connect: %w", rerr))
 	}
+	s.demand.want() // the server may hold pool messages for a reattached pool
 	s.startPoolLoop()
 	select {
 	case <-s.opened:
@@ -491,6 +440,31 @@ func (s *Session) connect(ctx context.Context) error {
 		return s.openFailed(err)
 	}
 	return nil
+}
+
+// reconnectCommands reconnects the commands of the running pipelines after
+// a WS-Man Reconnect of the shell, which (MS-PSRP 3.1.5.3.18) does not
+// reconnect them. A failure here is not fatal: a command the server no
+// longer knows fails its own Receive, and that pipeline reports it.
+func (s *Session) reconnectCommands(ctx context.Context) {
+	s.mu.Lock()
+	var cmds []string
+	for _, p := range s.pipelines {
+		p.mu.Lock()
+		if p.commandSent && !p.finished {
+			cmds = append(cmds, p.cmdID)
+		}
+		p.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, id := range cmds {
+		if err := s.wsc.ReconnectCommand(ctx, s.shell, id); err != nil {
+			s.markDetached(id) // its disconnected fault is then final
+			if s.logger != nil {
+				s.logger.Debug("session: reconnect command", "command", id, "err", err.Error())
+			}
+		}
+	}
 }
 
 // Pipelines lists the IDs of the pipelines (WS-Man commands) the server

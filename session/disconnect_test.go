@@ -172,8 +172,12 @@ func TestConnectFromAnotherClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clientOpts := []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()}
-	infos, err := session.List(ctx, srv.URL, clientOpts...)
+	client, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	infos, err := client.List(ctx)
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -187,14 +191,17 @@ func TestConnectFromAnotherClient(t *testing.T) {
 		t.Errorf("Info = %+v, want Disconnected, %s, running %v", info, session.DefaultConfigurationName, p1.ID())
 	}
 	// The Disconnect options reached the server.
-	if info.BufferMode != "Drop" || info.IdleTimeout != 90*time.Second {
+	if info.BufferMode != session.BufferDrop || info.IdleTimeout != 90*time.Second {
 		t.Errorf("Info BufferMode %q, IdleTimeout %v; want Drop, 1m30s", info.BufferMode, info.IdleTimeout)
 	}
 
-	if _, err := session.Connect(ctx, srv.URL, uuid.NewString(), clientOpts...); !errors.Is(err, session.ErrSessionNotFound) {
+	if _, err := client.Connect(ctx, uuid.New()); !errors.Is(err, session.ErrSessionNotFound) {
 		t.Errorf("Connect to an unknown ID = %v, want ErrSessionNotFound", err)
 	}
-	s2, err := session.Connect(ctx, srv.URL, s1.ID().String(), clientOpts...)
+	if _, err := client.ConnectName(ctx, "no-such-name"); !errors.Is(err, session.ErrSessionNotFound) {
+		t.Errorf("ConnectName with an unknown name = %v, want ErrSessionNotFound", err)
+	}
+	s2, err := client.Connect(ctx, s1.ID())
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -239,11 +246,16 @@ func TestConnectValidatesArguments(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	ctx := testContext(t)
-	if _, err := session.Connect(ctx, srv.URL, "  ", session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()); err == nil {
-		t.Error("Connect with an empty ID = nil error")
+	client, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := session.Connect(ctx, srv.URL, uuid.NewString(), session.WithHTTPClient(srv.Client())); !errors.Is(err, session.ErrUnencrypted) {
-		t.Errorf("Connect over plain http = %v, want ErrUnencrypted", err)
+	defer client.Close()
+	if _, err := client.ConnectName(ctx, "  "); err == nil {
+		t.Error("ConnectName with an empty name = nil error")
+	}
+	if _, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client())); !errors.Is(err, session.ErrUnencrypted) {
+		t.Errorf("NewClient over plain http = %v, want ErrUnencrypted", err)
 	}
 	if _, err := session.New(ctx, srv.URL, session.WithName(" ")); err == nil {
 		t.Error("WithName(\" \") accepted")

@@ -26,10 +26,18 @@ func ExampleSession_Disconnect() {
 		return c.WriteOutput("report ready")
 	})
 	ctx := context.Background()
-	opts := []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()}
+	dial := func() *session.Client {
+		c, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+		if err != nil {
+			log.Fatal(err)
+		}
+		return c
+	}
 
 	// First client: start the job and disconnect.
-	s, err := session.New(ctx, srv.URL, append(opts, session.WithName("nightly"))...)
+	c1 := dial()
+	defer c1.Close()
+	s, err := c1.New(ctx, session.WithName("nightly"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,14 +53,16 @@ func ExampleSession_Disconnect() {
 	close(release)
 
 	// Second client: find the session, connect, receive the job's output.
-	infos, err := session.List(ctx, srv.URL, opts...)
+	c2 := dial()
+	defer c2.Close()
+	infos, err := c2.List(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, in := range infos {
 		fmt.Println("found:", in.State, len(in.Commands), "pipeline(s)")
 	}
-	s2, err := session.Connect(ctx, srv.URL, infos[0].ID.String(), opts...)
+	s2, err := c2.Connect(ctx, infos[0].ID)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func ExamplePipeline_Send() {
 	defer s.Close(ctx)
 
 	// From a sequence:
-	res, err := s.InvokeScript(ctx, "ConvertTo-Upper", session.WithInput(slices.Values([]any{"a", "b"})))
+	res, err := s.InvokeScript(ctx, "ConvertTo-Upper", session.WithInput(slices.Values([]string{"a", "b"})))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -138,3 +138,25 @@ func recordingClient(srv *sessiontest.Server) (*http.Client, *recorder) {
 	rec := &recorder{base: srv.Client().Transport}
 	return &http.Client{Transport: rec}, rec
 }
+
+// clientFor makes a Client of target with the ClientOptions among opts
+// (New's mixed list), closed at cleanup, and returns the SessionOptions.
+func clientFor(t testing.TB, target string, opts ...session.Option) (*session.Client, []session.SessionOption) {
+	t.Helper()
+	var copts []session.ClientOption
+	var sopts []session.SessionOption
+	for _, o := range opts {
+		switch o := o.(type) {
+		case session.ClientOption:
+			copts = append(copts, o)
+		case session.SessionOption:
+			sopts = append(sopts, o)
+		}
+	}
+	c, err := session.NewClient(target, copts...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c, sopts
+}

@@ -9,46 +9,92 @@ import (
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
-// Host is the client side of PowerShell's host interface (PSHost, PSHostUserInterface,
-// PSHostRawUserInterface): what a remote script reaches when it calls Read-Host,
-// Get-Credential, $Host.UI.PromptForChoice, Write-Host, or asks the console for its
-// window size.
+// Host is the client side of PowerShell's host interface (PSHost,
+// PSHostUserInterface, PSHostRawUserInterface): what a remote script
+// reaches when it calls Write-Host, Read-Host, Get-Credential,
+// $Host.UI.PromptForChoice, or asks the console for its window size.
 //
-// Host calls are serviced by the receive loop of the pipeline (or of the runspace
-// pool) that received them: while a Host method runs, no further output of that
-// pipeline is read, exactly as the remote pipeline itself is blocked waiting for the
-// answer. A method must therefore return when ctx is cancelled (the pipeline was
-// stopped or the session closed). Methods may be called from several goroutines at
-// once when several pipelines run.
+// Every Host receives the UI writes. The other calls each have an
+// interface of their own (LineReader, SecureLineReader, Prompter,
+// CredentialPrompter, ChoicePrompter, ProgressWriter, RawUIReader,
+// KeyReader), which a Host implements for the calls it answers, as an
+// http.ResponseWriter may be an http.Flusher: a call whose interface the
+// Host lacks is answered as DefaultHost answers it. So a Host written today
+// keeps compiling, and keeps its behaviour, when this package learns to
+// answer more host calls.
 //
-// A method that returns an error makes the remote call throw: the server sees a
-// HostException carrying the error's text. Embed DefaultHost in your own type to
-// implement only the methods you care about.
+// Host calls are serviced by the receive loop of the pipeline (or of the
+// runspace pool) that received them: while a Host method runs, no further
+// output of that pipeline is read, exactly as the remote pipeline itself is
+// blocked waiting for the answer. A method must therefore return when ctx
+// is cancelled (the pipeline was stopped or the session closed);
+// CallingPipeline(ctx) tells which pipeline asked. Methods may be called
+// from several goroutines at once when several pipelines run.
+//
+// A method that returns an error makes the remote call throw: the server
+// sees a HostException carrying the error's text.
 type Host interface {
-	// ReadLine answers Read-Host.
-	ReadLine(ctx context.Context) (string, error)
-	// ReadLineAsSecureString answers Read-Host -AsSecureString; the
-	// returned SecureString is encrypted with the session key on the way.
-	ReadLineAsSecureString(ctx context.Context) (clixml.SecureString, error)
-	// Prompt answers $Host.UI.Prompt: one value per field, by field name.
-	Prompt(ctx context.Context, caption, message string, fields []FieldDescription) (map[string]any, error)
-	// PromptForCredential answers Get-Credential.
-	PromptForCredential(ctx context.Context, caption, message, userName, targetName string) (clixml.PSCredential, error)
-	// PromptForChoice answers $Host.UI.PromptForChoice with the index of the
-	// chosen item.
-	PromptForChoice(ctx context.Context, caption, message string, choices []ChoiceDescription, defaultChoice int) (int, error)
 	// Write receives the host UI writes (Write-Host, $Host.UI.WriteLine,
 	// WriteErrorLine, WriteWarningLine …). Its error is not reported to the
 	// server (these are void methods).
 	Write(ctx context.Context, w HostWrite) error
-	// WriteProgress receives $Host.UI.WriteProgress calls.
+}
+
+// LineReader is a Host that answers Read-Host.
+type LineReader interface {
+	ReadLine(ctx context.Context) (string, error)
+}
+
+// SecureLineReader is a Host that answers Read-Host -AsSecureString; the
+// returned SecureString is encrypted with the session key on the way.
+type SecureLineReader interface {
+	ReadLineAsSecureString(ctx context.Context) (clixml.SecureString, error)
+}
+
+// Prompter is a Host that answers $Host.UI.Prompt: one value per field, by
+// field name.
+type Prompter interface {
+	Prompt(ctx context.Context, caption, message string, fields []FieldDescription) (map[string]any, error)
+}
+
+// CredentialPrompter is a Host that answers Get-Credential.
+type CredentialPrompter interface {
+	PromptForCredential(ctx context.Context, caption, message, userName, targetName string) (clixml.PSCredential, error)
+}
+
+// ChoicePrompter is a Host that answers $Host.UI.PromptForChoice with the
+// index of the chosen item.
+type ChoicePrompter interface {
+	PromptForChoice(ctx context.Context, caption, message string, choices []ChoiceDescription, defaultChoice int) (int, error)
+}
+
+// ProgressWriter is a Host that receives $Host.UI.WriteProgress calls.
+type ProgressWriter interface {
 	WriteProgress(ctx context.Context, sourceID int64, rec clixml.ProgressRecord) error
-	// RawUI answers the console queries ($Host.UI.RawUI: window size,
-	// colours, cursor, title).
+}
+
+// RawUIReader is a Host that answers the console queries ($Host.UI.RawUI:
+// window size, colours, cursor, title).
+type RawUIReader interface {
 	RawUI(ctx context.Context) (RawUIState, error)
-	// ReadKey answers $Host.UI.RawUI.ReadKey: one key press, read as the
-	// options ask (a script that passes none asks for IncludeKeyDown).
+}
+
+// KeyReader is a Host that answers $Host.UI.RawUI.ReadKey: one key press,
+// read as the options ask (a script that passes none asks for
+// IncludeKeyDown).
+type KeyReader interface {
 	ReadKey(ctx context.Context, options ReadKeyOptions) (KeyInfo, error)
+}
+
+// hostCallKey is the context key of the pipeline a host call came from.
+type hostCallKey struct{}
+
+// CallingPipeline returns the pipeline whose script made the host call
+// being serviced with ctx (the context a Host method receives). ok is false
+// for a call of the runspace pool itself, and for any other context.
+func CallingPipeline(ctx context.Context) (p *Pipeline, ok bool) {
+	p, ok = ctx.Value(hostCallKey{}).(*Pipeline)
+	return p, ok && p != nil
 }
 
 // ReadKeyOptions are the System.Management.Automation.Host.ReadKeyOptions
@@ -161,10 +207,10 @@ type HostWrite struct {
 }
 
 // Size is a console size (System.Management.Automation.Host.Size).
-type Size struct{ Width, Height int32 }
+type Size = clixml.HostSize
 
 // Coordinates is a console position (System.Management.Automation.Host.Coordinates).
-type Coordinates struct{ X, Y int32 }
+type Coordinates = clixml.HostCoordinates
 
 // RawUIState is what the console queries of $Host.UI.RawUI return.
 type RawUIState struct {
@@ -181,11 +227,11 @@ type RawUIState struct {
 // interactive methods: the server sees the call fail with a HostException.
 var ErrHostNotSupported = errors.New("session: not supported by this host")
 
-// DefaultHost is the host used when no WithHost option is given. It answers
-// the console queries with the values of a 120x50 console, discards UI writes
-// and fails every interactive call (ReadLine, ReadKey, prompts) with
-// ErrHostNotSupported, which the remote script sees as an exception. Embed it
-// to implement only some methods.
+// DefaultHost is the host used when no WithHost option is given, and the
+// answer to every call a Host does not implement. It answers the console
+// queries with the values of a 120x50 console, discards UI writes and
+// progress, and fails every interactive call (ReadLine, ReadKey, prompts)
+// with ErrHostNotSupported, which the remote script sees as an exception.
 type DefaultHost struct{}
 
 func notSupported(method string) error {
@@ -227,10 +273,10 @@ func (DefaultHost) RawUI(context.Context) (RawUIState, error) {
 		ForegroundColor:       7, // Gray
 		BackgroundColor:       0, // Black
 		CursorSize:            25,
-		BufferSize:            Size{120, 3000},
-		WindowSize:            Size{120, 50},
-		MaxWindowSize:         Size{120, 50},
-		MaxPhysicalWindowSize: Size{120, 50},
+		BufferSize:            Size{Width: 120, Height: 3000},
+		WindowSize:            Size{Width: 120, Height: 50},
+		MaxWindowSize:         Size{Width: 120, Height: 50},
+		MaxPhysicalWindowSize: Size{Width: 120, Height: 50},
 		WindowTitle:           "gopsrp",
 	}, nil
 }
@@ -240,7 +286,27 @@ func (DefaultHost) ReadKey(context.Context, ReadKeyOptions) (KeyInfo, error) {
 	return KeyInfo{}, notSupported("ReadKey")
 }
 
-var _ Host = DefaultHost{}
+// DefaultHost answers every host call.
+var _ interface {
+	Host
+	LineReader
+	SecureLineReader
+	Prompter
+	CredentialPrompter
+	ChoicePrompter
+	ProgressWriter
+	RawUIReader
+	KeyReader
+} = DefaultHost{}
+
+// hostAs returns h as the interface I of one host call, or DefaultHost
+// when h does not implement it.
+func hostAs[I any](h Host) I {
+	if i, ok := h.(I); ok {
+		return i
+	}
+	return any(DefaultHost{}).(I)
+}
 
 // hostName is what GetName answers.
 const hostName = "gopsrp"
@@ -257,19 +323,19 @@ func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (a
 	case psrp.HostGetCurrentCulture, psrp.HostGetCurrentUICulture:
 		return "en-US", nil
 	case psrp.HostReadLine:
-		return h.ReadLine(ctx)
+		return hostAs[LineReader](h).ReadLine(ctx)
 	case psrp.HostReadLineAsSecureString:
-		return h.ReadLineAsSecureString(ctx)
+		return hostAs[SecureLineReader](h).ReadLineAsSecureString(ctx)
 	case psrp.HostPrompt:
-		return h.Prompt(ctx, p.str(0), p.str(1), p.fields(2))
+		return hostAs[Prompter](h).Prompt(ctx, p.str(0), p.str(1), p.fields(2))
 	case psrp.HostPromptForCredential1, psrp.HostPromptForCredential2:
-		c, err := h.PromptForCredential(ctx, p.str(0), p.str(1), p.str(2), p.str(3))
+		c, err := hostAs[CredentialPrompter](h).PromptForCredential(ctx, p.str(0), p.str(1), p.str(2), p.str(3))
 		if err != nil {
 			return nil, err
 		}
 		return &c, nil
 	case psrp.HostPromptForChoice:
-		n, err := h.PromptForChoice(ctx, p.str(0), p.str(1), p.choices(2), int(p.i32(3)))
+		n, err := hostAs[ChoicePrompter](h).PromptForChoice(ctx, p.str(0), p.str(1), p.choices(2), int(p.i32(3)))
 		return int32(n), err
 	case psrp.HostWrite1:
 		return nil, h.Write(ctx, HostWrite{Kind: HostWriteText, Text: p.str(0)})
@@ -301,11 +367,11 @@ func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (a
 				_ = rec.UnmarshalCLIXML(v) // best effort: a void call has no way to report
 			}
 		}
-		return nil, h.WriteProgress(ctx, p.i64(0), rec)
+		return nil, hostAs[ProgressWriter](h).WriteProgress(ctx, p.i64(0), rec)
 	case psrp.HostGetForegroundColor, psrp.HostGetBackgroundColor, psrp.HostGetCursorPosition,
 		psrp.HostGetWindowPosition, psrp.HostGetCursorSize, psrp.HostGetBufferSize, psrp.HostGetWindowSize,
 		psrp.HostGetWindowTitle, psrp.HostGetMaxWindowSize, psrp.HostGetMaxPhysicalWindowSize:
-		ui, err := h.RawUI(ctx)
+		ui, err := hostAs[RawUIReader](h).RawUI(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +381,7 @@ func callHost(ctx context.Context, h Host, m psrp.HostMethodID, params []any) (a
 		if len(params) == 0 {
 			opts = ReadKeyIncludeKeyDown // ReadKey() without arguments
 		}
-		k, err := h.ReadKey(ctx, opts)
+		k, err := hostAs[KeyReader](h).ReadKey(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -505,4 +571,12 @@ func (p hostParams) choices(i int) []ChoiceDescription {
 		}
 	}
 	return out
+}
+
+// hostCallContext tells the Host which pipeline (nil for the pool) asked.
+func hostCallContext(ctx context.Context, p *Pipeline) context.Context {
+	if p == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, hostCallKey{}, p)
 }

@@ -53,7 +53,7 @@ func TestEndpointURL(t *testing.T) {
 			t.Parallel()
 			var c config
 			for _, o := range tc.opts {
-				o(&c)
+				o.apply(&c)
 			}
 			u, err := c.endpointURL(tc.target)
 			if tc.err {
@@ -83,7 +83,7 @@ func FuzzEndpointURL(f *testing.F) {
 		f.Add(s, false)
 	}
 	f.Fuzz(func(t *testing.T, target string, http bool) {
-		var c config
+		var c clientConfig
 		if http {
 			WithHTTP()(&c)
 		}
@@ -108,7 +108,7 @@ func TestResourceURI(t *testing.T) {
 		{"http://schemas.microsoft.com/powershell/Custom", "http://schemas.microsoft.com/powershell/Custom"},
 	}
 	for _, tc := range tests {
-		c := config{configName: tc.name}
+		c := poolConfig{configName: tc.name}
 		if got := c.resourceURI(); got != tc.want {
 			t.Errorf("resourceURI(%q) = %q, want %q", tc.name, got, tc.want)
 		}
@@ -123,9 +123,7 @@ func TestOptionValidation(t *testing.T) {
 		WithConfigurationName(" "),
 	}
 	for i, o := range bad {
-		var c config
-		o(&c)
-		if len(c.errs) == 0 {
+		if _, err := newConfig([]Option{o}); err == nil {
 			t.Errorf("option %d accepted an invalid value", i)
 		}
 	}

@@ -20,8 +20,8 @@ import (
 // replay of their recordings can decrypt what Windows sent) and for
 // callers that manage their own keys; production code leaves it out. key
 // must be an RSA-2048 private key; it is not copied or modified.
-func WithExchangeKey(key *rsa.PrivateKey) Option {
-	return func(c *config) {
+func WithExchangeKey(key *rsa.PrivateKey) SessionOption {
+	return func(c *poolConfig) {
 		if key == nil || key.N == nil || key.N.BitLen() != 2048 {
 			c.fail("WithExchangeKey: key must be RSA-2048")
 			return

@@ -36,9 +36,9 @@ type Info struct {
 	IdleTimeout     time.Duration
 	ShellRunTime    time.Duration
 	ShellInactivity time.Duration
-	// BufferMode is "Block" or "Drop": what the server does with output
+	// BufferMode is BufferBlock or BufferDrop: what the server does with output
 	// while the shell is disconnected.
-	BufferMode string
+	BufferMode BufferMode
 	// ProcessID is the server process hosting the shell.
 	ProcessID int
 	// Commands are the pipelines (WS-Man commands) the server keeps for the
@@ -46,19 +46,14 @@ type Info struct {
 	Commands []uuid.UUID
 }
 
-// List lists the PowerShell sessions the caller owns on target, connected
-// or disconnected (Get-PSSession -ComputerName), with their pipelines (one
-// more round trip per session). opts are New's options (transport,
-// authentication, TLS, AllowUnencrypted …); options about the pool itself do
-// not apply. WinRS cmd shells are left out.
-func List(ctx context.Context, target string, opts ...Option) (_ []Info, err error) {
+// List lists the PowerShell sessions the caller owns on the host,
+// connected or disconnected (Get-PSSession -ComputerName), with their
+// pipelines (one more round trip per session). WinRS cmd shells are left
+// out.
+func (c *Client) List(ctx context.Context) (_ []Info, err error) {
 	defer func() { err = accessDenied(err) }()
-	s, err := newSession(target, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer s.closeTransport()
-	shells, err := s.wsc.EnumerateShells(ctx, "")
+	wsc := c.WSMan()
+	shells, err := wsc.EnumerateShells(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("session: list: %w", err)
 	}
@@ -72,7 +67,7 @@ func List(ctx context.Context, target string, opts ...Option) (_ []Info, err err
 		if err != nil {
 			return nil, err
 		}
-		ids, err := s.wsc.EnumerateCommands(ctx, sh.ID)
+		ids, err := wsc.EnumerateCommands(ctx, sh.ID)
 		if err != nil {
 			return nil, fmt.Errorf("session: list pipelines of %v: %w", info.ID, err)
 		}
@@ -110,7 +105,7 @@ func infoFromShell(sh *wsman.ShellInfo) (Info, error) {
 		IdleTimeout:       sh.IdleTimeout,
 		ShellRunTime:      sh.ShellRunTime,
 		ShellInactivity:   sh.ShellInactivity,
-		BufferMode:        sh.BufferMode,
+		BufferMode:        BufferMode(sh.BufferMode),
 		ProcessID:         sh.ProcessID,
 	}
 	if strings.EqualFold(sh.State, "Disconnected") {

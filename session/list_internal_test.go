@@ -81,24 +81,22 @@ func TestFindShell(t *testing.T) {
 		notFound bool
 		err      bool
 	}{
-		{idOrName: shellA, want: shellA},
-		{idOrName: strings.ToLower(shellB), want: shellB},
 		{idOrName: "job", want: shellA},
 		{idOrName: "JOB", want: shellA},
-		{idOrName: "twin", err: true},                                      // ambiguous
-		{idOrName: "winrs", notFound: true},                                // a cmd shell is no session
-		{idOrName: "7C2CAF65-A173-4C2D-BE30-4BAD5E6F7081", notFound: true}, // same, by ID
+		{idOrName: "twin", err: true},       // ambiguous
+		{idOrName: "winrs", notFound: true}, // a cmd shell is no session
+		{idOrName: shellA, notFound: true},  // names only: Connect takes IDs
 		{idOrName: "nope", notFound: true},
 		{idOrName: uuid.NewString(), notFound: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.idOrName, func(t *testing.T) {
 			t.Parallel()
-			s, err := newSession("https://win01", []Option{WithHTTPClient(&http.Client{Transport: enumerateRT{shells}})})
+			c, err := NewClient("https://win01", WithHTTPClient(&http.Client{Transport: enumerateRT{shells}}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			info, err := s.findShell(context.Background(), tc.idOrName)
+			info, err := c.findShell(context.Background(), tc.idOrName)
 			switch {
 			case tc.notFound:
 				if !errors.Is(err, ErrSessionNotFound) {
@@ -121,7 +119,7 @@ func TestListMapsShells(t *testing.T) {
 	t.Parallel()
 	shells := shellXML(shellA, "job", psURI, "Disconnected") + shellXML(shellB, "", jeaURI, "Connected") +
 		shellXML("7C2CAF65-A173-4C2D-BE30-4BAD5E6F7081", "", cmdURI, "Connected")
-	infos, err := List(context.Background(), "https://win01",
+	infos, err := listAt(context.Background(), "https://win01",
 		WithHTTPClient(&http.Client{Transport: enumerateRT{shells}}))
 	if err != nil {
 		t.Fatal(err)
@@ -139,16 +137,16 @@ func TestListMapsShells(t *testing.T) {
 		t.Errorf("second = %+v", b)
 	}
 	// A malformed ShellId is an error, not a zero ID.
-	_, err = List(context.Background(), "https://win01",
+	_, err = listAt(context.Background(), "https://win01",
 		WithHTTPClient(&http.Client{Transport: enumerateRT{shellXML("not-a-guid", "", psURI, "Connected")}}))
 	if err == nil {
 		t.Error("List with a malformed ShellId = nil error")
 	}
-	// List shares New's option checks.
-	if _, err := List(context.Background(), "http://win01"); !errors.Is(err, ErrUnencrypted) {
+	// NewClient checks what New checks.
+	if _, err := listAt(context.Background(), "http://win01"); !errors.Is(err, ErrUnencrypted) {
 		t.Errorf("List over plain http = %v, want ErrUnencrypted", err)
 	}
-	if _, err := List(context.Background(), "ftp://win01"); !errors.Is(err, ErrInvalidTarget) {
+	if _, err := listAt(context.Background(), "ftp://win01"); !errors.Is(err, ErrInvalidTarget) {
 		t.Errorf("List with a bad target = %v, want ErrInvalidTarget", err)
 	}
 }
@@ -212,7 +210,7 @@ func FuzzList(f *testing.F) {
 		client := &http.Client{Transport: rawRT{body}}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		infos, err := List(ctx, "https://win01", WithHTTPClient(client))
+		infos, err := listAt(ctx, "https://win01", WithHTTPClient(client))
 		if err == nil {
 			for _, in := range infos {
 				if in.ID == uuid.Nil && !strings.Contains(string(body), uuid.Nil.String()) {
@@ -223,14 +221,24 @@ func FuzzList(f *testing.F) {
 				}
 			}
 		}
-		s, err := newSession("https://win01", []Option{WithHTTPClient(client)})
+		c, err := NewClient("https://win01", WithHTTPClient(client))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info, err := s.findShell(ctx, shellA); err == nil && !strings.EqualFold(info.ID, shellA) {
-			t.Errorf("findShell(%s) found %q", shellA, info.ID)
+		if info, err := c.findShell(ctx, "job"); err == nil && !strings.EqualFold(info.Name, "job") {
+			t.Errorf("findShell(job) found %q", info.Name)
 		}
 	})
 }
 
 const psPrefix = "http://schemas.microsoft.com/powershell/"
+
+// listAt is NewClient(target, opts...).List(ctx).
+func listAt(ctx context.Context, target string, opts ...ClientOption) ([]Info, error) {
+	c, err := NewClient(target, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.List(ctx)
+}

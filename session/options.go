@@ -42,7 +42,7 @@ const requestMargin = 10 * time.Second
 // requestTimeout is the default deadline of one WS-Man request: the
 // OperationTimeout plus requestMargin, or plus the OperationTimeout itself
 // when that is shorter.
-func (c *config) requestTimeout() time.Duration {
+func (c *clientConfig) requestTimeout() time.Duration {
 	op := c.opTimeout
 	if op <= 0 {
 		op = wsman.DefaultOperationTimeout
@@ -50,11 +50,42 @@ func (c *config) requestTimeout() time.Duration {
 	return op + min(op, requestMargin)
 }
 
-// Option configures New. Options are applied in order; a later option
-// overrides an earlier one.
-type Option func(*config)
+// Option configures New. It is either a ClientOption, which says how to
+// reach the host (authentication, TLS, timeouts …), or a SessionOption,
+// which shapes the runspace pool (runspaces, host, name …). Options are
+// applied in order; a later option overrides an earlier one.
+type Option interface {
+	apply(*config)
+}
 
+// ClientOption configures how a Client (or New) reaches a host: the
+// transport, authentication, TLS and the settings of every WS-Man request.
+type ClientOption func(*clientConfig)
+
+func (o ClientOption) apply(c *config) {
+	if o != nil {
+		o(&c.clientConfig)
+	}
+}
+
+// SessionOption configures a runspace pool that New, Client.New or
+// Client.Connect opens.
+type SessionOption func(*poolConfig)
+
+func (o SessionOption) apply(c *config) {
+	if o != nil {
+		o(&c.poolConfig)
+	}
+}
+
+// config is every option New takes.
 type config struct {
+	clientConfig
+	poolConfig
+}
+
+// clientConfig is what ClientOptions set.
+type clientConfig struct {
 	httpClient       *http.Client
 	basicUser        string
 	basicPass        string
@@ -65,35 +96,58 @@ type config struct {
 	tlsConfig        *tls.Config
 	forceHTTP        bool
 	port             int
-	configName       string
-	minRunspaces     int
-	maxRunspaces     int
-	appArgs          map[string]any
-	idleTimeout      time.Duration
-	noProfile        bool
-	host             Host
 	opTimeout        time.Duration
 	maxEnvelope      int
 	allowRedirects   bool
 	crossOrigin      bool
 	logger           *slog.Logger
 	allowUnencrypted bool
-	stateHook        func(StateChange)
-	name             string
 	errs             []error
-	exchangeKey      *rsa.PrivateKey // WithExchangeKey (keyexchange.go)
 }
 
-func (c *config) fail(format string, args ...any) {
+// poolConfig is what SessionOptions set.
+type poolConfig struct {
+	configName   string
+	minRunspaces int
+	maxRunspaces int
+	appArgs      map[string]any
+	idleTimeout  time.Duration
+	noProfile    bool
+	host         Host
+	name         string
+	exchangeKey  *rsa.PrivateKey // WithExchangeKey (keyexchange.go)
+	robust       robustConfig    // WithReconnectWindow (robust.go)
+	errs         []error
+}
+
+func (c *clientConfig) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("session: "+format, args...))
+}
+
+func (c *poolConfig) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("session: "+format, args...))
+}
+
+// newConfig applies opts, in order.
+func newConfig[O Option](opts []O) (config, error) {
+	var cfg config
+	for _, o := range opts {
+		if any(o) != nil {
+			o.apply(&cfg)
+		}
+	}
+	if errs := append(cfg.clientConfig.errs, cfg.poolConfig.errs...); len(errs) > 0 {
+		return cfg, errors.Join(errs...)
+	}
+	return cfg, nil
 }
 
 // WithHTTPClient sends every request through client. Its Transport is where
 // authentication and message encryption live (see package auth). A Transport
 // that implements auth.MessageEncrypter and reports true counts as encrypted
 // for plain http:// URLs. The client is not modified and not closed.
-func WithHTTPClient(client *http.Client) Option {
-	return func(c *config) {
+func WithHTTPClient(client *http.Client) ClientOption {
+	return func(c *clientConfig) {
 		if client == nil {
 			c.fail("WithHTTPClient: nil client")
 			return
@@ -113,8 +167,8 @@ func WithHTTPClient(client *http.Client) Option {
 // The client's Transport (WithHTTPClient), if given, must be an
 // *http.Transport: it is cloned once per authenticated connection, so its
 // TLS configuration, dialer and proxy hold on every connection.
-func WithAuth(m auth.Mechanism) Option {
-	return func(c *config) {
+func WithAuth(m auth.Mechanism) ClientOption {
+	return func(c *clientConfig) {
 		if m == nil {
 			c.fail("WithAuth: nil mechanism")
 			return
@@ -127,14 +181,14 @@ func WithAuth(m auth.Mechanism) Option {
 // Kerberos when the host has a name and a ticket can be had, NTLM
 // otherwise. user is "user", `DOMAIN\user` or "user@domain". It is
 // WithAuth(&auth.Negotiate{Username: user, Password: password}).
-func WithNegotiate(user, password string) Option {
+func WithNegotiate(user, password string) ClientOption {
 	return WithAuth(&auth.Negotiate{Username: user, Password: password})
 }
 
 // WithNTLM authenticates with NTLMv2 (raw NTLMSSP tokens under the
 // Negotiate scheme) and seals every message. NTLM does not prove the
 // server's identity: over http:// the host must be in WithTrustedHosts.
-func WithNTLM(user, password string) Option {
+func WithNTLM(user, password string) ClientOption {
 	return WithAuth(&auth.NTLM{Username: user, Password: password})
 }
 
@@ -143,7 +197,7 @@ func WithNTLM(user, password string) Option {
 // empty user and password use the credential cache named by KRB5CCNAME
 // (after kinit). krb5.conf comes from KRB5_CONFIG or /etc/krb5.conf. For
 // keytabs, other service classes or delegation use WithAuth(&auth.Kerberos{…}).
-func WithKerberos(user, password string) Option {
+func WithKerberos(user, password string) ClientOption {
 	return WithAuth(&auth.Kerberos{Username: user, Password: password})
 }
 
@@ -151,7 +205,7 @@ func WithKerberos(user, password string) Option {
 // delegates user's password to the server, for the second hop. CredSSP
 // does not prove the server's identity: over http:// the host must be in
 // WithTrustedHosts.
-func WithCredSSP(user, password string) Option {
+func WithCredSSP(user, password string) ClientOption {
 	return WithAuth(&auth.CredSSP{Username: user, Password: password})
 }
 
@@ -159,8 +213,8 @@ func WithCredSSP(user, password string) Option {
 // user on the server (WinRM certificate authentication). It needs https://.
 // It cannot be combined with WithHTTPClient or WithTLSConfig's own
 // Certificates; the certificate is added to WithTLSConfig's configuration.
-func WithCertificate(cert tls.Certificate) Option {
-	return func(c *config) {
+func WithCertificate(cert tls.Certificate) ClientOption {
+	return func(c *clientConfig) {
 		if len(cert.Certificate) == 0 {
 			c.fail("WithCertificate: empty certificate")
 			return
@@ -173,8 +227,8 @@ func WithCertificate(cert tls.Certificate) Option {
 // password with every request and encrypts nothing: over plain http:// it
 // is refused unless WithAllowUnencrypted is given and the host is in
 // WithTrustedHosts.
-func WithBasicAuth(user, password string) Option {
-	return func(c *config) {
+func WithBasicAuth(user, password string) ClientOption {
+	return func(c *clientConfig) {
 		c.basic, c.basicUser, c.basicPass, c.mech = true, user, password, nil
 	}
 }
@@ -184,25 +238,25 @@ func WithBasicAuth(user, password string) Option {
 // Basic), like WinRM's TrustedHosts: host names and IP addresses,
 // "*.corp.example" for a domain, "*" for every host. HTTPS and Kerberos
 // with mutual authentication need no entry.
-func WithTrustedHosts(patterns ...string) Option {
-	return func(c *config) { c.trustedHosts = append(c.trustedHosts, patterns...) }
+func WithTrustedHosts(patterns ...string) ClientOption {
+	return func(c *clientConfig) { c.trustedHosts = append(c.trustedHosts, patterns...) }
 }
 
 // WithTLSConfig uses cfg for HTTPS (root CAs, client certificates, server
 // name). Certificates are verified unless cfg itself says otherwise. It
 // cannot be combined with WithHTTPClient: configure that client's transport
 // instead.
-func WithTLSConfig(cfg *tls.Config) Option {
-	return func(c *config) { c.tlsConfig = cfg }
+func WithTLSConfig(cfg *tls.Config) ClientOption {
+	return func(c *clientConfig) { c.tlsConfig = cfg }
 }
 
 // WithHTTP makes a target given as a host name use http:// and port 5985.
 // Plain HTTP still needs WithAllowUnencrypted or an encrypting transport.
-func WithHTTP() Option { return func(c *config) { c.forceHTTP = true } }
+func WithHTTP() ClientOption { return func(c *clientConfig) { c.forceHTTP = true } }
 
 // WithPort sets the port used when the target does not name one.
-func WithPort(port int) Option {
-	return func(c *config) {
+func WithPort(port int) ClientOption {
+	return func(c *clientConfig) {
 		if port <= 0 || port > 65535 {
 			c.fail("WithPort: invalid port %d", port)
 			return
@@ -215,8 +269,8 @@ func WithPort(port int) Option {
 // JEA endpoint. A bare name gets "http://schemas.microsoft.com/powershell/"
 // prefixed; a full resource URI is used as is. The default is
 // Microsoft.PowerShell.
-func WithConfigurationName(name string) Option {
-	return func(c *config) {
+func WithConfigurationName(name string) SessionOption {
+	return func(c *poolConfig) {
 		if strings.TrimSpace(name) == "" {
 			c.fail("WithConfigurationName: empty name")
 			return
@@ -227,8 +281,8 @@ func WithConfigurationName(name string) Option {
 
 // WithRunspaces sets the minimum and maximum number of runspaces of the pool;
 // at most max pipelines run at once (default 1 and 1).
-func WithRunspaces(minRunspaces, maxRunspaces int) Option {
-	return func(c *config) {
+func WithRunspaces(minRunspaces, maxRunspaces int) SessionOption {
+	return func(c *poolConfig) {
 		if minRunspaces < 1 || maxRunspaces < minRunspaces || maxRunspaces > 1<<16 {
 			c.fail("WithRunspaces: need 1 <= min <= max <= 65536, got %d, %d", minRunspaces, maxRunspaces)
 			return
@@ -239,14 +293,14 @@ func WithRunspaces(minRunspaces, maxRunspaces int) Option {
 
 // WithApplicationArguments sends args to the server, where they appear as
 // $PSSenderInfo.ApplicationArguments.
-func WithApplicationArguments(args map[string]any) Option {
-	return func(c *config) { c.appArgs = args }
+func WithApplicationArguments(args map[string]any) SessionOption {
+	return func(c *poolConfig) { c.appArgs = args }
 }
 
 // WithIdleTimeout asks the server to close the shell after d without
 // activity (rsp:IdleTimeOut). Zero leaves the server's default.
-func WithIdleTimeout(d time.Duration) Option {
-	return func(c *config) {
+func WithIdleTimeout(d time.Duration) SessionOption {
+	return func(c *poolConfig) {
 		if d < 0 {
 			c.fail("WithIdleTimeout: negative duration")
 			return
@@ -256,12 +310,12 @@ func WithIdleTimeout(d time.Duration) Option {
 }
 
 // WithNoProfile asks the server not to load the user profile (WINRS_NOPROFILE).
-func WithNoProfile() Option { return func(c *config) { c.noProfile = true } }
+func WithNoProfile() SessionOption { return func(c *poolConfig) { c.noProfile = true } }
 
 // WithHost services host calls (Read-Host, prompts, Write-Host) with h
 // instead of DefaultHost.
-func WithHost(h Host) Option {
-	return func(c *config) {
+func WithHost(h Host) SessionOption {
+	return func(c *poolConfig) {
 		if h == nil {
 			c.fail("WithHost: nil host")
 			return
@@ -275,8 +329,8 @@ func WithHost(h Host) Option {
 // the default deadline of every WS-Man request (see New):
 // OperationTimeout plus a margin of 10 s, or of OperationTimeout itself when
 // that is shorter.
-func WithOperationTimeout(d time.Duration) Option {
-	return func(c *config) {
+func WithOperationTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) {
 		if d <= 0 {
 			c.fail("WithOperationTimeout: need a positive duration")
 			return
@@ -288,8 +342,8 @@ func WithOperationTimeout(d time.Duration) Option {
 // WithMaxEnvelopeSize fixes the WS-Man MaxEnvelopeSize in bytes. Without it
 // the session starts at 153600 and raises it to 512000 once the server
 // reports protocol 2.2 or later.
-func WithMaxEnvelopeSize(n int) Option {
-	return func(c *config) {
+func WithMaxEnvelopeSize(n int) ClientOption {
+	return func(c *clientConfig) {
 		if n < 8192 {
 			c.fail("WithMaxEnvelopeSize: %d is too small (minimum 8192)", n)
 			return
@@ -300,41 +354,32 @@ func WithMaxEnvelopeSize(n int) Option {
 
 // WithAllowRedirects follows HTTP redirects (at most 5), like
 // -AllowRedirection. They are refused by default.
-func WithAllowRedirects() Option { return func(c *config) { c.allowRedirects = true } }
+func WithAllowRedirects() ClientOption { return func(c *clientConfig) { c.allowRedirects = true } }
 
 // WithAllowCrossOriginRedirects follows redirects (like WithAllowRedirects)
 // also to another scheme, host or port. The credentials then go to that
 // host, as with PowerShell's -AllowRedirection: use it only when the
 // redirect target is trusted with them. Without it a cross-origin redirect
 // is refused with a *wsman.RedirectError.
-func WithAllowCrossOriginRedirects() Option {
-	return func(c *config) { c.allowRedirects, c.crossOrigin = true, true }
+func WithAllowCrossOriginRedirects() ClientOption {
+	return func(c *clientConfig) { c.allowRedirects, c.crossOrigin = true, true }
 }
 
 // WithLogger logs one debug record per WS-Man call and the session's state
 // changes to l. Bodies and credentials are never logged.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
 
 // WithAllowUnencrypted permits traffic over plain http:// that the transport
 // does not encrypt (and Basic authentication over it): everything, including
 // a Basic password, then crosses the network in clear text. Use it only on
 // trusted test networks.
-func WithAllowUnencrypted() Option { return func(c *config) { c.allowUnencrypted = true } }
-
-// WithStateChanges calls fn with every change of the session's state and
-// availability from the start of New (Opening) to Close (Closed), in order,
-// from one goroutine of the session. Close returns only after fn has
-// received the change to StateClosed. fn must not call Close or wait for
-// the session. See also Session.Watch.
-func WithStateChanges(fn func(StateChange)) Option {
-	return func(c *config) { c.stateHook = fn }
-}
+func WithAllowUnencrypted() ClientOption { return func(c *clientConfig) { c.allowUnencrypted = true } }
 
 // WithName names the session's shell on the server (the Name attribute of
 // rsp:Shell, like New-PSSession -Name), so that another client can find it
 // with List and attach to it with Connect by name.
-func WithName(name string) Option {
-	return func(c *config) {
+func WithName(name string) SessionOption {
+	return func(c *poolConfig) {
 		if strings.TrimSpace(name) == "" {
 			c.fail("WithName: empty name")
 			return
@@ -344,7 +389,7 @@ func WithName(name string) Option {
 }
 
 // resourceURI returns the WS-Man resource URI of the configuration.
-func (c *config) resourceURI() string {
+func (c *poolConfig) resourceURI() string {
 	name := c.configName
 	if name == "" {
 		name = DefaultConfigurationName
@@ -361,7 +406,7 @@ var ErrInvalidTarget = errors.New("session: invalid target")
 
 // endpointURL turns target (a URL, or a host name or IP with an optional
 // port; IPv6 in brackets) into the WS-Man endpoint URL.
-func (c *config) endpointURL(target string) (*url.URL, error) {
+func (c *clientConfig) endpointURL(target string) (*url.URL, error) {
 	target = strings.TrimSpace(target)
 	if target == "" {
 		return nil, fmt.Errorf("%w: empty", ErrInvalidTarget)

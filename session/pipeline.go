@@ -44,11 +44,22 @@ type startConfig struct {
 }
 
 // WithInput feeds the values of seq to the pipeline as its input ($input,
-// pipeline-bound parameters), then closes the input. seq runs in its own
+// pipeline-bound parameters), then closes the input: any sequence, such as
+// slices.Values([]string{"a", "b"}) or maps.Keys(m). seq runs in its own
 // goroutine, which stops asking for values once the pipeline has ended;
 // Close does not wait for a seq that blocks forever.
-func WithInput(seq iter.Seq[any]) StartOption {
-	return func(c *startConfig) { c.input, c.inputCh = seq, nil }
+func WithInput[T any](seq iter.Seq[T]) StartOption {
+	var in iter.Seq[any]
+	if seq != nil {
+		in = func(yield func(any) bool) {
+			for v := range seq {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+	return func(c *startConfig) { c.input, c.inputCh = in, nil }
 }
 
 // WithInputChannel feeds the values received from ch to the pipeline as its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,10 +29,16 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 	if p != nil {
 		cmd = p.cmdID
 	}
-	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true})
+	seq := s.receiveSeq(cmd) // repeated after a lost answer (robust.go)
+	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true, SequenceID: seq})
 	if err != nil {
 		return false, false, err
 	}
+	s.receiveAnswered(cmd, seq)
+	// The pool consumes the data before Receive returns (the defragmenter
+	// copies what it must keep), so the buffer can go back for the next
+	// response.
+	defer res.Release()
 	run := errorRun{pipeline: uuid.Nil}
 	if p != nil {
 		run.pipeline = p.id
@@ -132,18 +139,90 @@ func (s *Session) appendEventsLocked(evs []psrp.Event) []psrp.Event {
 	}
 }
 
+// poolIdleDelay is how long an opened pool that nothing has needed yet
+// goes without its Receive (see poolDemand).
+const poolIdleDelay = time.Second
+
+// pipelineWakeDelay is how long a pipeline runs before the pool's Receive
+// starts, unless its first Receive round returns before it ends.
+const pipelineWakeDelay = 500 * time.Millisecond
+
+// poolDemand holds back the pool's Receive after the open until something
+// could need it, so that a short-lived session (open, a quick pipeline,
+// close) does not pay a round trip for it. The pool stream carries answers
+// to what the client sends on it (runspace requests, the key exchange), pool
+// host calls and key requests, which come only while a pipeline runs, and
+// what the server sends on its own (user events, state changes), which it
+// holds until a Receive comes. So the Receive starts, for good, at the first
+// of: a Send on the pool stream, a pipeline outliving its first Receive
+// round or running for pipelineWakeDelay, a Connect or Reconnect, or the
+// pool being open for poolIdleDelay. The zero value holds back.
+type poolDemand struct {
+	mu     sync.Mutex
+	wanted chan struct{} // closed by want
+	done   bool
+}
+
+func (d *poolDemand) ch() chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.wanted == nil {
+		d.wanted = make(chan struct{})
+	}
+	return d.wanted
+}
+
+// want starts the pool's Receive; later calls do nothing.
+func (d *poolDemand) want() {
+	ch := d.ch()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		d.done = true
+		close(ch)
+	}
+}
+
+// awaitPoolDemand returns once the opened pool's Receive is wanted, the link
+// goes down with nothing in flight (the loop then parks as usual), or ctx
+// ends (false). While the pool is opening it returns at once.
+func (s *Session) awaitPoolDemand(ctx context.Context) bool {
+	select {
+	case <-s.opened:
+	default:
+		return true
+	}
+	wanted := s.demand.ch()
+	select {
+	case <-wanted:
+		return true
+	default:
+	}
+	idle := time.NewTimer(poolIdleDelay)
+	defer idle.Stop()
+	select {
+	case <-wanted:
+	case <-idle.C:
+		s.demand.want()
+	case <-s.currentLink().quiet:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
 // poolLoop keeps a Receive outstanding on the pool while the session is
-// attached: it completes the open, and carries pool host calls, key
-// exchange answers, runspace answers and state changes. While the session
-// is disconnected it parks until Reconnect. It ends when the session closes
-// or breaks.
+// attached and the Receive is wanted (see poolDemand): it completes the
+// open, and carries pool host calls, key exchange answers, runspace answers
+// and state changes. While the session is disconnected it parks until
+// Reconnect. It ends when the session closes or breaks.
 func (s *Session) poolLoop() {
 	defer s.wg.Done()
 	defer func() { s.currentLink().parkPool() }()
 	ctx := s.bgCtx
 	var bo backoff
 	for {
-		if !bo.wait(ctx, nil) {
+		if !bo.wait(ctx, nil) || !s.awaitPoolDemand(ctx) {
 			s.openDone(ErrClosed)
 			return
 		}
@@ -152,6 +231,9 @@ func (s *Session) poolLoop() {
 			l.parkPool()
 			select {
 			case <-l.resumed:
+				// The server may hold pool messages from the time the
+				// session was away.
+				s.demand.want()
 				continue
 			case <-ctx.Done():
 				s.openDone(ErrClosed)
@@ -169,6 +251,9 @@ func (s *Session) poolLoop() {
 		if err != nil {
 			if wsman.IsTimeout(err) {
 				continue
+			}
+			if err = s.rideOut(ctx, err); err == nil {
+				continue // back after a network failure: the same Receive again
 			}
 			if errors.Is(err, wsman.ErrShellDisconnected) && s.shellDisconnected(ctx, l, "") {
 				continue // parks until Reconnect
@@ -245,7 +330,11 @@ func (p *Pipeline) endedRemotely() bool {
 // was sent is handled like any other, so output the server already took
 // from its buffer for it is delivered.
 func (s *Session) pipelineReceive(p *Pipeline) error {
+	defer s.forgetReceiveSeq(p.cmdID)
 	var bo backoff
+	// A pipeline that runs on may bring pool host calls or key requests.
+	wake := time.AfterFunc(pipelineWakeDelay, s.demand.want)
+	defer wake.Stop()
 	for {
 		if err := p.waitRoom(p.ctx); err != nil {
 			return err
@@ -273,6 +362,12 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			if wsman.IsTimeout(err) {
 				continue // nothing yet
 			}
+			if err = s.rideOut(p.ctx, err); err == nil {
+				continue // back after a network failure: the same Receive again
+			}
+			if p.ctx.Err() != nil {
+				return p.ctx.Err()
+			}
 			if errors.Is(err, wsman.ErrShellDisconnected) && s.shellDisconnected(p.ctx, l, p.cmdID) {
 				continue // parks until Reconnect
 			}
@@ -287,6 +382,7 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 		if done {
 			return ErrNoFinalState
 		}
+		s.demand.want() // the pipeline outlived a Receive round
 	}
 }
 
@@ -430,7 +526,7 @@ func (s *Session) poolStateChanged(e psrp.PoolStateChanged) {
 // methods that return a value. An answer that cannot be sent is replaced by
 // an error answer, so the remote call never waits forever.
 func (s *Session) serviceHostCall(ctx context.Context, p *Pipeline, callID int64, m psrp.HostMethodID, params []any) {
-	val, err := callHost(ctx, s.host, m, params)
+	val, err := callHost(hostCallContext(ctx, p), s.host, m, params)
 	if m.IsVoid() {
 		return
 	}

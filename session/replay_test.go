@@ -24,6 +24,7 @@ import (
 
 	"github.com/gopsrp/gopsrp/internal/captures"
 	"github.com/gopsrp/gopsrp/internal/replay"
+	"github.com/gopsrp/gopsrp/internal/replay/winrsreplay"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/session"
@@ -53,10 +54,26 @@ func TestReplayWindowsCaptures(t *testing.T) {
 	}
 	sort.Strings(files)
 	require.NotEmpty(t, files, "no captures in %s (set %s)", dir, replay.EnvCapturesDir)
+	var (
+		mu   sync.Mutex
+		full []string // the scenarios replayed in full
+	)
+	t.Cleanup(func() { // after every scenario's subtest
+		sort.Strings(full)
+		t.Logf("%d of %d recorded scenarios replayed in full: %s", len(full), len(files), strings.Join(full, ", "))
+	})
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".yml")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			defer func() {
+				if !t.Failed() && !t.Skipped() {
+					t.Logf("%s: replayed in full", name)
+					mu.Lock()
+					full = append(full, name)
+					mu.Unlock()
+				}
+			}()
 			conv, err := replay.Load(f)
 			require.NoError(t, err)
 			// The same conversation as an older WinRM would have had it
@@ -89,11 +106,6 @@ func TestReplayWindowsCaptures(t *testing.T) {
 			t.Run("server-assigned ShellIds", func(t *testing.T) {
 				replayRun(t, older, sc)
 			})
-			if sc.partial != "" {
-				// The PowerShell part ran and was checked above (a failure
-				// there still fails the test); the rest is reported.
-				t.Skipf("%s: PowerShell part replayed; not replayed: %s", name, sc.partial)
-			}
 		})
 	}
 }
@@ -107,11 +119,10 @@ type replayScenario struct {
 	skip     string
 	reason   replayReason
 	evidence int
-	// partial says which part of the scenario is not replayed (WinRS cmd
-	// shells beside the PowerShell ones).
-	partial string
-	shells  []*replayShell
-	winrs   map[int]bool // shell positions of WinRS shells
+	shells []*replayShell
+	// winrs holds the shell positions of WinRS cmd shells, which
+	// winrsreplay drives after the PowerShell pools.
+	winrs map[int]bool
 	// exchangeKey is the recorded client's RSA key when the recording was
 	// made with pypsrp's fixed key (the key-exchange vector), so that our
 	// client can send the same PUBLIC_KEY and read the recorded answer.
@@ -231,9 +242,12 @@ const (
 	// of its pool is left running for it to nest in, which the session API
 	// refuses (ErrNoOuterPipeline). Evidence: its Command.
 	reasonNested
-	// reasonNoPool: no PowerShell runspace pool, only WinRS cmd shells.
+	// reasonCmdFirst: a WinRS cmd shell is created before a PowerShell
+	// pool. The runner opens the pools first, then the cmd shells, and the
+	// replay server numbers shells in creation order. Evidence: the cmd
+	// shell's Create.
 	// Evidence: the first Create.
-	reasonNoPool
+	reasonCmdFirst
 	// reasonHostUnscripted: the recorded host answered a call the replay
 	// host cannot be scripted for. Evidence: the Send of the answer.
 	reasonHostUnscripted
@@ -288,6 +302,7 @@ func replayBody(t *testing.T, e *replay.Entry, m replay.Message) psrp.Body {
 func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 	t.Helper()
 	sc := &replayScenario{winrs: map[int]bool{}}
+	firstCmd := -1 // the Create of the first WinRS cmd shell
 	shells := map[int]*replayShell{}
 	pipes := map[int]*replayPipeline{}
 	clientAsm := map[int]*replay.Assembler{} // per shell: client ObjectIds count across the pool
@@ -302,11 +317,14 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 		switch e.Action() {
 		case "Create":
 			if !strings.HasPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/") {
-				if sc.partial == "" {
-					sc.partial = fmt.Sprintf("WinRS cmd shell (%s): the session API runs PowerShell only", e.Req.ResourceURI)
-				}
 				sc.winrs[e.Shell] = true
+				if firstCmd < 0 {
+					firstCmd = e.Index
+				}
 				continue
+			}
+			if firstCmd >= 0 {
+				sc.replaySkip(reasonCmdFirst, firstCmd, "a WinRS cmd shell is created before a PowerShell pool; the runner opens the pools first and the replay server numbers shells in creation order")
 			}
 			sh := &replayShell{noProfile: strings.Contains(e.Request, `Name="WINRS_NOPROFILE"`)}
 			if cfg := strings.TrimPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/"); cfg != "Microsoft.PowerShell" {
@@ -505,9 +523,6 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			outer.leftRunning = true
 		}
 	}
-	if len(sc.shells) == 0 {
-		sc.replaySkip(reasonNoPool, 0, "no PowerShell runspace pool in the recording: %s", sc.partial)
-	}
 	replayExchangeKey(t, sc)
 	for _, sh := range sc.shells {
 		if sh.init == nil {
@@ -657,6 +672,15 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		}
 		replayCheckHostCalls(t, i, sh, host)
 	}
+	if len(sc.winrs) > 0 {
+		// pypsrp's Client runs native commands in WinRS cmd shells on the
+		// same connection: driven through the winrs client over the
+		// session Client's WS-Man client.
+		c, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+		require.NoError(t, err)
+		defer c.Close()
+		winrsreplay.Replay(ctx, t, conv, srv, c.WSMan())
+	}
 
 	replayCheckSent(t, srv, sc)
 	for _, r := range srv.Received() {
@@ -680,7 +704,7 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 		case stops[e.Index]:
 			t.Errorf("recorded ctrl_c Signal #%d of a pipeline left running was never sent", e.Index)
 		case sc.winrs[e.Shell]:
-			continue // reported by the caller's Skip
+			t.Errorf("recorded WinRS %s #%d (shell %d, command %d) was never requested", e.Action(), e.Index, e.Shell, e.Command)
 		case e.Action() == "Create", e.Action() == "Command", e.Action() == "Delete",
 			e.Action() == "Receive" && len(e.Resp.Blobs) > 0:
 			t.Errorf("recorded %s #%d (shell %d, command %d) was never requested", e.Action(), e.Index, e.Shell, e.Command)
@@ -690,6 +714,10 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 	}
 	counts := map[string]int{}
 	for _, u := range srv.Unmatched() {
+		if sc.winrs[u.Shell] {
+			t.Errorf("our client sent %s to a WinRS cmd shell, which the recording has no counterpart for", u)
+			continue
+		}
 		counts[u.Action]++
 	}
 	for a, n := range counts {
@@ -1358,7 +1386,8 @@ func TestReplayDisconnectRunspaces(t *testing.T) {
 	require.NoError(t, s2.Disconnect(ctx), "disconnect pool 2")
 
 	// A new client: what is there, and attach to each.
-	infos, err := session.List(ctx, srv.URL, opts...)
+	client, sopts := clientFor(t, srv.URL, opts...)
+	infos, err := client.List(ctx)
 	require.NoError(t, err, "list")
 	require.Len(t, infos, 2)
 	for i, want := range []*session.Session{s1, s2} {
@@ -1371,7 +1400,7 @@ func TestReplayDisconnectRunspaces(t *testing.T) {
 		assert.Empty(t, in.Commands, "session %d", i)
 	}
 	for i, old := range []*session.Session{s1, s2} {
-		c, err := session.Connect(ctx, srv.URL, old.ID().String(), opts...)
+		c, err := client.Connect(ctx, old.ID(), sopts...)
 		require.NoError(t, err, "connect to pool %d", i+1)
 		assert.Equal(t, session.StateOpened, c.State(), "pool %d", i+1)
 		assert.Equal(t, old.ID(), c.ID(), "pool %d", i+1)
@@ -1499,7 +1528,8 @@ func replayLifecycle(t *testing.T, conv *replay.Conversation) {
 			if i > 0 && conv.Entries[i-1].Action() == "Enumerate" {
 				continue // one List enumerates the shells, then their commands
 			}
-			infos, err := session.List(ctx, srv.URL, opts...)
+			client, _ := clientFor(t, srv.URL, opts...)
+			infos, err := client.List(ctx)
 			require.NoError(t, err, what)
 			owners := replayOwnerRE.FindAllStringSubmatch(e.Response, -1)
 			states := replayStateRE.FindAllStringSubmatch(e.Response, -1)
@@ -1516,7 +1546,8 @@ func replayLifecycle(t *testing.T, conv *replay.Conversation) {
 			}
 			id := ids[e.Shell]
 			require.NotEmpty(t, id, "%s: a shell this replay never created", what)
-			c, err := session.Connect(ctx, srv.URL, id, opts...)
+			client, sopts := clientFor(t, srv.URL, opts...)
+			c, err := client.Connect(ctx, uuid.MustParse(id), sopts...)
 			require.NoError(t, err, what)
 			assert.Equal(t, session.StateOpened, c.State(), what)
 			holder[e.Shell] = c
@@ -1567,9 +1598,6 @@ func TestReplaySkipReasonsMatchRecordings(t *testing.T) {
 		if sc.reason != reasonNone {
 			assert.NoError(t, replayCheckReason(conv, sc.reason, sc.evidence), "%s: %q", conv.Name, sc.skip)
 		}
-		if sc.partial != "" && len(sc.shells) > 0 { // without a pool the whole is skipped, as reasonNoPool
-			assert.NoError(t, replayCheckWinRSPart(conv), "%s: %q", conv.Name, sc.partial)
-		}
 	}
 
 	// Reasons a recording does not bear out are refused.
@@ -1579,7 +1607,6 @@ func TestReplaySkipReasonsMatchRecordings(t *testing.T) {
 			assert.Error(t, replayCheckReason(plain, r, i), "reason %d at entry %d of a plain conversation", r, i)
 		}
 	}
-	assert.Error(t, replayCheckWinRSPart(plain))
 }
 
 var (
@@ -1632,15 +1659,16 @@ func replayCheckReason(conv *replay.Conversation, r replayReason, evidence int) 
 		if req.Action == "Command" && replayNestedRE.MatchString(payload.String()) {
 			return nil
 		}
-	case reasonNoPool:
-		for _, o := range conv.Entries {
+	case reasonCmdFirst:
+		if req.Action != "Create" || req.IsPSRP() {
+			break
+		}
+		for _, o := range conv.Entries[evidence+1:] {
 			if q, _ := captures.ParseEnvelope(o.Request); q.Action == "Create" && q.IsPSRP() {
-				return fmt.Errorf("entry %d creates a PowerShell shell", o.Index)
+				return nil
 			}
 		}
-		if req.Action == "Create" {
-			return nil
-		}
+		return fmt.Errorf("entry %d: no PowerShell pool is created after the cmd shell", evidence)
 	case reasonHostUnscripted:
 		for _, b := range req.Blobs {
 			if req.Action == "Send" && b.Stream == "pr" {
@@ -1683,26 +1711,6 @@ func replayCheckReason(conv *replay.Conversation, r replayReason, evidence int) 
 		}
 	}
 	return fmt.Errorf("entry %d (%s) does not show reason %d", evidence, req.Action, r)
-}
-
-// replayCheckWinRSPart says whether conv holds both a PowerShell shell and
-// a WinRS cmd shell, the reason for replaying only part of it.
-func replayCheckWinRSPart(conv *replay.Conversation) error {
-	var ps, cmd bool
-	for _, e := range conv.Entries {
-		req, err := captures.ParseEnvelope(e.Request)
-		if err != nil {
-			return err
-		}
-		if req.Action == "Create" {
-			ps = ps || req.IsPSRP()
-			cmd = cmd || strings.HasSuffix(req.ResourceURI, "/windows/shell/cmd")
-		}
-	}
-	if ps && cmd {
-		return nil
-	}
-	return fmt.Errorf("PowerShell shell %v, cmd shell %v", ps, cmd)
 }
 
 // replayPayloadText returns the decoded blobs of a SOAP envelope as text.

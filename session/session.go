@@ -12,10 +12,17 @@
 // and end when the pipeline ends or the session is closed; none outlives
 // Close.
 //
+// Options: New takes ClientOptions, which say how to reach the host
+// (WithNegotiate, WithTLSConfig, WithOperationTimeout …), and
+// SessionOptions, which shape the runspace pool (WithRunspaces, WithHost,
+// WithName …). A Client (NewClient) holds the first kind for one host and
+// opens any number of sessions there over one transport, as ssh.Client
+// opens ssh.Sessions.
+//
 // A session outlives its client if asked: Disconnect leaves the pool and
 // its pipelines running on the server (Disconnect-PSSession), Reconnect
-// resumes them, List finds the sessions on a host (Get-PSSession
-// -ComputerName) and Connect attaches a new client to one
+// resumes them, Client.List finds the sessions on a host (Get-PSSession
+// -ComputerName) and Client.Connect attaches a new client to one
 // (Connect-PSSession), whose running pipelines ConnectPipeline picks up
 // (Receive-PSSession). SetMaxRunspaces, SetMinRunspaces, AvailableRunspaces
 // and ResetRunspaceState manage the pool; Alive checks that its shell still
@@ -47,18 +54,14 @@ package session
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/wsman"
@@ -70,18 +73,18 @@ const closeTimeout = 10 * time.Second
 // Session is an open runspace pool on a remote host. Its methods are safe for
 // concurrent use by multiple goroutines.
 type Session struct {
-	cfg          config
-	url          string
-	wsc          *wsman.Client
-	shell        wsman.ShellRef
-	host         Host
-	ownTransport interface{ CloseIdleConnections() } // ours to close on Close, or nil
-	logger       *slog.Logger
+	cfg       config
+	url       string
+	wsc       *wsman.Client
+	shell     wsman.ShellRef
+	host      Host
+	client    *Client
+	ownClient bool // made by New for this session alone: closed with it
+	logger    *slog.Logger
 
 	bgCtx    context.Context // cancelled by Close: ends every loop
 	bgCancel context.CancelFunc
 	wg       sync.WaitGroup // every goroutine the session started
-	hookWG   sync.WaitGroup // the WithStateChanges forwarder
 
 	sendLock   ctxMutex      // serialises DataToSend with its wire send, keeping fragment order
 	connLock   ctxMutex      // serialises Disconnect and Reconnect
@@ -102,6 +105,7 @@ type Session struct {
 	detached  map[string]struct{}                           // CommandIds whose reconnect failed
 	watchers  []*watcher
 	opened    chan struct{} // closed once the pool is Opened or failed to open
+	demand    poolDemand    // holds back the pool's Receive until needed (receive_loop.go)
 	openErr   error
 	toClose   []string // CommandIds of finished commands not yet terminated
 	appData   *clixml.Object
@@ -109,10 +113,13 @@ type Session struct {
 	closeDone chan struct{}
 	closeErr  error
 
-	keyWait keyWait // ExchangeKeys' waiters (keyexchange.go)
+	keyWait keyWait     // ExchangeKeys' waiters (keyexchange.go)
+	rob     robustState // the robust connection (robust.go)
 }
 
-// New opens a runspace pool on target and returns when it is Opened.
+// New opens a runspace pool on target and returns when it is Opened: it is
+// NewClient(target, …) and Client.New, with the client closed when the
+// session is. opts are ClientOptions and SessionOptions.
 //
 // target is a URL ("https://host:5986/wsman", "http://host:5985/wsman") or
 // a host name or IP address, optionally with a port ("win01", "10.0.0.5:5986",
@@ -132,10 +139,21 @@ type Session struct {
 // without encryption is ErrUnencrypted; a cancelled ctx is ctx's error.
 func New(ctx context.Context, target string, opts ...Option) (_ *Session, err error) {
 	defer func() { err = accessDenied(err) }()
-	s, err := newSession(target, opts)
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
+	c, err := newClient(target, cfg.clientConfig)
+	if err != nil {
+		return nil, err
+	}
+	return c.open(ctx, cfg.poolConfig, true)
+}
+
+// open creates a runspace pool on c's host; own says that the session
+// owns c and closes it with itself.
+func (c *Client) open(ctx context.Context, pcfg poolConfig, own bool) (*Session, error) {
+	s := c.newSession(pcfg, own)
 	minRS, maxRS := s.cfg.minRunspaces, s.cfg.maxRunspaces
 	if maxRS == 0 {
 		minRS, maxRS = 1, 1
@@ -155,65 +173,30 @@ func New(ctx context.Context, target string, opts ...Option) (_ *Session, err er
 	return s, nil
 }
 
-// newSession applies opts, resolves target and builds the WS-Man client:
-// the option handling New, Connect and List share. Nothing is sent yet.
-func newSession(target string, opts []Option) (*Session, error) {
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
-	if len(cfg.errs) > 0 {
-		return nil, errors.Join(cfg.errs...)
-	}
-	u, err := cfg.endpointURL(target)
-	if err != nil {
-		return nil, err
-	}
+// newSession makes a session of c with its own WS-Man client. Nothing is
+// sent yet.
+func (c *Client) newSession(pcfg poolConfig, own bool) *Session {
 	s := &Session{
-		cfg:       cfg,
-		url:       u.String(),
-		host:      cfg.host,
-		logger:    cfg.logger,
-		pipelines: make(map[uuid.UUID]*Pipeline),
-		opened:    make(chan struct{}),
-		closeDone: make(chan struct{}),
-		slotWake:  make(chan struct{}),
-		calls:     make(map[int64]chan psrp.RunspaceAvailabilityEvent),
-		sendLock:  newCtxMutex(),
-		connLock:  newCtxMutex(),
+		cfg:        config{clientConfig: c.cfg, poolConfig: pcfg},
+		client:     c,
+		ownClient:  own,
+		url:        c.url,
+		wsc:        c.WSMan(),
+		host:       pcfg.host,
+		logger:     c.cfg.logger,
+		reqTimeout: c.reqTimeout,
+		pipelines:  make(map[uuid.UUID]*Pipeline),
+		opened:     make(chan struct{}),
+		closeDone:  make(chan struct{}),
+		slotWake:   make(chan struct{}),
+		calls:      make(map[int64]chan psrp.RunspaceAvailabilityEvent),
+		sendLock:   newCtxMutex(),
+		connLock:   newCtxMutex(),
 	}
-	s.reqTimeout = cfg.requestTimeout()
 	if s.host == nil {
 		s.host = DefaultHost{}
 	}
-	client, err := s.buildHTTPClient(u)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme == "http" && !cfg.allowUnencrypted && !encrypts(client) {
-		s.closeTransport()
-		return nil, ErrUnencrypted
-	}
-	// No request waits for ever, whatever context the caller passed: the
-	// client is our own copy, so its Timeout is ours to set.
-	if client.Timeout <= 0 || client.Timeout > s.reqTimeout {
-		client.Timeout = s.reqTimeout
-	}
-	s.wsc = &wsman.Client{
-		URL:                       s.url,
-		HTTPClient:                client,
-		OperationTimeout:          cfg.opTimeout,
-		MaxEnvelopeSize:           initialEnvelopeSize,
-		AllowRedirects:            cfg.allowRedirects,
-		AllowCrossOriginRedirects: cfg.crossOrigin,
-		Logger:                    cfg.logger,
-	}
-	if cfg.maxEnvelope > 0 {
-		s.wsc.MaxEnvelopeSize = cfg.maxEnvelope
-	}
-	return s, nil
+	return s
 }
 
 // start creates the background context and the state hook; the pool is set.
@@ -221,9 +204,6 @@ func (s *Session) start() {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.useExchangeKey()
 	s.link = s.newLink()
-	if s.cfg.stateHook != nil {
-		s.startHook(s.cfg.stateHook)
-	}
 }
 
 // abandon releases a session whose New or Connect failed: its goroutines,
@@ -237,7 +217,6 @@ func (s *Session) abandon() {
 	}
 	s.watchers = nil
 	s.mu.Unlock()
-	s.hookWG.Wait()
 	s.closeTransport()
 }
 
@@ -247,83 +226,10 @@ func interactiveHostInfo() *clixml.HostInfo {
 	return &clixml.HostInfo{} // every _isHost*Null false, _useRunspaceHost false
 }
 
-// encrypts reports whether the client's transport seals message bodies.
-func encrypts(c *http.Client) bool {
-	if c == nil || c.Transport == nil {
-		return false
-	}
-	e, ok := c.Transport.(auth.MessageEncrypter)
-	return ok && e.EncryptsMessages()
-}
-
-// buildHTTPClient returns the client the WS-Man layer uses: the caller's,
-// or one of our own (then closed on Close), wrapped with the authentication
-// the options ask for.
-func (s *Session) buildHTTPClient(u *url.URL) (*http.Client, error) {
-	cfg := &s.cfg
-	var client *http.Client
-	if cfg.httpClient != nil {
-		if cfg.tlsConfig != nil || cfg.clientCert != nil {
-			return nil, errors.New("session: WithTLSConfig and WithCertificate cannot be combined with WithHTTPClient; configure that client's transport")
-		}
-		c := *cfg.httpClient // shallow copy: never modify the caller's client
-		client = &c
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.tlsConfig != nil {
-			tr.TLSClientConfig = cfg.tlsConfig.Clone()
-		}
-		if cfg.clientCert != nil {
-			if tr.TLSClientConfig == nil {
-				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			}
-			tr.TLSClientConfig.Certificates = append(tr.TLSClientConfig.Certificates, *cfg.clientCert)
-		}
-		s.ownTransport = tr
-		client = &http.Client{Transport: tr}
-	}
-	switch {
-	case cfg.mech != nil:
-		base, ok := client.Transport.(*http.Transport)
-		if client.Transport == nil {
-			base, ok = http.DefaultTransport.(*http.Transport), true
-		}
-		if !ok {
-			return nil, fmt.Errorf("session: %v needs an *http.Transport in WithHTTPClient (it clones one per authenticated connection), got %T", cfg.mech, client.Transport)
-		}
-		// Over https, TLS protects the messages: like PowerShell and
-		// pypsrp, seal only over plain http.
-		t := &auth.Transport{Mechanism: cfg.mech, Base: base, TrustedHosts: cfg.trustedHosts, Logger: cfg.logger,
-			AllowUnencrypted: u.Scheme == "https", MaxResponseSize: sealedResponseLimit(cfg.maxEnvelope)}
-		client.Transport = t
-		s.ownTransport = t
-	case cfg.basic:
-		if u.Scheme == "http" && cfg.allowUnencrypted && !auth.HostTrusted(cfg.trustedHosts, u.Hostname()) {
-			return nil, fmt.Errorf("session: Basic over plain http:// to %s: %w", u.Hostname(), auth.ErrUntrustedHost)
-		}
-		client.Transport = &auth.Basic{Username: cfg.basicUser, Password: cfg.basicPass, Base: client.Transport}
-	case cfg.clientCert != nil:
-		if u.Scheme != "https" {
-			return nil, fmt.Errorf("session: WithCertificate: %w", auth.ErrRequiresHTTPS)
-		}
-		client.Transport = &auth.Certificate{Base: client.Transport}
-	}
-	return client, nil
-}
-
-// sealedResponseLimit bounds a sealed response body as wsman bounds the
-// plaintext (a multiple of the largest envelope the session may ask for),
-// plus room for the sealing's framing, so that a hostile server cannot make
-// the transport buffer and decrypt more than wsman would accept.
-func sealedResponseLimit(maxEnvelope int) int64 {
-	env := max(maxEnvelope, v22EnvelopeSize)
-	plain := int64(wsman.ResponseSizeFactor*env + wsman.ResponseSizeSlack)
-	return plain + plain/64 + 64<<10
-}
-
+// closeTransport closes the session's client if the session owns it.
 func (s *Session) closeTransport() {
-	if s.ownTransport != nil {
-		s.ownTransport.CloseIdleConnections()
+	if s.ownClient {
+		s.client.Close()
 	}
 }
 
@@ -504,24 +410,6 @@ func (s *Session) Watch(ctx context.Context) <-chan StateChange {
 	return out
 }
 
-// startHook runs fn for every change, in order, until Closed.
-func (s *Session) startHook(fn func(StateChange)) {
-	w := &watcher{wake: make(chan struct{}, 1)}
-	ch := make(chan StateChange)
-	s.watchers = append(s.watchers, w)
-	s.hookWG.Add(2)
-	go func() {
-		defer s.hookWG.Done()
-		w.run(context.Background(), ch)
-	}()
-	go func() {
-		defer s.hookWG.Done()
-		for c := range ch {
-			fn(c)
-		}
-	}()
-}
-
 // setState changes the state and tells the watchers.
 func (s *Session) setState(to State, cause error) {
 	s.mu.Lock()
@@ -539,8 +427,8 @@ func (s *Session) setStateLocked(to State, cause error) {
 		s.brokenErr = cause
 	}
 	c := StateChange{From: from, To: to, Availability: s.availabilityLocked()}
-	if to == StateBroken {
-		c.Err = cause
+	if to == StateBroken || to == StateDisconnected {
+		c.Err = cause // nil for a Disconnect the caller asked for
 	}
 	if s.logger != nil {
 		s.logger.Debug("session state", "from", from.String(), "to", to.String())
@@ -917,7 +805,8 @@ func (s *Session) flush(ctx context.Context) error {
 			return nil
 		}
 		if pl.PipelineID == uuid.Nil {
-			if err := s.wsc.Send(ctx, s.shell, "", pl.Stream.Name(), pl.Data, false); err != nil {
+			s.demand.want() // the answer comes on the pool's Receive
+			if err := s.send(ctx, "", pl.Stream.Name(), pl.Data); err != nil {
 				return s.shellLost(fmt.Errorf("session: send to pool: %w", err))
 			}
 			continue
@@ -959,7 +848,7 @@ func (s *Session) flush(ctx context.Context) error {
 			go s.pipelineLoop(p)
 			continue
 		}
-		if err := s.wsc.Send(ctx, s.shell, p.cmdID, pl.Stream.Name(), pl.Data, false); err != nil {
+		if err := s.send(ctx, p.cmdID, pl.Stream.Name(), pl.Data); err != nil {
 			// Not the pipeline's outcome yet: a command that has just
 			// ended refuses input with w:InvalidSelectors while its final
 			// state is on the way (see sendFailed).
@@ -1013,7 +902,6 @@ func (s *Session) Close(ctx context.Context) error {
 	s.setStateLocked(StateClosed, nil)
 	s.closeErr = err
 	s.mu.Unlock()
-	s.hookWG.Wait()
 	s.closeTransport()
 	close(s.closeDone)
 	return err

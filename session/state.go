@@ -79,7 +79,9 @@ type StateChange struct {
 	From, To State
 	// Availability is the availability after the change.
 	Availability Availability
-	// Err is the cause of a change to StateBroken, else nil.
+	// Err is the cause of a change to StateBroken, or of a change to
+	// StateDisconnected that the network forced (see WithReconnectWindow);
+	// else nil.
 	Err error
 }
 

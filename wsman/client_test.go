@@ -305,20 +305,22 @@ func TestCreateOptions(t *testing.T) {
 	c := NewClient(srv.URL, nil)
 	_, err := c.Create(context.Background(), ShellOptions{
 		ResourceURI: ResourceCmd, InputStreams: "stdin", OutputStreams: "stdout stderr",
-		Codepage: 65001, WorkingDirectory: `C:\Windows`, Name: "n&1",
+		Codepage: 65001, WorkingDirectory: `C:\Windows`, Name: "n&1", Lifetime: time.Minute,
 		Environment: []EnvVar{{Name: `a"b`, Value: "<v>"}},
 		Options:     []Option{{Name: "X", Value: "Y"}},
 	})
 	require.NoError(t, err)
 	req := string(srv.request(t, 0))
 	assert.Contains(t, req, `<wsman:OptionSet s:mustUnderstand="true"><wsman:Option Name="WINRS_CODEPAGE">65001</wsman:Option><wsman:Option Name="X">Y</wsman:Option></wsman:OptionSet>`)
-	assert.Contains(t, req, `<rsp:Shell Name="n&amp;1"><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams><rsp:WorkingDirectory>C:\Windows</rsp:WorkingDirectory><rsp:Environment><rsp:Variable Name="a&#34;b">&lt;v&gt;</rsp:Variable></rsp:Environment></rsp:Shell>`)
+	assert.Contains(t, req, `<rsp:Shell><rsp:Name>n&amp;1</rsp:Name><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams><rsp:Lifetime>PT60S</rsp:Lifetime><rsp:WorkingDirectory>C:\Windows</rsp:WorkingDirectory><rsp:Environment><rsp:Variable Name="a&#34;b">&lt;v&gt;</rsp:Variable></rsp:Environment></rsp:Shell>`)
 	assert.NotContains(t, req, "protocolversion")
 	assert.NotContains(t, req, "creationXml")
 
-	_, err = c.Create(context.Background(), ShellOptions{ProtocolVersion: "2.2", CreationXML: []byte{1}})
+	_, err = c.Create(context.Background(), ShellOptions{ProtocolVersion: "2.2", CreationXML: []byte{1}, Name: "p"})
 	require.NoError(t, err)
 	req = string(srv.request(t, 1))
+	assert.Contains(t, req, `<rsp:Shell Name="p"><rsp:InputStreams>`, "a PowerShell shell's name is an attribute, as PowerShell sends it")
+	assert.NotContains(t, req, "<rsp:Name>")
 	assert.Contains(t, req, `<wsman:Option MustComply="true" Name="protocolversion">2.2</wsman:Option>`)
 	assert.Contains(t, req, `<creationXml xmlns="http://schemas.microsoft.com/powershell">AQ==</creationXml>`)
 }

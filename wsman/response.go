@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Memory budget of a response. The body (at most
@@ -86,10 +87,11 @@ type shellXML struct {
 }
 
 type receiveResponseXML struct {
-	// Streams are decoded while parsing; the first stream that is not
-	// base64 is reported in badStream (and later ones are not kept).
-	Streams      records[StreamData]
-	badStream    error
+	// Streams are decoded while parsing, into data; the first stream that
+	// is not base64 is reported in badStream (and later ones are not kept).
+	Streams   records[StreamData]
+	data      *[]byte // the decoded bytes of every stream, from streamBuffers
+	badStream error
 	CommandState *struct {
 		CommandID string
 		State     string
@@ -428,13 +430,12 @@ func walkReceive(s *xmlScanner, rr *receiveResponseXML) error {
 			if rr.Streams.len() >= maxRecords(len(s.data), streamRecordBytes) {
 				return s.failLimit("more rsp:Stream elements than a %d-byte response can hold", len(s.data))
 			}
-			data := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
-			m, err := base64.StdEncoding.Decode(data, raw)
+			data, err := rr.decode(raw, len(s.data)-s.pos)
 			if err != nil {
 				rr.badStream = &ProtocolError{Op: "Receive", Kind: ErrMalformedResponse, Msg: fmt.Sprintf("stream %d (%q) is not base64", rr.Streams.len(), boundText([]byte(name), len(name), maxFaultField)), Err: err}
 				return nil
 			}
-			rr.Streams.add(StreamData{Name: name, CommandID: cmdID, Data: data[:m:m], End: end})
+			rr.Streams.add(StreamData{Name: name, CommandID: cmdID, Data: data, End: end})
 			return nil
 		case "CommandState":
 			if rr.CommandState == nil {
@@ -456,6 +457,29 @@ func walkReceive(s *xmlScanner, rr *receiveResponseXML) error {
 		}
 		return s.skip()
 	})
+}
+
+// decode base64-decodes the text of a stream into rr.data, taken from
+// streamBuffers at the first stream with room for every stream of the
+// response: rest is the length of the body after this stream's text, which
+// holds the text of all later streams. The result's capacity is cut, so that
+// no append can write into the next stream's bytes.
+func (rr *receiveResponseXML) decode(raw []byte, rest int) ([]byte, error) {
+	need := base64.StdEncoding.DecodedLen(len(raw))
+	if rr.data == nil {
+		rr.data = getStreamBuffer(need + base64.StdEncoding.DecodedLen(rest))
+	}
+	buf := *rr.data
+	if cap(buf)-len(buf) < need { // cannot happen: sized for the whole body
+		return nil, errors.New("stream buffer exhausted")
+	}
+	out := buf[len(buf) : len(buf)+need]
+	m, err := base64.StdEncoding.Decode(out, raw)
+	if err != nil {
+		return nil, err
+	}
+	*rr.data = buf[:len(buf)+m]
+	return out[:m:m], nil
 }
 
 func walkEnum(s *xmlScanner, r *enumResponseXML) error {
@@ -519,24 +543,83 @@ func receiveResult(env *envelopeXML) (*ReceiveResult, error) {
 		return nil, &ProtocolError{Op: "Receive", Kind: ErrUnexpectedResponse, Msg: "no rsp:ReceiveResponse in body"}
 	}
 	if rr.badStream != nil {
+		putStreamBuffer(rr.data)
 		return nil, rr.badStream
 	}
-	res := &ReceiveResult{Streams: rr.Streams.all()}
-	if res.Streams == nil {
-		res.Streams = []StreamData{}
-	}
+	var st *CommandState
 	if cs := rr.CommandState; cs != nil {
-		st := &CommandState{CommandID: cs.CommandID, State: cs.State}
+		st = &CommandState{CommandID: cs.CommandID, State: cs.State}
 		if t := strings.TrimSpace(cs.ExitCode); t != "" {
 			code, err := strconv.ParseInt(t, 10, 64)
 			if err != nil {
+				putStreamBuffer(rr.data)
 				return nil, &ProtocolError{Op: "Receive", Kind: ErrMalformedResponse, Msg: "invalid rsp:ExitCode", Err: err}
 			}
 			st.ExitCode = &code
 		}
-		res.CommandState = st
+	}
+	res := &ReceiveResult{Streams: rr.Streams.all(), CommandState: st, data: rr.data}
+	if res.Streams == nil {
+		res.Streams = []StreamData{}
 	}
 	return res, nil
+}
+
+// Release hands the buffer holding the Data of r.Streams back for reuse by
+// later Receives, and empties r.Streams. After Release the caller must not
+// read or keep any Data of r (nor a slice of one): a later Receive
+// overwrites it. Release is optional (without it the buffer is collected
+// as usual) and safe to call more than once.
+func (r *ReceiveResult) Release() {
+	if r == nil {
+		return
+	}
+	putStreamBuffer(r.data)
+	r.data = nil
+	r.Streams = nil
+}
+
+// streamBuffers recycles the buffers Receive decodes stream data into (see
+// ReceiveResult.Release): a stream of output is one response after
+// another, each decoding to about 3/4 of its body.
+var streamBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxRecycledStreamBuffer bounds the buffers kept in streamBuffers, as
+// maxRecycledBody does the bodies.
+const maxRecycledStreamBuffer = 4 << 20
+
+// poisonReleased makes Release overwrite a buffer before recycling it, so
+// that a consumer still reading its Data after Release reads garbage and
+// fails its test rather than by chance reading the right bytes. Set in race
+// builds (poison_race.go) and by tests.
+var poisonReleased = false
+
+// poisonByte fills released buffers: not a base64 or fragment-header
+// pattern any test expects.
+const poisonByte = 0xDB
+
+// getStreamBuffer returns an empty buffer with room for n bytes.
+func getStreamBuffer(n int) *[]byte {
+	b := streamBuffers.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, 0, n)
+	}
+	*b = (*b)[:0]
+	return b
+}
+
+func putStreamBuffer(b *[]byte) {
+	if b == nil || cap(*b) > maxRecycledStreamBuffer {
+		return
+	}
+	if poisonReleased {
+		full := (*b)[:cap(*b)]
+		for i := range full {
+			full[i] = poisonByte
+		}
+	}
+	*b = (*b)[:0]
+	streamBuffers.Put(b)
 }
 
 func parseBool(s string) bool {

@@ -73,7 +73,10 @@ type ShellOptions struct {
 	// ShellID is the client-chosen ShellId attribute; for PSRP it is the
 	// RunspacePool ID as an uppercase GUID. Empty omits it.
 	ShellID string
-	// Name is the optional Name attribute of rsp:Shell.
+	// Name is the shell's name, which Enumerate shows. It is sent as the
+	// Name attribute of rsp:Shell on PowerShell resources (as PowerShell's
+	// own client does) and as the rsp:Name element on the others, as
+	// MS-WSMV 2.2.4.37 defines it and Windows accepts it for cmd shells.
 	Name string
 	// InputStreams defaults to "stdin pr"; OutputStreams to "stdout".
 	InputStreams, OutputStreams string
@@ -82,6 +85,9 @@ type ShellOptions struct {
 	CreationXML []byte
 	// IdleTimeout is sent as rsp:IdleTimeOut; zero omits it.
 	IdleTimeout time.Duration
+	// Lifetime is sent as rsp:Lifetime (MS-WSMV 2.2.4.37), the time the
+	// shell may exist in all; zero omits it.
+	Lifetime time.Duration
 	// WorkingDirectory and Environment are for cmd shells.
 	WorkingDirectory string
 	Environment      []EnvVar
@@ -123,16 +129,26 @@ func (c *Client) Create(ctx context.Context, o ShellOptions) (*Shell, error) {
 				esc(b, o.ShellID)
 				b.WriteString(`"`)
 			}
-			if o.Name != "" {
+			nameAttr := isPowerShellResource(res)
+			if o.Name != "" && nameAttr {
 				b.WriteString(` Name="`)
 				esc(b, o.Name)
 				b.WriteString(`"`)
 			}
-			b.WriteString(`><rsp:InputStreams>`)
+			b.WriteString(`>`)
+			if o.Name != "" && !nameAttr {
+				b.WriteString(`<rsp:Name>`)
+				esc(b, o.Name)
+				b.WriteString(`</rsp:Name>`)
+			}
+			b.WriteString(`<rsp:InputStreams>`)
 			esc(b, in)
 			b.WriteString(`</rsp:InputStreams><rsp:OutputStreams>`)
 			esc(b, out)
 			b.WriteString(`</rsp:OutputStreams>`)
+			if o.Lifetime > 0 {
+				b.WriteString(`<rsp:Lifetime>` + FormatDuration(o.Lifetime) + `</rsp:Lifetime>`)
+			}
 			if o.IdleTimeout > 0 {
 				b.WriteString(`<rsp:IdleTimeOut>` + FormatDuration(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
 			}
@@ -260,6 +276,14 @@ type ReceiveOptions struct {
 	Streams string
 	// OperationTimeout overrides the client's for this call.
 	OperationTimeout time.Duration
+	// SequenceID, when non-zero, is sent as the SequenceId attribute of
+	// rsp:Receive (MS-WSMV 3.1.4.14), for robust connections: a client
+	// that lost the answer to a Receive sends it again with the same
+	// SequenceId and the server answers with the same data again; a
+	// Receive with the next SequenceId acknowledges that answer. Number a
+	// target's Receives 1, 2, 3 … and repeat a number only for a Receive
+	// whose answer never arrived.
+	SequenceID uint64
 }
 
 // StreamData is one rsp:Stream element of a ReceiveResponse. Several elements
@@ -267,7 +291,7 @@ type ReceiveOptions struct {
 type StreamData struct {
 	Name      string
 	CommandID string
-	Data      []byte // decoded base64
+	Data      []byte // decoded base64; valid until ReceiveResult.Release
 	End       bool
 }
 
@@ -283,9 +307,16 @@ type CommandState struct {
 func (s *CommandState) Done() bool { return s != nil && s.State == CommandStateDone }
 
 // ReceiveResult is the decoded ReceiveResponse.
+//
+// The Data of all Streams share one buffer, taken from a pool. The caller
+// owns it until it calls Release, which hands it back for reuse: after
+// Release no Data may be read or kept (copy what must outlive it). A caller
+// that never calls Release keeps the Data for good.
 type ReceiveResult struct {
 	Streams      []StreamData
 	CommandState *CommandState
+
+	data *[]byte // the buffer holding every Data, for Release
 }
 
 // Receive polls output of the shell (commandID empty) or of a command. When
@@ -305,7 +336,13 @@ func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, 
 	r := &request{op: "Receive", action: ActionReceive, resourceURI: shell.resource(), selectors: shell.selectors(),
 		options: opts, timeout: o.OperationTimeout, recycleBody: true,
 		body: func(b *bytes.Buffer) {
-			b.WriteString(`<rsp:Receive><rsp:DesiredStream`)
+			b.WriteString(`<rsp:Receive`)
+			if o.SequenceID != 0 {
+				b.WriteString(` SequenceId="`)
+				b.WriteString(strconv.FormatUint(o.SequenceID, 10))
+				b.WriteString(`"`)
+			}
+			b.WriteString(`><rsp:DesiredStream`)
 			if commandID != "" {
 				b.WriteString(` CommandId="`)
 				esc(b, commandID)

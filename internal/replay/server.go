@@ -52,6 +52,9 @@ type Received struct {
 	// Entry is the recorded exchange that answered it, or nil for a
 	// generic answer.
 	Entry *Entry
+	// Request is the request envelope as the client sent it, for checks
+	// of what Env does not extract (a WinRS command line, options).
+	Request string
 }
 
 type target struct{ shell, cmd int }
@@ -341,7 +344,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.served[e] = true
 	}
 	if len(s.received) < maxLog {
-		s.received = append(s.received, Received{Env: req, Shell: t.shell, Command: t.cmd, Entry: e})
+		s.received = append(s.received, Received{Env: req, Shell: t.shell, Command: t.cmd, Entry: e, Request: string(body)})
 	}
 	s.bindLocked(req, t, e, newShell, newCmd)
 	s.countSendLocked(req, t)

@@ -23,6 +23,10 @@ const (
 // maxDepth bounds element nesting in a scanned envelope.
 const maxDepth = 64
 
+// resourceCmd is the WinRS cmd shell resource, whose rsp:Arguments are
+// plain text even when they happen to be valid base64 ("echo").
+const resourceCmd = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+
 // Envelope holds the facts of a SOAP envelope that replay routes and
 // rewrites on. Fields a given envelope lacks are empty.
 type Envelope struct {
@@ -216,7 +220,7 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 			}
 			if cur != nil && t.Name.Local == cur.Element {
 				b, err := base64.StdEncoding.DecodeString(s)
-				if err != nil && cur.Element == "Arguments" {
+				if cur.Element == "Arguments" && (err != nil || strings.EqualFold(env.ResourceURI, resourceCmd)) {
 					// WinRS arguments are plain text, not a PSRP payload.
 					cur.Text, b, err = s, nil, nil
 				}

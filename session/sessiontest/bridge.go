@@ -34,6 +34,25 @@ type psrpBackend struct {
 	overflow error
 	// bufferMode is how detached pipelines buffer (set by Disconnect).
 	bufferMode string
+	// drained, when not nil, is closed (and cleared) by the next Output or
+	// Disconnect: it wakes handlers waiting for their backlog to shrink.
+	drained chan struct{}
+}
+
+// maxBacklog bounds the output a pipeline's handler may have queued and
+// not yet received by the client: past it, its writes wait for a Receive,
+// so that the endpoint's memory stays flat however much a handler writes.
+// A few full Receives' worth keeps every Receive full, and lets a handler
+// write ahead of the client as Windows does.
+const maxBacklog = 4 << 20
+
+// wakeWriters wakes the handlers waiting for their backlog to drain.
+// Called with mu held.
+func (b *psrpBackend) wakeWriters() {
+	if b.drained != nil {
+		close(b.drained)
+		b.drained = nil
+	}
 }
 
 // pipeRun is the state of one pipeline's handler.
@@ -299,6 +318,7 @@ func fitFragments(data []byte, max int) (fit, first int) {
 func (b *psrpBackend) Output(id uuid.UUID, max, other int) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.wakeWriters()
 	if q := b.queues[id]; len(q) > 0 {
 		chunk := q[0]
 		if len(chunk) > max {
@@ -317,24 +337,16 @@ func (b *psrpBackend) Output(id uuid.UUID, max, other int) ([]byte, error) {
 		}
 		return chunk, nil
 	}
-	// Pack for the smaller of the two rooms: the payload may turn out to be
-	// for another target.
-	limit := min(max, other)
-	for {
-		p, ok := b.pool.DataToSend(limit)
-		if !ok {
-			if limit < psrp.FragmentHeaderSize+1 && (b.pool.HasDataToSend(id)) {
-				return nil, &errChunkTooLarge{need: psrp.FragmentHeaderSize + 1}
-			}
-			return nil, nil
+	// Only this target's data: the output of the others stays in the pool's
+	// queues, where it counts against their backlog (maxBacklog).
+	p, ok := b.pool.DataToSendTo(id, max)
+	if !ok {
+		if max < psrp.FragmentHeaderSize+1 && b.pool.HasDataToSend(id) {
+			return nil, &errChunkTooLarge{need: psrp.FragmentHeaderSize + 1}
 		}
-		if p.PipelineID == id {
-			return p.Data, nil
-		}
-		if r := b.runs[p.PipelineID]; p.PipelineID == uuid.Nil || r != nil && !r.closed {
-			b.queues[p.PipelineID] = append(b.queues[p.PipelineID], p.Data)
-		}
+		return nil, nil
 	}
+	return p.Data, nil
 }
 
 func (b *psrpBackend) Done(id uuid.UUID) bool {
@@ -387,6 +399,7 @@ func (b *psrpBackend) Disconnect(bufferMode string) error {
 	for _, r := range b.runs {
 		r.detached = true
 	}
+	b.wakeWriters() // detached writes buffer instead
 	return nil
 }
 
@@ -456,6 +469,24 @@ func (k *pipeSink) write(f func(pl *psrp.ServerPipeline) error, bufferable bool)
 		if r.closed {
 			b.mu.Unlock()
 			return errors.New("sessiontest: the command was terminated")
+		}
+		if !r.detached && len(r.pending) == 0 && bufferable && b.pool.QueuedBytes(r.pl.ID()) >= maxBacklog {
+			// Backpressure: wait for the client to receive.
+			if b.drained == nil {
+				b.drained = make(chan struct{})
+			}
+			drained, ctx := b.drained, r.ctx
+			if ctx == nil {
+				ctx = b.ctx
+			}
+			b.mu.Unlock()
+			select {
+			case <-drained:
+			case <-ctx.Done():
+				return fmt.Errorf("sessiontest: waiting for the client to receive: %w", ctx.Err())
+			}
+			b.mu.Lock()
+			continue
 		}
 		if !r.detached && len(r.pending) == 0 {
 			err := f(r.pl)

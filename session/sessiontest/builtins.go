@@ -35,6 +35,7 @@ func registerBuiltins(s *Server) {
 	s.handlers["select-object"] = builtinSelectObject
 	s.handlers["invoke-expression"] = s.builtinInvokeExpression
 	s.handlers["iex"] = s.builtinInvokeExpression
+	registerCopy(s) // file transfer scripts (copy_handlers.go)
 }
 
 // text renders an argument value as PowerShell would bind it to a string.
@@ -238,9 +239,27 @@ func builtinWriteInformation(ctx context.Context, c *Call) error {
 	return c.WriteInformation(data, tags...)
 }
 
+// builtinWriteHost writes its objects as Write-Host does: -Object and
+// every positional argument (Write-Host a b c), lists item by item, joined
+// by -Separator (a space by default).
 func builtinWriteHost(ctx context.Context, c *Call) error {
-	msg, _ := message(c, "Object")
-	return c.WriteHost(msg)
+	var parts []string
+	add := func(v any) {
+		for _, x := range flatten(v) {
+			parts = append(parts, text(x))
+		}
+	}
+	if v, ok := c.Arg("Object"); ok {
+		add(v)
+	}
+	for _, v := range c.Positional() {
+		add(v)
+	}
+	sep := " "
+	if v, ok := c.Arg("Separator"); ok {
+		sep = text(v)
+	}
+	return c.WriteHost(strings.Join(parts, sep))
 }
 
 func builtinWriteProgress(ctx context.Context, c *Call) error {

@@ -94,9 +94,13 @@ var rangePattern = regexp.MustCompile(`^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$`)
 // expression rather than a command: a range (rangeHandler), an integer
 // literal (written as Int32, or Int64 when it does not fit), or a quoted
 // string without subexpressions (in single quotes, a doubled quote is
-// one; in double quotes, no $ or backtick), written as a string;
-// nil for anything else.
+// one; in double quotes, no $ or backtick), written as a string; an
+// assignment of such a literal to a variable (literalAssignment), which
+// writes nothing; nil for anything else.
 func expressionHandler(text string) HandlerFunc {
+	if literalAssignment(text) {
+		return func(context.Context, *Call) error { return nil } // nothing visible
+	}
 	if h := rangeHandler(text); h != nil {
 		return h
 	}

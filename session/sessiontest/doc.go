@@ -29,6 +29,12 @@
 // stands. A script of one statement is split at its top-level pipes, so
 // "Get-Thing | Where-Thing -Like x" runs both handlers; a script of
 // several statements is served whole by its first word's handler. A
+// statement that assigns a literal to a variable ($ProgressPreference =
+// 'SilentlyContinue', $n = 1: a quoted string without expansion, a number,
+// $true, $false or $null) runs and does nothing visible, since the
+// endpoint keeps no variables; a script that starts with such statements
+// is served as the rest of it would be (masterzen/winrm's
+// RunPSWithContext prefixes every script with one). A
 // statement with a command that has no handler fails the pipeline with
 // PowerShell's CommandNotFoundException record before any of it runs, so
 // a command is never silently dropped. A command that returns before its

@@ -61,7 +61,11 @@ type requestBody struct {
 }
 
 type shellXML struct {
-	ShellID       string `xml:"ShellId,attr"`
+	ShellID string `xml:"ShellId,attr"`
+	// The shell's name: PowerShell sends it as an attribute
+	// (New-PSSession -Name), WinRS clients as an element.
+	NameAttr      string `xml:"Name,attr"`
+	NameElem      string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Name"`
 	IdleTimeOut   string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell IdleTimeOut"`
 	InputStreams  string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
 	OutputStreams string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
@@ -86,6 +90,9 @@ type streamXML struct {
 }
 
 type receiveXML struct {
+	// SequenceID numbers the Receives of one target, for robust
+	// connections (see replay.go); empty when the client does not.
+	SequenceID    string `xml:"SequenceId,attr"`
 	DesiredStream struct {
 		CommandID string `xml:"CommandId,attr"`
 		Names     string `xml:",chardata"`

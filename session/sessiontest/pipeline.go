@@ -58,6 +58,13 @@ func (s *Server) addCommand(p *statement, c psrp.Command) {
 		p.stages = append(p.stages, stage{h: h, cmd: Command{Name: firstWord(c.Cmd), Text: c.Cmd, IsScript: true, Args: wireArgs}})
 		return
 	}
+	if rest, cut := cutLiteralAssignments(c.Cmd); cut {
+		// "$ProgressPreference = 'SilentlyContinue'; <script>": the
+		// assignments do nothing visible; the rest is served as usual.
+		c.Cmd = rest
+		s.addCommand(p, c)
+		return
+	}
 	parts := splitScript(c.Cmd)
 	if len(parts) != 1 {
 		// Several statements (or none): the handler of the first word

@@ -1,6 +1,10 @@
 package sessiontest
 
-import "strings"
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
 
 // splitScript splits script text into statements (at ; and line breaks)
 // and each statement into the commands of its pipeline (at |), outside
@@ -83,4 +87,63 @@ func splitScript(script string) [][]string {
 	}
 	endStatement()
 	return stmts
+}
+
+// assignmentPattern matches a statement that assigns a value to a variable
+// ($Name = value, $scope:Name = value), not a comparison (==).
+var assignmentPattern = regexp.MustCompile(`^\$(?:[A-Za-z]+:)?[A-Za-z_][A-Za-z0-9_]*\s*=([^=].*)$`)
+
+// literalAssignment reports whether stmt assigns a literal to a variable:
+// a quoted string without expansion, a number, $true, $false or $null
+// ("$ProgressPreference = 'SilentlyContinue'", "$n = 1"). Such a statement
+// runs without any visible effect: the endpoint keeps no variables.
+func literalAssignment(stmt string) bool {
+	m := assignmentPattern.FindStringSubmatch(strings.TrimSpace(stmt))
+	if m == nil {
+		return false
+	}
+	v := strings.TrimSpace(m[1])
+	switch strings.ToLower(v) {
+	case "$true", "$false", "$null":
+		return true
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return true
+	}
+	return rangeHandler(v) == nil && expressionHandler(v) != nil
+}
+
+// cutLiteralAssignments returns script without the literal assignments
+// (see literalAssignment) its first statements are, and whether it cut
+// any; the rest is then served as a script of its own. A script of
+// nothing but such assignments is returned whole, to run as statements
+// that do nothing.
+func cutLiteralAssignments(script string) (string, bool) {
+	rest, cut := script, false
+	for {
+		end := statementEnd(rest)
+		if end < 0 || !literalAssignment(rest[:end]) || strings.TrimSpace(rest[end+1:]) == "" {
+			return rest, cut
+		}
+		rest, cut = rest[end+1:], true
+	}
+}
+
+// statementEnd returns the index of the ; or line break that ends the
+// first statement of script, outside quotes, or -1 if there is none.
+func statementEnd(script string) int {
+	var quote rune
+	for i, r := range script {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == ';' || r == '\n' || r == '\r':
+			return i
+		}
+	}
+	return -1
 }

@@ -150,6 +150,7 @@ type Server struct {
 	tlsCert   *x509.Certificate
 	isTLS     bool
 	startOnce sync.Once
+	listener  *pausableListener // set by Start, StartTLS (listen.go)
 
 	mu         sync.Mutex // guards closed, shells, faults; never held while taking a shell's lock
 	closed     bool
@@ -165,6 +166,11 @@ type Server struct {
 	handlers map[string]HandlerFunc
 	cmdMeta  *commandMetadata // command descriptions (commandmetadata.go); guarded by hmu
 	scripts  map[string]HandlerFunc
+
+	cmd cmdState // the WinRS cmd shell resource (cmdshell.go)
+
+	filesMu sync.Mutex
+	files   *FileSystem // the emulated drives (copy.go), made on first use
 
 	wg sync.WaitGroup // goroutines started for shells and handlers
 }
@@ -230,6 +236,8 @@ func (s *Server) start(useTLS bool) {
 		scheme = "https://"
 	}
 	s.URL = scheme + s.ts.Listener.Addr().String() + "/wsman"
+	s.listener = newPausableListener(s.ts.Listener) // PauseListener, RestartListener
+	s.ts.Listener = s.listener
 	if useTLS {
 		var (
 			cert tls.Certificate
@@ -315,6 +323,12 @@ func (s *Server) Close() {
 		sh.close()
 	}
 	s.wg.Wait()
+	s.filesMu.Lock()
+	f := s.files
+	s.filesMu.Unlock()
+	if f != nil {
+		f.release() // handlers are done with the files
+	}
 }
 
 // Shells returns the IDs of the shells that exist now.
@@ -492,7 +506,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	resp, f := s.dispatch(r.Context(), req, who.user, clientIP(r))
+	resp, f := s.dispatch(withRawBody(r.Context(), body), req, who.user, clientIP(r))
 	if f != nil {
 		s.writeFault(w, req.Header.MessageID, f)
 		return

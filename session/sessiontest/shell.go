@@ -1,6 +1,7 @@
 package sessiontest
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -25,6 +26,7 @@ type shell struct {
 	created     time.Time
 	idle        time.Duration
 	noProfile   bool
+	name        string // the client's name for it, reported by Enumerate and Get
 
 	mu         sync.Mutex // guards everything below and calls into be
 	be         backend
@@ -43,6 +45,10 @@ type shell struct {
 	exclusive     bool
 	// reap deletes the shell when it stays disconnected longer than idle.
 	reap *time.Timer
+	// replay keeps the last answer to a numbered Receive per target, and
+	// inputSeen the last input fragment per target and stream (replay.go).
+	replay    map[uuid.UUID]replayed
+	inputSeen map[inputKey]fragPos
 
 	wakeMu sync.Mutex
 	wake   chan struct{}
@@ -134,6 +140,9 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 			return nil, faultInvalidHeader("The XML contains an invalid timeout field in the SOAP header: " + h.OperationTimeout + ".")
 		}
 		timeout = min(timeout, d)
+	}
+	if isCmdResource(h.ResourceURI) {
+		return s.dispatchCmd(ctx, req, user, ip, maxEnv, timeout) // cmdshell.go
 	}
 	s.reapIdle()
 
@@ -284,7 +293,7 @@ func (s *Server) opCreate(req *request, user, ip string) (string, *soapFault) {
 	now := time.Now()
 	sh := &shell{
 		id: id, owner: user, resourceURI: req.Header.ResourceURI, clientIP: ip,
-		created: now, idle: idle, noProfile: strings.EqualFold(np, "TRUE"),
+		created: now, idle: idle, noProfile: strings.EqualFold(np, "TRUE"), name: cmp.Or(b.NameAttr, b.NameElem),
 		commands: make(map[uuid.UUID]*command), state: stateConnected, lastActive: now,
 		wake: make(chan struct{}), bufferMode: wsman.BufferModeBlock, clientSession: req.Header.SessionID,
 	}
@@ -358,8 +367,12 @@ func (sh *shell) describe(full bool) string {
 	if sh.noProfile {
 		profile = "No"
 	}
+	nameXML := ""
+	if sh.name != "" {
+		nameXML = `<rsp:Name>` + esc(sh.name) + `</rsp:Name>`
+	}
 	return `<rsp:Shell xmlns:rsp="` + wsman.NsShell + `"><rsp:ShellId>` + shellIDString(sh.id) + `</rsp:ShellId><rsp:ResourceUri>` +
-		esc(sh.resourceURI) + `</rsp:ResourceUri><rsp:Owner>` + esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(sh.clientIP) +
+		esc(sh.resourceURI) + `</rsp:ResourceUri>` + nameXML + `<rsp:Owner>` + esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(sh.clientIP) +
 		`</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId><rsp:IdleTimeOut>` + formatSeconds(idle) +
 		`</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams>` +
 		`<rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut><rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>` +
@@ -484,6 +497,9 @@ func (s *Server) opSend(req *request, user string) (string, *soapFault) {
 		data, err := decodeB64(st.Data)
 		if err != nil {
 			return "", faultInvalidParameter("The stream data is not valid base64. ")
+		}
+		if data = sh.dropRepeatedLocked(id, name, data); len(data) == 0 {
+			continue // all of it arrived before: a Send repeated after a lost answer
 		}
 		if err := sh.be.Input(id, name, data); err != nil {
 			return "", faultInvalidParameter("The data was refused: " + err.Error() + " ")
@@ -795,6 +811,7 @@ func (s *Server) opConnect(req *request, user string) (string, *soapFault) {
 	if err == nil {
 		sh.state = stateConnected
 		sh.clientSession, sh.exclusive = req.Header.SessionID, true
+		sh.inputSeen = nil // a new client numbers its fragments afresh
 		sh.lastActive = time.Now()
 		if sh.reap != nil {
 			sh.reap.Stop()
@@ -930,6 +947,10 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 	if !ok {
 		return nil, faultCommandNotFound()
 	}
+	seq, ok := receiveSequence(req.Body.Receive.SequenceID)
+	if !ok {
+		return nil, faultInvalidParameter("The SequenceId of the Receive is not an unsigned number. ")
+	}
 	cmdAttr := ""
 	if id != uuid.Nil {
 		cmdAttr = shellIDString(id)
@@ -973,6 +994,13 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			sh.mu.Unlock()
 			return nil, f
 		}
+		if body, replay, stale := sh.replayLocked(id, seq); replay || stale {
+			sh.mu.Unlock()
+			if stale {
+				return nil, faultTimedOut()
+			}
+			return responseEnvelope(action, relatesTo, body), nil
+		}
 		var c *command
 		if id != uuid.Nil {
 			if c = sh.commands[id]; c == nil || c.finished {
@@ -1012,17 +1040,26 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 		if done {
 			c.finished = true
 		}
+		var body string
+		if tooBig == nil && (n > 0 || done) {
+			body = `<rsp:ReceiveResponse>` + streams.String()
+			if done {
+				body += doneElem
+			}
+			body += `</rsp:ReceiveResponse>`
+			// Kept with the output it took, under the same lock, so that a
+			// repeat of this Receive finds it rather than newer output.
+			sh.rememberLocked(id, seq, body)
+		}
 		sh.mu.Unlock()
 		if tooBig != nil {
 			need := base + perStream + (tooBig.need+2)/3*4
 			return nil, faultEnvelopeTooSmall(need, maxEnv)
 		}
-		if n > 0 || done {
-			body := `<rsp:ReceiveResponse>` + streams.String()
-			if done {
-				body += doneElem
+		if body != "" {
+			if seq != 0 {
+				sh.notify() // a repeat of this Receive waiting meanwhile answers with it
 			}
-			body += `</rsp:ReceiveResponse>`
 			return responseEnvelope(action, relatesTo, body), nil
 		}
 		select {

@@ -1,0 +1,462 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopsrp/gopsrp/session"
+	"github.com/gopsrp/gopsrp/session/sessiontest"
+	"github.com/gopsrp/gopsrp/wsman"
+)
+
+var soakFull = flag.Bool("soak.full", false, "run the robust-connection soak test at full size (100,000 objects, 20 cuts)")
+
+// handleCount registers Test-Count: it writes the numbers 0..n-1 (n its
+// first argument), after gate is closed when gate is not nil.
+func handleCount(srv *sessiontest.Server, gate <-chan struct{}) {
+	srv.Handle("Test-Count", func(ctx context.Context, c *sessiontest.Call) error {
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		n := 0
+		if v := c.Positional(); len(v) > 0 {
+			n = toInt(v[0])
+		}
+		for i := range n {
+			if err := c.WriteOutput(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case int:
+		return x
+	case int32:
+		return int(x)
+	case int64:
+		return int(x)
+	case string:
+		var n int
+		_, _ = fmt.Sscan(x, &n)
+		return n
+	}
+	return -1
+}
+
+// checkSequence fails unless out is exactly 0..n-1 in order.
+func checkSequence(t *testing.T, out []any, n int) {
+	t.Helper()
+	if len(out) != n {
+		t.Fatalf("got %d objects, want %d", len(out), n)
+	}
+	for i, v := range out {
+		if got := toInt(v); got != i {
+			t.Fatalf("object %d is %v, want %d", i, v, i)
+		}
+	}
+}
+
+// watchRobust collects the state changes of s until the test ends.
+type robustStates struct {
+	mu      sync.Mutex
+	changes []session.StateChange
+	wake    chan struct{}
+}
+
+func watchRobust(t *testing.T, s *session.Session) *robustStates {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &robustStates{wake: make(chan struct{}, 1)}
+	ch := s.Watch(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range ch {
+			if c.From == c.To {
+				continue
+			}
+			l.mu.Lock()
+			l.changes = append(l.changes, c)
+			l.mu.Unlock()
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("the watcher did not end")
+		}
+	})
+	return l
+}
+
+// waitFor waits until a change to st was seen and returns it.
+func (l *robustStates) waitFor(t *testing.T, st session.State, within time.Duration) session.StateChange {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		for _, c := range l.changes {
+			if c.To == st {
+				l.mu.Unlock()
+				return c
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		case <-deadline.C:
+			t.Fatalf("no change to %v within %v (saw %v)", st, within, l.path())
+		}
+	}
+}
+
+func (l *robustStates) path() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for i, c := range l.changes {
+		if i == 0 {
+			b.WriteString(c.From.String())
+		}
+		b.WriteString("→" + c.To.String())
+	}
+	return b.String()
+}
+
+// waitOpenedAgain waits for Opened→Disconnected→Opened and checks the
+// Disconnected change carries the network error.
+func (l *robustStates) waitOpenedAgain(t *testing.T) {
+	t.Helper()
+	d := l.waitFor(t, session.StateDisconnected, 10*time.Second)
+	if d.From != session.StateOpened || d.Err == nil {
+		t.Errorf("change to Disconnected: from %v, err %v; want from Opened with the network error", d.From, d.Err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if p := l.path(); strings.HasSuffix(p, "Disconnected→Opened") || strings.Contains(p, "Disconnected→Opened") {
+			return
+		}
+		select {
+		case <-l.wake:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("the session did not come back: %v", l.path())
+}
+
+func invokeCount(t *testing.T, s *session.Session, n int) []any {
+	t.Helper()
+	res, err := s.InvokeScript(testContext(t), fmt.Sprintf("Test-Count %d", n))
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	return res.Output
+}
+
+func TestRobustResetMidReceive(t *testing.T) {
+	srv := newServer(t)
+	handleCount(srv, nil)
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	// The answers to these Receives are cut half way: the output they
+	// took must come again with the repeated Receive.
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", TruncateBody: true, Count: 2})
+	checkSequence(t, invokeCount(t, s, 500), 500)
+	states.waitOpenedAgain(t)
+	if st := s.RobustStats(); st.Outages == 0 || st.Retries == 0 {
+		t.Errorf("stats %+v: want an outage and retries", st)
+	}
+}
+
+func TestRobustDropMidRequest(t *testing.T) {
+	srv := newServer(t)
+	handleCount(srv, nil)
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", DropConnection: true, Count: 2})
+	checkSequence(t, invokeCount(t, s, 300), 300)
+	states.waitOpenedAgain(t)
+}
+
+func TestRobustStalledAnswer(t *testing.T) {
+	srv := newServer(t)
+	handleCount(srv, nil)
+	// A 500 ms OperationTimeout makes the request deadline 1 s; the
+	// server holds the Receive for longer.
+	s := open(t, srv, session.WithOperationTimeout(500*time.Millisecond))
+	states := watchRobust(t, s)
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", Delay: 20 * time.Second})
+	checkSequence(t, invokeCount(t, s, 200), 200)
+	states.waitOpenedAgain(t)
+}
+
+func TestRobustRefusedThenBack(t *testing.T) {
+	srv := newServer(t)
+	gate := make(chan struct{})
+	handleCount(srv, gate)
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	p, err := s.StartScript(testContext(t), "Test-Count 100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.PauseListener(); err != nil {
+		t.Fatal(err)
+	}
+	states.waitFor(t, session.StateDisconnected, 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // refused for a while
+	if err := srv.ResumeListener(); err != nil {
+		t.Fatal(err)
+	}
+	states.waitOpenedAgain(t)
+	close(gate)
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	checkSequence(t, res.Output, 100)
+}
+
+func TestRobustListenerRestart(t *testing.T) {
+	srv := newServer(t)
+	gate := make(chan struct{})
+	handleCount(srv, gate)
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	p, err := s.StartScript(testContext(t), "Test-Count 2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	if err := srv.RestartListener(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	checkSequence(t, res.Output, 2000)
+	states.waitOpenedAgain(t)
+}
+
+func TestRobustPastWindowBreaks(t *testing.T) {
+	srv := newServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	handleCount(srv, gate)
+	s := open(t, srv, session.WithReconnectWindow(300*time.Millisecond))
+	states := watchRobust(t, s)
+	p, err := s.StartScript(testContext(t), "Test-Count 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.PauseListener(); err != nil {
+		t.Fatal(err)
+	}
+	b := states.waitFor(t, session.StateBroken, 10*time.Second)
+	if b.Err == nil || !strings.Contains(b.Err.Error(), "reconnect window") {
+		t.Errorf("Broken with %v, want the reconnect window's reason", b.Err)
+	}
+	if _, err := p.Wait(); !errors.Is(err, session.ErrBroken) {
+		t.Errorf("Wait: %v, want ErrBroken", err)
+	}
+	if err := srv.ResumeListener(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRobustShellDroppedBreaks(t *testing.T) {
+	srv := newServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	handleCount(srv, gate)
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	if err := srv.PauseListener(); err != nil {
+		t.Fatal(err)
+	}
+	states.waitFor(t, session.StateDisconnected, 10*time.Second)
+	srv.KillShell(s.ID())
+	if err := srv.ResumeListener(); err != nil {
+		t.Fatal(err)
+	}
+	b := states.waitFor(t, session.StateBroken, 10*time.Second)
+	if !errors.Is(b.Err, wsman.ErrShellNotFound) {
+		t.Errorf("Broken with %v, want the server's shell-not-found fault", b.Err)
+	}
+	if _, err := s.InvokeScript(testContext(t), "Test-Count 1"); !errors.Is(err, session.ErrBroken) {
+		t.Errorf("Invoke after: %v, want ErrBroken", err)
+	}
+}
+
+func TestRobustOffBreaksAtOnce(t *testing.T) {
+	srv := newServer(t)
+	handleCount(srv, nil)
+	s := open(t, srv, session.WithReconnectWindow(0))
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", TruncateBody: true})
+	if _, err := s.InvokeScript(testContext(t), "Test-Count 10"); err == nil {
+		t.Fatal("Invoke survived a cut with the robust connection off")
+	}
+}
+
+func TestRobustInputAcrossCutArrivesOnce(t *testing.T) {
+	srv := newServer(t)
+	srv.Handle("Test-Echo", func(ctx context.Context, c *sessiontest.Call) error {
+		for v, err := range c.Input(ctx) {
+			if err != nil {
+				return err
+			}
+			if err := c.WriteOutput(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s := open(t, srv)
+	states := watchRobust(t, s)
+	ctx := testContext(t)
+	p, err := s.StartScript(ctx, "Test-Echo", session.WithOpenInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server takes these Sends but their answers are cut: the client
+	// sends them again, and the server must take each input once.
+	srv.InjectFault(sessiontest.Fault{Action: "Send", TruncateBody: true, Count: 2})
+	for i := range 20 {
+		if err := p.Send(ctx, i); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if err := p.CloseInput(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	checkSequence(t, res.Output, 20)
+	states.waitOpenedAgain(t)
+}
+
+// TestRobustSoak cuts the connection at random points of a long pipeline
+// and checks that the output arrives exactly once, in order. CI runs it at
+// 10,000 objects; -soak.full runs 100,000.
+func TestRobustSoak(t *testing.T) {
+	n, cuts := 10_000, 20
+	if *soakFull {
+		n = 100_000
+	}
+	if testing.Short() {
+		n = 2_000
+	}
+	srv := newServer(t)
+	handleCount(srv, nil)
+	// Small envelopes: a few hundred Receives, so that cuts fall between
+	// and inside many of them.
+	s := open(t, srv, session.WithOperationTimeout(time.Second), session.WithMaxEnvelopeSize(16<<10))
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0x50a4))
+	at := make([]int, cuts)
+	for i := range at {
+		at[i] = rng.IntN(n)
+	}
+	slices.Sort(at)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	p, err := s.StartScript(ctx, fmt.Sprintf("Test-Count %d", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	next, got := 0, 0
+	for r, err := range p.Records() {
+		if err != nil {
+			t.Fatalf("after %d objects: %v (seed %d)", got, err, seed)
+		}
+		o, ok := r.(session.Output)
+		if !ok {
+			continue
+		}
+		if v := toInt(o.Value); v != got {
+			t.Fatalf("object %d is %v (seed %d)", got, o.Value, seed)
+		}
+		got++
+		for next < len(at) && got > at[next] {
+			next++
+			before := s.RobustStats().Outages
+			kind := rng.IntN(4)
+			switch kind {
+			case 0:
+				kinds["reset"]++
+				srv.CloseClientConnections()
+			case 1:
+				kinds["cut response"]++
+				srv.InjectFault(sessiontest.Fault{Action: "Receive", TruncateBody: true})
+			case 2:
+				kinds["drop request"]++
+				srv.InjectFault(sessiontest.Fault{Action: "Receive", DropConnection: true})
+			case 3:
+				kinds["listener restart"]++
+				if err := srv.RestartListener(time.Duration(rng.IntN(5)+1) * 20 * time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Each cut is one outage, ridden out before the next; but a
+			// reset may find no request on the wire (net/http then opens a
+			// new connection unseen), and cost nothing.
+			if !waitRecovered(t, s, before, kind == 0) {
+				kinds["reset with no request on the wire"]++
+			}
+		}
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Fatalf("Wait: %v (seed %d)", err, seed)
+	}
+	if got != n {
+		t.Fatalf("got %d objects, want %d (seed %d)", got, n, seed)
+	}
+	st := s.RobustStats()
+	t.Logf("soak: %d objects 0..%d in order, %d cuts %v, %d outages, %d repeated requests, %d probes, in %v (seed %d)",
+		n, n-1, next, kinds, st.Outages, st.Retries, st.Probes, time.Since(start).Round(time.Millisecond), seed)
+}
+
+// waitRecovered waits until s has been through an outage more than before
+// and is Opened again. With mayPass, no outage within a second is fine (it
+// reports false).
+func waitRecovered(t *testing.T, s *session.Session, before int64, mayPass bool) bool {
+	t.Helper()
+	start := time.Now()
+	for s.RobustStats().Outages <= before || s.State() != session.StateOpened {
+		switch {
+		case mayPass && time.Since(start) > time.Second && s.RobustStats().Outages <= before:
+			return false
+		case time.Since(start) > 10*time.Second:
+			t.Fatalf("no outage ridden out within 10 s of a cut (state %v, stats %+v)", s.State(), s.RobustStats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
