@@ -42,7 +42,7 @@ func BenchmarkPipelineOutputRoundTrip(b *testing.B) {
 			break
 		}
 	}
-	cp, err := c.NewPipeline(psrp.Script("1..100").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, err := c.NewPipeline(psrp.Script("1..100"), psrp.PipelineOptions{NoInput: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestClientReplaysNoProfile(t *testing.T) {
 	require.True(t, ok)
 	require.Contains(t, vt, "PSRemotingProtocolVersion")
 
-	cp, err := c.NewPipeline(psrp.Script("$env:USERPROFILE.ToUpperInvariant()").Build(), psrp.PipelineOptions{ID: noProfilePID, NoInput: true})
+	cp, err := c.NewPipeline(psrp.Script("$env:USERPROFILE.ToUpperInvariant()"), psrp.PipelineOptions{ID: noProfilePID, NoInput: true})
 	require.NoError(t, err)
 	require.NoError(t, cp.Invoke())
 	pl, ok = c.DataToSend(150 * 1024)
@@ -271,7 +271,7 @@ func TestClientReplaysGeneric(t *testing.T) {
 					rso, apt, hi := cpb.RemoteStreamOptions, cpb.ApartmentState, cpb.HostInfo
 					cp := c.Pipeline(msgs[0].PipelineID)
 					if cp == nil { // pypsrp invokes the same pipeline again
-						cp, err = c.NewPipeline(cpb.PowerShell, psrp.PipelineOptions{
+						cp, err = c.NewPipeline(&cpb.PowerShell, psrp.PipelineOptions{
 							ID: msgs[0].PipelineID, NoInput: cpb.NoInput, AddToHistory: cpb.AddToHistory,
 							RemoteStreamOptions: &rso, ApartmentState: &apt, HostInfo: &hi, IsNested: cpb.IsNested,
 						})

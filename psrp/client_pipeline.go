@@ -55,11 +55,11 @@ var ErrPipelineClosed = errors.New("psrp: pipeline is closed")
 
 // NewPipeline creates a pipeline in state NotStarted for the PowerShell
 // ps. Nothing is sent until Invoke. The pool must be Opened.
-func (p *ClientPool) NewPipeline(ps PowerShell, opts PipelineOptions) (*ClientPipeline, error) {
+func (p *ClientPool) NewPipeline(ps *PowerShell, opts PipelineOptions) (*ClientPipeline, error) {
 	if err := p.requireOpened("create a pipeline"); err != nil {
 		return nil, err
 	}
-	if len(ps.Statements) == 0 {
+	if ps == nil || len(ps.Statements) == 0 {
 		return nil, fmt.Errorf("psrp: create a pipeline: no commands")
 	}
 	for i, st := range ps.Statements {
@@ -77,7 +77,7 @@ func (p *ClientPool) NewPipeline(ps PowerShell, opts PipelineOptions) (*ClientPi
 		RemoteStreamOptions: RemoteStreamAddInvocationInfo,
 		AddToHistory:        opts.AddToHistory,
 		HostInfo:            hi,
-		PowerShell:          ps,
+		PowerShell:          *ps,
 		IsNested:            opts.IsNested,
 	}
 	if opts.RemoteStreamOptions != nil {

@@ -35,7 +35,7 @@ func TestCreatePayloadIsAlone(t *testing.T) {
 			t.Parallel()
 			p := newPair(t, sz.max, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 			p.open()
-			cp, err := p.c.NewPipeline(psrp.Script("$input").Build(), psrp.PipelineOptions{})
+			cp, err := p.c.NewPipeline(psrp.Script("$input"), psrp.PipelineOptions{})
 			require.NoError(t, err)
 			require.NoError(t, cp.Invoke())
 			require.NoError(t, cp.Send("in"))
@@ -113,7 +113,7 @@ func TestPairDisconnectReconnectClose(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("x").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("x"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, p.c.Disconnected())
 	require.NoError(t, p.s.Disconnected())
 	var se *psrp.StateError
@@ -173,7 +173,7 @@ func TestPipelineStateErrors(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, err := p.c.NewPipeline(psrp.Script("x").Build(), psrp.PipelineOptions{})
+	cp, err := p.c.NewPipeline(psrp.Script("x"), psrp.PipelineOptions{})
 	require.NoError(t, err)
 	var se *psrp.StateError
 	require.ErrorAs(t, cp.Send(1), &se)
@@ -183,9 +183,9 @@ func TestPipelineStateErrors(t *testing.T) {
 	require.NoError(t, cp.Invoke())
 	require.ErrorAs(t, cp.Invoke(), &se, "invoke twice")
 	require.ErrorIs(t, cp.HostResponse(99, nil, nil), psrp.ErrUnknownCallID)
-	_, err = p.c.NewPipeline(psrp.PowerShell{}, psrp.PipelineOptions{})
+	_, err = p.c.NewPipeline(&psrp.PowerShell{}, psrp.PipelineOptions{})
 	require.Error(t, err, "a pipeline without commands")
-	_, err = p.c.NewPipeline(psrp.Script("y").Build(), psrp.PipelineOptions{ID: cp.ID()})
+	_, err = p.c.NewPipeline(psrp.Script("y"), psrp.PipelineOptions{ID: cp.ID()})
 	require.Error(t, err, "duplicate pipeline ID")
 	// Closing works in any state (client_lifecycle_test.go); afterwards
 	// the pipeline refuses everything.
@@ -197,7 +197,7 @@ func TestBuilder(t *testing.T) {
 	t.Parallel()
 	ps := psrp.Cmd("Get-Service").Param("Name", "WinRM").Switch("Force").
 		AddCommand("Select-Object").Arg("Status").UseLocalScope(true).
-		AddStatement("Write-Output 1", true).MergeErrorToOutput().Build()
+		AddStatement().AddScript("Write-Output 1").MergeErrorToOutput()
 	require.Len(t, ps.Statements, 2)
 	first := ps.Statements[0]
 	require.Len(t, first, 2)
@@ -213,9 +213,12 @@ func TestBuilder(t *testing.T) {
 	require.Equal(t, psrp.PipelineResultNone, second.MergeWarning)
 
 	// A zero builder never panics; what it builds is refused.
-	var zero psrp.PowerShellBuilder
-	require.Empty(t, zero.Param("x", 1).Arg(2).Build().Statements)
-	require.Len(t, new(psrp.PowerShellBuilder).AddCommand("Get-Date").Build().Statements, 1)
+	var zero psrp.PowerShell
+	require.Empty(t, zero.Param("x", 1).Arg(2).Statements)
+	require.Len(t, new(psrp.PowerShell).AddCommand("Get-Date").Statements, 1)
+	// AddStatement on an empty statement adds none; a trailing one is
+	// refused when the pipeline is created.
+	require.Len(t, psrp.Cmd("a").AddStatement().AddStatement().AddCommand("b").Statements, 2)
 }
 
 // Two statements travel as Cmds/ExtraCmds and arrive as two statements.
@@ -223,7 +226,7 @@ func TestPairMultipleStatements(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	ps := psrp.Cmd("Get-Date").AddStatement("Get-Host", false).AddCommand("Out-String").Build()
+	ps := psrp.Cmd("Get-Date").AddStatement().AddCommand("Get-Host").AddCommand("Out-String")
 	_, sp := p.invoke(ps, psrp.PipelineOptions{NoInput: true})
 	cmds := sp.Commands()
 	require.Len(t, cmds, 2)
@@ -236,7 +239,7 @@ func TestPairReinvoke(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, tinyChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("1").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("1"), psrp.PipelineOptions{NoInput: true})
 	var se *psrp.StateError
 	require.ErrorAs(t, cp.Invoke(), &se, "still running")
 	require.NoError(t, sp.WriteOutput(int32(1)))
@@ -281,7 +284,7 @@ func TestServerProtocolErrors(t *testing.T) {
 		{"second INIT_RUNSPACEPOOL", &psrp.InitRunspacePool{MinRunspaces: 1, MaxRunspaces: 1}, uuid.Nil, "INIT_RUNSPACEPOOL while the pool is Opened"},
 		{"host response for unknown call", &psrp.RunspacePoolHostResponse{CallID: 77, Method: psrp.HostGetName}, uuid.Nil, "unknown call 77"},
 		{"server message from a client", &psrp.PipelineOutput{Value: "x"}, uuid.Nil, "unexpected PIPELINE_OUTPUT"},
-		{"CREATE_PIPELINE without ID", &psrp.CreatePipeline{PowerShell: psrp.Script("x").Build()}, uuid.Nil, "without a pipeline ID"},
+		{"CREATE_PIPELINE without ID", &psrp.CreatePipeline{PowerShell: *psrp.Script("x")}, uuid.Nil, "without a pipeline ID"},
 		{"bad public key", &psrp.PublicKey{Key: []byte{1, 2, 3}}, uuid.Nil, "unusable PUBLIC_KEY"},
 	}
 	for _, tc := range tests {
@@ -299,7 +302,7 @@ func TestServerProtocolErrors(t *testing.T) {
 	t.Run("before open", func(t *testing.T) {
 		t.Parallel()
 		s := psrp.NewServerPool(psrp.ServerPoolConfig{})
-		err := s.Receive(smClientMessage(t, 1, rpid, uuid.New(), &psrp.CreatePipeline{PowerShell: psrp.Script("x").Build()}), psrp.StreamDefault, uuid.Nil)
+		err := s.Receive(smClientMessage(t, 1, rpid, uuid.New(), &psrp.CreatePipeline{PowerShell: *psrp.Script("x")}), psrp.StreamDefault, uuid.Nil)
 		require.ErrorContains(t, err, "CREATE_PIPELINE while the pool is BeforeOpen")
 		err = s.Receive(smClientMessage(t, 2, uuid.New(), uuid.Nil, &psrp.SetMaxRunspaces{Count: 2, CallID: 1}), psrp.StreamDefault, uuid.Nil)
 		require.ErrorContains(t, err, "for runspace pool")

@@ -112,7 +112,7 @@ func (p *pair) open() {
 }
 
 // invoke creates and invokes a pipeline, returning both sides.
-func (p *pair) invoke(ps psrp.PowerShell, opts psrp.PipelineOptions) (*psrp.ClientPipeline, *psrp.ServerPipeline) {
+func (p *pair) invoke(ps *psrp.PowerShell, opts psrp.PipelineOptions) (*psrp.ClientPipeline, *psrp.ServerPipeline) {
 	p.t.Helper()
 	cp, err := p.c.NewPipeline(ps, opts)
 	require.NoError(p.t, err)
@@ -158,7 +158,7 @@ func TestPairPipelineStreams(t *testing.T) {
 			t.Parallel()
 			p := newPair(t, sz.max, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 			p.open()
-			cp, sp := p.invoke(psrp.Script("Get-Thing").Param("Name", "x").Build(), psrp.PipelineOptions{NoInput: true})
+			cp, sp := p.invoke(psrp.Script("Get-Thing").Param("Name", "x"), psrp.PipelineOptions{NoInput: true})
 			require.Equal(t, "Get-Thing", sp.Commands()[0][0].Cmd)
 			require.True(t, sp.NoInput())
 
@@ -214,7 +214,7 @@ func TestPairPipelineInput(t *testing.T) {
 			t.Parallel()
 			p := newPair(t, sz.max, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 			p.open()
-			cp, sp := p.invoke(psrp.Script("$input | % { $_ * 2 }").Build(), psrp.PipelineOptions{})
+			cp, sp := p.invoke(psrp.Script("$input | % { $_ * 2 }"), psrp.PipelineOptions{})
 			require.False(t, sp.NoInput())
 			require.NoError(t, cp.Send(int32(1)))
 			require.NoError(t, cp.Send("two"))
@@ -263,7 +263,7 @@ func TestPairHostCalls(t *testing.T) {
 			require.Equal(t, []psrp.ServerEvent{psrp.HostResponseReceived{CallID: ci, Method: psrp.HostGetName, Result: "gohost"}}, p.serverEvents())
 
 			// Pipeline host call, answered on the prompt-response stream.
-			cp, sp := p.invoke(psrp.Script("Read-Host").Build(), psrp.PipelineOptions{NoInput: true})
+			cp, sp := p.invoke(psrp.Script("Read-Host"), psrp.PipelineOptions{NoInput: true})
 			ci2, err := sp.HostCall(psrp.HostReadLine, "prompt")
 			require.NoError(t, err)
 			p.pump()
@@ -302,7 +302,7 @@ func TestPairVoidHostCall(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, 1<<16, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("Write-Host hi").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("Write-Host hi"), psrp.PipelineOptions{NoInput: true})
 	ci, err := sp.HostCall(psrp.HostWriteLine2, "hi")
 	require.NoError(t, err)
 	require.Equal(t, psrp.VoidCallID, ci)
@@ -317,7 +317,7 @@ func TestPairStop(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("Start-Sleep 100").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("Start-Sleep 100"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, cp.BeginStop())
 	require.Equal(t, psrp.PipelineStopping, cp.State())
 	// The transport signals the server, which stops the pipeline.
@@ -382,7 +382,7 @@ func TestPairKeyExchangeSecureString(t *testing.T) {
 			t.Parallel()
 			p := newPair(t, sz.max, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 			p.open()
-			cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString("hunter2")).Build(), psrp.PipelineOptions{NoInput: true})
+			cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString("hunter2")), psrp.PipelineOptions{NoInput: true})
 			require.NoError(t, err)
 			require.NoError(t, cp.Invoke())
 			// Only PUBLIC_KEY may go out until the session key arrives.
@@ -406,7 +406,7 @@ func TestPairKeyExchangeSecureString(t *testing.T) {
 			require.Equal(t, "hunter2", string(ss.Plaintext))
 
 			// A second SecureString needs no new exchange.
-			cp2, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString("x")).Build(), psrp.PipelineOptions{NoInput: true})
+			cp2, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString("x")), psrp.PipelineOptions{NoInput: true})
 			require.NoError(t, err)
 			require.NoError(t, cp2.Invoke())
 			pl, ok = p.c.DataToSend(bigChunk)
@@ -434,7 +434,7 @@ func TestPairConnectSecondClient(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{MaxRunspaces: 4}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("long").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("long"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, p.c.Disconnected())
 	require.Equal(t, psrp.RunspacePoolDisconnected, p.c.State())
 	require.Equal(t, psrp.PipelineDisconnected, cp.State())
@@ -493,14 +493,14 @@ func TestPairBroken(t *testing.T) {
 		require.Equal(t, psrp.RunspacePoolBroken, st.State)
 		require.Equal(t, "host going down", st.Err.Exception.Message)
 		var se *psrp.StateError
-		_, err := p.c.NewPipeline(psrp.Script("x").Build(), psrp.PipelineOptions{})
+		_, err := p.c.NewPipeline(psrp.Script("x"), psrp.PipelineOptions{})
 		require.ErrorAs(t, err, &se)
 	})
 	t.Run("transport", func(t *testing.T) {
 		t.Parallel()
 		p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 		p.open()
-		cp, _ := p.invoke(psrp.Script("x").Build(), psrp.PipelineOptions{NoInput: true})
+		cp, _ := p.invoke(psrp.Script("x"), psrp.PipelineOptions{NoInput: true})
 		cause := errors.New("connection reset")
 		p.c.Broken(cause)
 		evs := p.clientEvents()
@@ -515,7 +515,7 @@ func TestStateErrors(t *testing.T) {
 	t.Parallel()
 	c := psrp.NewClientPool(psrp.ClientPoolConfig{})
 	var se *psrp.StateError
-	_, err := c.NewPipeline(psrp.Script("x").Build(), psrp.PipelineOptions{})
+	_, err := c.NewPipeline(psrp.Script("x"), psrp.PipelineOptions{})
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, psrp.RunspacePoolBeforeOpen, se.State)
 	require.Contains(t, err.Error(), "psrp: cannot create a pipeline in state BeforeOpen (want Opened)")
@@ -532,7 +532,7 @@ func TestReceiveErrorsKeepOtherMessages(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, sp := p.invoke(psrp.Script("x").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("x"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, sp.WriteOutput("before"))
 	pl, ok := p.s.DataToSend(bigChunk)
 	require.True(t, ok)
@@ -566,7 +566,7 @@ func TestProtocolVersionAdaptation(t *testing.T) {
 		t.Parallel()
 		p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{ProtocolVersion: clixml.Version{Major: 2, Minor: 2, Build: -1, Revision: -1}})
 		p.open()
-		ps := psrp.Script("x").MergeAll().Build()
+		ps := psrp.Script("x").MergeAll()
 		require.Equal(t, psrp.PipelineResultTypes(1), ps.Statements[0][0].MergeInformation)
 		cp, err := p.c.NewPipeline(ps, psrp.PipelineOptions{NoInput: true})
 		require.NoError(t, err)
@@ -580,7 +580,7 @@ func TestProtocolVersionAdaptation(t *testing.T) {
 		t.Parallel()
 		p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 		p.open()
-		cp, err := p.c.NewPipeline(psrp.Script("x").Build(), psrp.PipelineOptions{NoInput: true})
+		cp, err := p.c.NewPipeline(psrp.Script("x"), psrp.PipelineOptions{NoInput: true})
 		require.NoError(t, err)
 		require.NoError(t, cp.Invoke())
 		pl, ok := p.c.DataToSend(bigChunk)
@@ -592,7 +592,7 @@ func TestProtocolVersionAdaptation(t *testing.T) {
 		v24 := clixml.Version{Major: 2, Minor: 4, Build: -1, Revision: -1}
 		p := newPair(t, bigChunk, psrp.ClientPoolConfig{ProtocolVersion: v24}, psrp.ServerPoolConfig{ProtocolVersion: v24})
 		p.open()
-		cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("S", clixml.NewSecureString("pw")).Build(), psrp.PipelineOptions{NoInput: true})
+		cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("S", clixml.NewSecureString("pw")), psrp.PipelineOptions{NoInput: true})
 		require.NoError(t, err)
 		require.NoError(t, cp.Invoke())
 		pl, ok := p.c.DataToSend(bigChunk)
@@ -608,7 +608,7 @@ func TestProtocolVersionAdaptation(t *testing.T) {
 		t.Parallel()
 		p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{ProtocolVersion: clixml.Version{Major: 2, Minor: 4, Build: -1, Revision: -1}})
 		p.open()
-		cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("S", clixml.NewSecureString("pw")).Build(), psrp.PipelineOptions{NoInput: true})
+		cp, err := p.c.NewPipeline(psrp.Cmd("Set-Secret").Param("S", clixml.NewSecureString("pw")), psrp.PipelineOptions{NoInput: true})
 		require.NoError(t, err)
 		require.NoError(t, cp.Invoke())
 		pl, ok := p.c.DataToSend(bigChunk)

@@ -46,7 +46,7 @@ func ExampleClientPool() {
 	pump()
 	fmt.Println("pool:", client.State())
 
-	pl, _ := client.NewPipeline(psrp.Cmd("Get-Greeting").Param("Name", "gopher").Build(), psrp.PipelineOptions{NoInput: true})
+	pl, _ := client.NewPipeline(psrp.Cmd("Get-Greeting").Param("Name", "gopher"), psrp.PipelineOptions{NoInput: true})
 	_ = pl.Invoke()
 	pump()
 	serve()

@@ -32,7 +32,7 @@ func running(t *testing.T) (*pair, *psrp.ClientPipeline) {
 	t.Helper()
 	p := newPair(t, bigChunk, psrp.ClientPoolConfig{}, psrp.ServerPoolConfig{})
 	p.open()
-	cp, _ := p.invoke(psrp.Script("x").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, _ := p.invoke(psrp.Script("x"), psrp.PipelineOptions{NoInput: true})
 	return p, cp
 }
 
@@ -40,7 +40,7 @@ func running(t *testing.T) (*pair, *psrp.ClientPipeline) {
 func requireUsable(t *testing.T, p *pair) {
 	t.Helper()
 	require.Equal(t, psrp.RunspacePoolOpened, p.c.State())
-	cp, sp := p.invoke(psrp.Script("1").Build(), psrp.PipelineOptions{NoInput: true})
+	cp, sp := p.invoke(psrp.Script("1"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, sp.WriteOutput(int32(1)))
 	require.NoError(t, sp.Complete())
 	p.pump()
@@ -382,7 +382,7 @@ func TestNoPipelineBeforeOpened(t *testing.T) {
 		st := c.State()
 		require.Contains(t, []psrp.RunspacePoolState{psrp.RunspacePoolOpening, psrp.RunspacePoolConnecting}, st)
 		var se *psrp.StateError
-		_, err := c.NewPipeline(psrp.Script("x").Build(), psrp.PipelineOptions{})
+		_, err := c.NewPipeline(psrp.Script("x"), psrp.PipelineOptions{})
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, st, se.State)
 		_, err = c.GetCommandMetadata(psrp.GetCommandMetadata{Names: []string{"*"}})

@@ -144,7 +144,7 @@ func TestSetExchangeKeyReproducesWindowsExchange(t *testing.T) {
 		}
 	}
 	require.NotNil(t, sent)
-	cp, err := p.c.NewPipeline(psrp.Cmd("Write-Output").Arg(clixml.NewSecureString(sent.Plaintext)).Build(), psrp.PipelineOptions{NoInput: true})
+	cp, err := p.c.NewPipeline(psrp.Cmd("Write-Output").Arg(clixml.NewSecureString(sent.Plaintext)), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, err)
 	require.NoError(t, cp.Invoke())
 	pl, ok = p.c.DataToSend(bigChunk)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,60 @@ func TestBackpressureHoldsTheQueue(t *testing.T) {
 	case <-p.Done():
 		t.Error("the pipeline ended though its consumer read nothing")
 	default:
+	}
+	res, err := p.Wait()
+	if err != nil || len(res.Output) != n {
+		t.Fatalf("Wait: %d outputs, %v; want %d", len(res.Output), err, n)
+	}
+}
+
+// Large records are bounded by their size too: a consumer that reads
+// nothing holds about maxQueuedBytes of 1 MiB strings, not 4096 of them.
+func TestBackpressureBoundsQueuedBytes(t *testing.T) {
+	t.Parallel()
+	srv := sessiontest.NewServer()
+	t.Cleanup(srv.Close)
+	const n, size = 48, 1 << 20
+	chunk := strings.Repeat("x", size)
+	srv.Handle("Flood-Big", func(ctx context.Context, c *sessiontest.Call) error {
+		for range n {
+			if err := c.WriteOutput(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := New(ctx, srv.URL, WithHTTPClient(srv.Client()), WithAllowUnencrypted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	p, err := s.StartScript(ctx, "Flood-Big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() (int, int) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.queue), p.queuedBytes
+	}
+	// The queue fills to the byte bound (slowly on a loaded machine), then
+	// stays there: the receive loop stops polling.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, b := queued(); b >= maxQueuedBytes {
+			break
+		}
+		if time.Now().After(deadline) {
+			records, bytes := queued()
+			t.Fatalf("the queue never reached the byte bound: %d records of %d bytes", records, bytes)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	records, bytes := queued()
+	if bytes > maxQueuedBytes+2*size || records >= n {
+		t.Errorf("an unread pipeline holds %d records of %d bytes, want about %d bytes and fewer than %d records", records, bytes, maxQueuedBytes, n)
 	}
 	res, err := p.Wait()
 	if err != nil || len(res.Output) != n {

@@ -127,7 +127,7 @@ func (s *Session) FindCommands(ctx context.Context, q CommandQuery) ([]CommandIn
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.Start(ctx, psrp.PowerShell{}, func(c *startConfig) { c.metadata = req })
+	p, err := s.Start(ctx, &psrp.PowerShell{}, func(c *startConfig) { c.metadata = req })
 	if err != nil {
 		return nil, fmt.Errorf("session: get command: %w", err)
 	}

@@ -53,7 +53,7 @@ func (s *Session) download(ctx context.Context, op, remotePath string, fileOnly 
 	if fileOnly {
 		b = b.Switch("File")
 	}
-	p, err := s.Start(ctx, b.Build())
+	p, err := s.Start(ctx, b)
 	if err != nil {
 		return &CopyError{Op: op, Path: remotePath, Remote: true, Err: err}
 	}
@@ -73,9 +73,9 @@ func (s *Session) download(ctx context.Context, op, remotePath string, fileOnly 
 			if err := f.line(line); err != nil {
 				return err // leaving the loop stops the script
 			}
-		case ErrorRecord:
+		case *ErrorRecord:
 			if firstErr == nil {
-				firstErr = &PipelineError{Record: r.ErrorRecord, State: psrp.PipelineFailed}
+				firstErr = &PipelineError{Record: r, State: psrp.PipelineFailed}
 			}
 		}
 	}

@@ -111,7 +111,7 @@ const uploadAhead = 4
 // goroutine reads, hashes and encodes ahead while this one queues the
 // lines and sends them, as many per WS-Man Send as fit.
 func (s *Session) upload(ctx context.Context, op, remotePath string, cfg copyConfig, src uploadSource) error {
-	ps := psrp.Script(filecopy.ToScript).Param("Path", remotePath).Build()
+	ps := psrp.Script(filecopy.ToScript).Param("Path", remotePath)
 	p, err := s.Start(ctx, ps, WithOpenInput())
 	if err != nil {
 		return &CopyError{Op: op, Path: remotePath, Remote: true, Err: err}

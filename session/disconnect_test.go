@@ -52,7 +52,7 @@ func TestDisconnectPausesAndReconnectResumes(t *testing.T) {
 	ctx := testContext(t)
 	w := s.Watch(ctx)
 
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestCloseWhileDisconnected(t *testing.T) {
 	srv.Handle("Test-Gate", g.handle)
 	s := open(t, srv)
 	ctx := testContext(t)
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestConnectFromAnotherClient(t *testing.T) {
 	srv.Handle("Test-Gate", g.handle)
 	ctx := testContext(t)
 	s1 := open(t, srv, session.WithRunspaces(1, 2), session.WithName("nightly"))
-	p1, err := s1.Start(ctx, psrp.Script("Test-Gate").Build())
+	p1, err := s1.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestDisconnectKeepsOutputOfReceiveInFlight(t *testing.T) {
 	ctx := testContext(t)
 	states := stateLog(s.Watch(ctx))
 
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestDisconnectDoesNotWaitForSlowReceive(t *testing.T) {
 	ctx := testContext(t)
 	states := stateLog(s.Watch(ctx))
 
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ func TestShellDisconnectedByAnotherClient(t *testing.T) {
 	s := open(t, srv)
 	ctx := testContext(t)
 	w := s.Watch(ctx)
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func TestDisconnectRefusedKeepsSession(t *testing.T) {
 	srv.Handle("Test-Gate", g.handle)
 	s := open(t, srv)
 	ctx := testContext(t)
-	p, err := s.Start(ctx, psrp.Script("Test-Gate").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
 		t.Fatal(err)
 	}

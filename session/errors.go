@@ -51,7 +51,7 @@ var ErrNoInput = errors.New("session: pipeline does not accept input (start it w
 // the terminating error the server sent (nil if it sent none).
 type PipelineError struct {
 	Record *clixml.ErrorRecord
-	State  psrp.PSInvocationState
+	State  PipelineState
 }
 
 // Error returns the pipeline's final state and the record's text as .NET's

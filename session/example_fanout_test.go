@@ -51,7 +51,7 @@ func ExampleInvokeAll() {
 	defer stop()
 	hosts = append(hosts, deadHost())
 
-	results, err := session.InvokeAll(context.Background(), hosts, psrp.Script("hostname").Build(),
+	results, err := session.InvokeAll(context.Background(), hosts, psrp.Script("hostname"),
 		session.WithAllowUnencrypted()) // the test endpoints speak plain http
 	for _, r := range results {
 		if r.Err != nil {
@@ -62,7 +62,7 @@ func ExampleInvokeAll() {
 	}
 	var fe *session.FanoutError
 	if errors.As(err, &fe) {
-		fmt.Printf("%d of %d hosts failed\n", len(fe.Hosts), fe.Total)
+		fmt.Printf("%d of %d hosts failed\n", len(fe.Failed), fe.Total)
 	}
 	// Output:
 	// WIN01
@@ -86,19 +86,19 @@ func ExampleFanout_Records() {
 		ThrottleLimit: 2,
 		Options:       []session.Option{session.WithAllowUnencrypted()},
 		Progress: func(p session.FanoutProgress) {
-			if p.Event == session.HostDone && p.Done == p.Total {
+			if p.Event == session.TargetDone && p.Done == p.Total {
 				fmt.Printf("all %d hosts done, %d failed\n", p.Total, p.Failed)
 			}
 		},
 	}
 	var lines []string
-	for rec, err := range f.Records(context.Background(), hosts, psrp.Script("hostname").Build()) {
+	for rec, err := range f.Records(context.Background(), hosts, psrp.Script("hostname")) {
 		if err != nil {
-			fmt.Println(err) // a *session.HostError: that host failed, the others go on
+			fmt.Println(err) // a *session.TargetError: that host failed, the others go on
 			continue
 		}
 		if out, ok := rec.Record.(session.Output); ok {
-			lines = append(lines, fmt.Sprintf("%s: %v", names[rec.Host], out.Value))
+			lines = append(lines, fmt.Sprintf("%s: %v", names[rec.Target], out.Value))
 		}
 	}
 	sort.Strings(lines) // hosts answer in any order

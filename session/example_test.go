@@ -33,7 +33,7 @@ func ExampleSession_Invoke() {
 	}
 	defer s.Close(ctx)
 
-	res, err := s.Invoke(ctx, psrp.Cmd("Get-Greeting").Param("Name", "World").Build())
+	res, err := s.Invoke(ctx, psrp.Cmd("Get-Greeting").Param("Name", "World"))
 	if err != nil {
 		log.Fatal(err)
 	}

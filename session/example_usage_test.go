@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
@@ -60,7 +59,7 @@ func Example() {
 		}
 		defer s.Close(context.Background())
 
-		res, err := s.Invoke(ctx, psrp.Cmd("Get-Service").Param("Name", "WinRM").Build())
+		res, err := s.Invoke(ctx, session.Cmd("Get-Service").Param("Name", "WinRM"))
 		if err != nil {
 			return err // a *session.PipelineError carries the terminating ErrorRecord
 		}

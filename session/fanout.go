@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopsrp/gopsrp/psrp"
 )
 
 // DefaultThrottleLimit is how many hosts a Fanout works on at once when its
@@ -23,7 +22,7 @@ const fanoutCloseTimeout = 10 * time.Second
 // a,b,c -ThrottleLimit N: for each target it opens a session (New), runs the
 // pipeline, and closes the session, working on at most ThrottleLimit hosts at
 // once. A host that fails (unreachable, access denied, a script that ends
-// Failed) is reported with a *HostError and does not stop the others;
+// Failed) is reported with a *TargetError and does not stop the others;
 // cancelling the context stops them all.
 //
 // Invoke collects each host's Result; Records streams the records of every
@@ -55,54 +54,54 @@ type Fanout struct {
 
 // InvokeAll runs ps on every target with opts (New's options) and the
 // default throttle, and returns each host's outcome; see Fanout.Invoke.
-func InvokeAll(ctx context.Context, targets []string, ps psrp.PowerShell, opts ...Option) ([]HostResult, error) {
+func InvokeAll(ctx context.Context, targets []string, ps *PowerShell, opts ...Option) ([]TargetResult, error) {
 	f := Fanout{Options: opts}
 	return f.Invoke(ctx, targets, ps)
 }
 
-// HostResult is the outcome of a pipeline on one host of a fan-out.
-type HostResult struct {
-	// Host is the target as given.
-	Host string
+// TargetResult is the outcome of a pipeline on one host of a fan-out.
+type TargetResult struct {
+	// Target is the target as given.
+	Target string
 	// Result is what the pipeline produced; nil if the host failed before
 	// the pipeline ran (unreachable, access denied, cancelled).
 	Result *Result
-	// Err is nil, or a *HostError carrying Host and the cause: New's error,
+	// Err is nil, or a *TargetError carrying Target and the cause: New's error,
 	// the pipeline's (a *PipelineError for a script that ended Failed), or
 	// the context's.
 	Err error
 }
 
-// HostRecord is one record of a fan-out's stream, tagged with the host that
+// TargetRecord is one record of a fan-out's stream, tagged with the host that
 // produced it.
-type HostRecord struct {
-	// Host is the target as given (PowerShell's PSComputerName).
-	Host string
+type TargetRecord struct {
+	// Target is the target as given (PowerShell's PSComputerName).
+	Target string
 	// Record is the record, as Pipeline.Records yields it; nil in the pair
 	// that reports a host's failure.
 	Record Record
 }
 
-// HostError reports the failure of one host of a fan-out. errors.Is and
+// TargetError reports the failure of one host of a fan-out. errors.Is and
 // errors.As see through it to the cause (ErrAccessDenied, *PipelineError,
 // context.Canceled …).
-type HostError struct {
-	Host string
-	Err  error
+type TargetError struct {
+	Target string
+	Err    error
 }
 
 // Error names the host and the cause.
-func (e *HostError) Error() string { return "session: host " + e.Host + ": " + e.Err.Error() }
+func (e *TargetError) Error() string { return "session: host " + e.Target + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
-func (e *HostError) Unwrap() error { return e.Err }
+func (e *TargetError) Unwrap() error { return e.Err }
 
 // FanoutError is the error of a fan-out in which some hosts failed: each
-// failure as a *HostError, in target order. errors.Is and errors.As look
+// failure as a *TargetError, in target order. errors.Is and errors.As look
 // into every one of them.
 type FanoutError struct {
-	// Hosts are the failures, in target order.
-	Hosts []*HostError
+	// Failed are the failures, in target order.
+	Failed []*TargetError
 	// Total is how many targets the fan-out had.
 	Total int
 }
@@ -113,10 +112,10 @@ const fanoutErrorListed = 5
 // Error counts the failed hosts and lists the first few.
 func (e *FanoutError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "session: %d of %d hosts failed", len(e.Hosts), e.Total)
-	for i, h := range e.Hosts {
+	fmt.Fprintf(&b, "session: %d of %d hosts failed", len(e.Failed), e.Total)
+	for i, h := range e.Failed {
 		if i == fanoutErrorListed {
-			fmt.Fprintf(&b, "\n… and %d more", len(e.Hosts)-i)
+			fmt.Fprintf(&b, "\n… and %d more", len(e.Failed)-i)
 			break
 		}
 		b.WriteString("\n")
@@ -127,8 +126,8 @@ func (e *FanoutError) Error() string {
 
 // Unwrap returns the hosts' errors.
 func (e *FanoutError) Unwrap() []error {
-	errs := make([]error, len(e.Hosts))
-	for i, h := range e.Hosts {
+	errs := make([]error, len(e.Failed))
+	for i, h := range e.Failed {
 		errs[i] = h
 	}
 	return errs
@@ -138,26 +137,26 @@ func (e *FanoutError) Unwrap() []error {
 type FanoutEvent int
 
 // Fan-out events, in the order a host goes through them. A host that fails
-// to open goes from HostOpening to HostDone; one never started (the context
-// ended first) reports HostDone alone.
+// to open goes from TargetOpening to TargetDone; one never started (the context
+// ended first) reports TargetDone alone.
 const (
-	// HostOpening: the session to the host is being opened.
-	HostOpening FanoutEvent = iota
-	// HostRunning: the pipeline was started on the host.
-	HostRunning
-	// HostDone: the host is finished with and its session closed; Err says
+	// TargetOpening: the session to the host is being opened.
+	TargetOpening FanoutEvent = iota
+	// TargetRunning: the pipeline was started on the host.
+	TargetRunning
+	// TargetDone: the host is finished with and its session closed; Err says
 	// whether it failed.
-	HostDone
+	TargetDone
 )
 
 // String returns the event's name.
 func (e FanoutEvent) String() string {
 	switch e {
-	case HostOpening:
+	case TargetOpening:
 		return "Opening"
-	case HostRunning:
+	case TargetRunning:
 		return "Running"
-	case HostDone:
+	case TargetDone:
 		return "Done"
 	}
 	return fmt.Sprintf("FanoutEvent(%d)", int(e))
@@ -166,12 +165,12 @@ func (e FanoutEvent) String() string {
 // FanoutProgress is one progress report of a fan-out: an event of one host,
 // and the counts of the whole run after it.
 type FanoutProgress struct {
-	// Host is the target the event is about, Index its position in the
-	// targets.
-	Host  string
-	Index int
-	Event FanoutEvent
-	// Err is the host's *HostError for a HostDone that failed, else nil.
+	// Target is the target the event is about, Index its position in
+	// the targets.
+	Target string
+	Index  int
+	Event  FanoutEvent
+	// Err is the host's *TargetError for a TargetDone that failed, else nil.
 	Err error
 	// Total is the number of targets; Started counts the hosts taken up
 	// (opening or later, or failed without being contacted because the
@@ -183,15 +182,15 @@ type FanoutProgress struct {
 // Invoke runs ps on every target and returns, in target order, each host's
 // Result and error. The error is nil when every host succeeded, else a
 // *FanoutError listing the failed hosts; the results are complete either
-// way, so a caller may also look at each HostResult.Err. A pipeline that
+// way, so a caller may also look at each TargetResult.Err. A pipeline that
 // wrote non-terminating errors (HadErrors) is no failure, as for
 // Session.Invoke. Cancelling ctx stops the pipelines that run, and the hosts
 // not begun fail with ctx's error without being contacted. Invoke returns
 // once every session it opened is closed.
-func (f *Fanout) Invoke(ctx context.Context, targets []string, ps psrp.PowerShell) ([]HostResult, error) {
-	results := make([]HostResult, len(targets))
+func (f *Fanout) Invoke(ctx context.Context, targets []string, ps *PowerShell) ([]TargetResult, error) {
+	results := make([]TargetResult, len(targets))
 	for i, t := range targets {
-		results[i].Host = t
+		results[i].Target = t
 	}
 	f.run(ctx, targets, func(ctx context.Context, i int, s *Session, running func()) error {
 		p, err := s.Start(ctx, ps, f.StartOptions...)
@@ -202,19 +201,19 @@ func (f *Fanout) Invoke(ctx context.Context, targets []string, ps psrp.PowerShel
 		res, err := p.Wait()
 		results[i].Result = res
 		return err
-	}, func(i int, err *HostError) {
+	}, func(i int, err *TargetError) {
 		if err != nil {
 			results[i].Err = err
 		}
 	})
-	var failed []*HostError
+	var failed []*TargetError
 	for _, r := range results {
 		if r.Err != nil {
-			failed = append(failed, r.Err.(*HostError))
+			failed = append(failed, r.Err.(*TargetError))
 		}
 	}
 	if failed != nil {
-		return results, &FanoutError{Hosts: failed, Total: len(targets)}
+		return results, &FanoutError{Failed: failed, Total: len(targets)}
 	}
 	return results, nil
 }
@@ -222,7 +221,7 @@ func (f *Fanout) Invoke(ctx context.Context, targets []string, ps psrp.PowerShel
 // Records runs ps on every target and streams the records of all hosts as
 // they arrive, each tagged with its host; the records of one host come in
 // the order its pipeline wrote them. A host that fails yields one pair
-// (HostRecord{Host: host}, *HostError) and the others go on; every host ends
+// (TargetRecord{Target: host}, *TargetError) and the others go on; every host ends
 // either without an error pair or with exactly one. The sequence ends when
 // every host is done and its session closed.
 //
@@ -232,10 +231,10 @@ func (f *Fanout) Invoke(ctx context.Context, targets []string, ps psrp.PowerShel
 // the loop statement returns, which may take a few seconds with slow hosts.
 // Cancelling ctx stops them too; the hosts then yield their errors (ctx's
 // error, for those not begun).
-func (f *Fanout) Records(ctx context.Context, targets []string, ps psrp.PowerShell) iter.Seq2[HostRecord, error] {
-	return func(yield func(HostRecord, error) bool) {
+func (f *Fanout) Records(ctx context.Context, targets []string, ps *PowerShell) iter.Seq2[TargetRecord, error] {
+	return func(yield func(TargetRecord, error) bool) {
 		type item struct {
-			rec HostRecord
+			rec TargetRecord
 			err error
 		}
 		out := make(chan item)
@@ -262,14 +261,14 @@ func (f *Fanout) Records(ctx context.Context, targets []string, ps psrp.PowerShe
 					if err != nil {
 						return err
 					}
-					if !send(item{rec: HostRecord{Host: targets[i], Record: rec}}) {
+					if !send(item{rec: TargetRecord{Target: targets[i], Record: rec}}) {
 						return context.Canceled // leaving the loop closes the pipeline
 					}
 				}
 				return nil
-			}, func(i int, err *HostError) {
+			}, func(i int, err *TargetError) {
 				if err != nil {
-					send(item{rec: HostRecord{Host: targets[i]}, err: err})
+					send(item{rec: TargetRecord{Target: targets[i]}, err: err})
 				}
 			})
 		}()
@@ -300,18 +299,18 @@ func (f *Fanout) Records(ctx context.Context, targets []string, ps psrp.PowerShe
 // with ctx's error. run returns when every host is done.
 func (f *Fanout) run(ctx context.Context, targets []string,
 	work func(ctx context.Context, i int, s *Session, running func()) error,
-	done func(i int, err *HostError)) {
+	done func(i int, err *TargetError)) {
 	limit := f.ThrottleLimit
 	if limit <= 0 {
 		limit = DefaultThrottleLimit
 	}
 	prog := &fanoutProgress{fn: f.Progress, targets: targets}
 	finish := func(i int, err error) {
-		var herr *HostError
+		var herr *TargetError
 		if err != nil {
-			herr = &HostError{Host: targets[i], Err: err}
+			herr = &TargetError{Target: targets[i], Err: err}
 		}
-		prog.event(i, HostDone, herr)
+		prog.event(i, TargetDone, herr)
 		done(i, herr)
 	}
 	slots := make(chan struct{}, limit)
@@ -332,8 +331,8 @@ func (f *Fanout) run(ctx context.Context, targets []string,
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			prog.event(i, HostOpening, nil)
-			finish(i, f.runHost(ctx, i, target, work, func() { prog.event(i, HostRunning, nil) }))
+			prog.event(i, TargetOpening, nil)
+			finish(i, f.runHost(ctx, i, target, work, func() { prog.event(i, TargetRunning, nil) }))
 		}()
 	}
 }
@@ -360,7 +359,7 @@ func (f *Fanout) runHost(ctx context.Context, i int, target string,
 }
 
 // hostSkipped is the internal event of a host that is not begun because the
-// context ended: it counts as started, and HostDone follows at once.
+// context ended: it counts as started, and TargetDone follows at once.
 const hostSkipped FanoutEvent = -1
 
 // fanoutProgress is the progress bookkeeping of one run.
@@ -374,13 +373,13 @@ type fanoutProgress struct {
 }
 
 // event records an event of host i and reports it to fn.
-func (r *fanoutProgress) event(i int, ev FanoutEvent, err *HostError) {
+func (r *fanoutProgress) event(i int, ev FanoutEvent, err *TargetError) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch ev {
-	case HostOpening, hostSkipped:
+	case TargetOpening, hostSkipped:
 		r.started++
-	case HostDone:
+	case TargetDone:
 		r.done++
 		if err != nil {
 			r.failed++
@@ -389,7 +388,7 @@ func (r *fanoutProgress) event(i int, ev FanoutEvent, err *HostError) {
 	if r.fn == nil || ev == hostSkipped {
 		return
 	}
-	p := FanoutProgress{Host: r.targets[i], Index: i, Event: ev,
+	p := FanoutProgress{Target: r.targets[i], Index: i, Event: ev,
 		Total: len(r.targets), Started: r.started, Done: r.done, Failed: r.failed}
 	if err != nil {
 		p.Err = err

@@ -306,7 +306,7 @@ func TestFanoutScale(t *testing.T) {
 	for _, limit := range []int{0, n} {
 		f := session.Fanout{ThrottleLimit: limit, Options: opts}
 		start := time.Now()
-		results, err := f.Invoke(ctx, targets, psrp.Script("Write-Output hi").Build())
+		results, err := f.Invoke(ctx, targets, psrp.Script("Write-Output hi"))
 		took := time.Since(start)
 		if err != nil {
 			t.Fatalf("fan-out to %d hosts (throttle %d): %v", n, limit, err)
@@ -348,7 +348,7 @@ func TestFanoutScaleInProcess(t *testing.T) {
 	f := session.Fanout{ThrottleLimit: n, Options: []session.Option{session.WithHTTPClient(client), session.WithAllowUnencrypted()}}
 	start := time.Now()
 	got := 0
-	for rec, err := range f.Records(testContext(t), targets, psrp.Script("Write-Output hi").Build()) {
+	for rec, err := range f.Records(testContext(t), targets, psrp.Script("Write-Output hi")) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +375,7 @@ func BenchmarkFanout(b *testing.B) {
 	for i := range targets {
 		targets[i] = ep.URL
 	}
-	ps := psrp.Script("Write-Output hi").Build()
+	ps := psrp.Script("Write-Output hi")
 	for _, limit := range []int{session.DefaultThrottleLimit, n} {
 		b.Run(fmt.Sprintf("hosts=%d/throttle=%d", n, limit), func(b *testing.B) {
 			f := session.Fanout{ThrottleLimit: limit, Options: []session.Option{session.WithHTTPClient(client), session.WithAllowUnencrypted()}}

@@ -88,28 +88,28 @@ func TestFanoutInvoke(t *testing.T) {
 	t.Parallel()
 	h := mixedHosts(t)
 	f := session.Fanout{Options: []session.Option{session.WithAllowUnencrypted()}, HostOptions: h.hostOptions}
-	results, err := f.Invoke(testContext(t), h.targets, psrp.Script("Get-Name").Build())
+	results, err := f.Invoke(testContext(t), h.targets, psrp.Script("Get-Name"))
 
 	if len(results) != len(h.targets) {
 		t.Fatalf("got %d results for %d targets", len(results), len(h.targets))
 	}
 	for i, r := range results {
-		if r.Host != h.targets[i] {
-			t.Errorf("result %d is for %q, want %q (target order)", i, r.Host, h.targets[i])
+		if r.Target != h.targets[i] {
+			t.Errorf("result %d is for %q, want %q (target order)", i, r.Target, h.targets[i])
 		}
 	}
 	for _, i := range []int{0, 1} {
 		r := results[i]
-		name := h.names[r.Host]
+		name := h.names[r.Target]
 		if r.Err != nil || r.Result == nil || len(r.Result.Output) != 2 || r.Result.Output[0] != name {
 			t.Errorf("%s: got %+v, want output [%s %s-2]", name, r, name, name)
 		}
 	}
-	hostErr := func(i int) *session.HostError {
+	hostErr := func(i int) *session.TargetError {
 		t.Helper()
-		var he *session.HostError
-		if !errors.As(results[i].Err, &he) || he.Host != h.targets[i] {
-			t.Fatalf("result %d: Err = %v, want a *HostError for %s", i, results[i].Err, h.targets[i])
+		var he *session.TargetError
+		if !errors.As(results[i].Err, &he) || he.Target != h.targets[i] {
+			t.Fatalf("result %d: Err = %v, want a *TargetError for %s", i, results[i].Err, h.targets[i])
 		}
 		return he
 	}
@@ -129,12 +129,12 @@ func TestFanoutInvoke(t *testing.T) {
 
 	// The aggregate lists the three failures in target order.
 	var fe *session.FanoutError
-	if !errors.As(err, &fe) || fe.Total != 5 || len(fe.Hosts) != 3 {
+	if !errors.As(err, &fe) || fe.Total != 5 || len(fe.Failed) != 3 {
 		t.Fatalf("err = %v, want a *FanoutError of 3 hosts out of 5", err)
 	}
 	for k, i := range []int{2, 3, 4} {
-		if fe.Hosts[k].Host != h.targets[i] {
-			t.Errorf("FanoutError.Hosts[%d] = %s, want %s", k, fe.Hosts[k].Host, h.targets[i])
+		if fe.Failed[k].Target != h.targets[i] {
+			t.Errorf("FanoutError.Failed[%d] = %s, want %s", k, fe.Failed[k].Target, h.targets[i])
 		}
 	}
 	if !errors.Is(err, session.ErrAccessDenied) || !errors.As(err, &pe) {
@@ -156,7 +156,7 @@ func TestInvokeAll(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	targets := []string{srv.URL, srv.URL, srv.URL}
-	results, err := session.InvokeAll(testContext(t), targets, psrp.Script("Write-Output hi").Build(),
+	results, err := session.InvokeAll(testContext(t), targets, psrp.Script("Write-Output hi"),
 		session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestInvokeAll(t *testing.T) {
 			t.Errorf("host %d: %+v", i, r)
 		}
 	}
-	results, err = session.InvokeAll(testContext(t), nil, psrp.Script("Write-Output hi").Build())
+	results, err = session.InvokeAll(testContext(t), nil, psrp.Script("Write-Output hi"))
 	if err != nil || len(results) != 0 {
 		t.Errorf("no targets: %v, %v", results, err)
 	}
@@ -180,23 +180,23 @@ func TestFanoutRecords(t *testing.T) {
 	f := session.Fanout{Options: []session.Option{session.WithAllowUnencrypted()}, HostOptions: h.hostOptions}
 	got := map[string][]any{}
 	failed := map[string]error{}
-	for rec, err := range f.Records(testContext(t), h.targets, psrp.Script("Get-Name").Build()) {
+	for rec, err := range f.Records(testContext(t), h.targets, psrp.Script("Get-Name")) {
 		if err != nil {
-			var he *session.HostError
-			if !errors.As(err, &he) || he.Host != rec.Host || rec.Record != nil {
-				t.Fatalf("error pair (%+v, %v) is not a *HostError for its host", rec, err)
+			var he *session.TargetError
+			if !errors.As(err, &he) || he.Target != rec.Target || rec.Record != nil {
+				t.Fatalf("error pair (%+v, %v) is not a *TargetError for its host", rec, err)
 			}
-			if _, dup := failed[rec.Host]; dup {
-				t.Errorf("%s failed twice", rec.Host)
+			if _, dup := failed[rec.Target]; dup {
+				t.Errorf("%s failed twice", rec.Target)
 			}
-			failed[rec.Host] = err
+			failed[rec.Target] = err
 			continue
 		}
 		out, ok := rec.Record.(session.Output)
 		if !ok {
-			t.Fatalf("unexpected record %T from %s", rec.Record, rec.Host)
+			t.Fatalf("unexpected record %T from %s", rec.Record, rec.Target)
 		}
-		got[rec.Host] = append(got[rec.Host], out.Value)
+		got[rec.Target] = append(got[rec.Target], out.Value)
 	}
 	for _, i := range []int{0, 1} {
 		target := h.targets[i]
@@ -299,7 +299,7 @@ func TestFanoutThrottle(t *testing.T) {
 				}
 			},
 		}
-		if _, err := f.Invoke(testContext(t), targets, psrp.Script("Get-Slow").Build()); err != nil {
+		if _, err := f.Invoke(testContext(t), targets, psrp.Script("Get-Slow")); err != nil {
 			t.Fatalf("limit %d: %v", tc.limit, err)
 		}
 		if got := c.maxSeen(); got != tc.want {
@@ -322,17 +322,17 @@ func TestFanoutProgress(t *testing.T) {
 		HostOptions:   h.hostOptions,
 		Progress:      func(p session.FanoutProgress) { events = append(events, p) }, // serialized
 	}
-	_, _ = f.Invoke(testContext(t), h.targets, psrp.Script("Get-Name").Build())
+	_, _ = f.Invoke(testContext(t), h.targets, psrp.Script("Get-Name"))
 
 	seq := map[int][]session.FanoutEvent{}
 	for k, p := range events {
-		if p.Host != h.targets[p.Index] || p.Total != 5 {
+		if p.Target != h.targets[p.Index] || p.Total != 5 {
 			t.Errorf("event %d: %+v", k, p)
 		}
 		if p.Started-p.Done > 2 || p.Done > p.Started || p.Failed > p.Done {
 			t.Errorf("event %d: counts %+v break the throttle or each other", k, p)
 		}
-		if (p.Err != nil) != (p.Event == session.HostDone && p.Index >= 2) {
+		if (p.Err != nil) != (p.Event == session.TargetDone && p.Index >= 2) {
 			t.Errorf("event %d: Err = %v for %s of host %d", k, p.Err, p.Event, p.Index)
 		}
 		seq[p.Index] = append(seq[p.Index], p.Event)
@@ -379,7 +379,7 @@ func TestFanoutCancel(t *testing.T) {
 		ThrottleLimit: 2,
 		Options:       []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()},
 		Progress: func(p session.FanoutProgress) {
-			if p.Event == session.HostRunning && p.Started-p.Done == 2 {
+			if p.Event == session.TargetRunning && p.Started-p.Done == 2 {
 				cancel() // both slots run
 			}
 		},
@@ -393,15 +393,15 @@ func TestFanoutCancel(t *testing.T) {
 		var errs []error
 		switch form {
 		case "Invoke":
-			results, err := f.Invoke(ctx, targets, psrp.Script("Get-Forever").Build())
-			if fe := (*session.FanoutError)(nil); !errors.As(err, &fe) || len(fe.Hosts) != 5 {
+			results, err := f.Invoke(ctx, targets, psrp.Script("Get-Forever"))
+			if fe := (*session.FanoutError)(nil); !errors.As(err, &fe) || len(fe.Failed) != 5 {
 				t.Fatalf("Invoke after cancel: %v, want all 5 hosts failed", err)
 			}
 			for _, r := range results {
 				errs = append(errs, r.Err)
 			}
 		case "Records":
-			for rec, err := range f.Records(ctx, targets, psrp.Script("Get-Forever").Build()) {
+			for rec, err := range f.Records(ctx, targets, psrp.Script("Get-Forever")) {
 				if err == nil {
 					t.Fatalf("unexpected record %+v", rec)
 				}
@@ -448,7 +448,7 @@ func TestFanoutRecordsEarlyExit(t *testing.T) {
 	f := session.Fanout{Options: []session.Option{session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted()}}
 	seen := map[string]int32{}
 	n := 0
-	for rec, err := range f.Records(testContext(t), targets, psrp.Script("Get-Endless").Build()) {
+	for rec, err := range f.Records(testContext(t), targets, psrp.Script("Get-Endless")) {
 		if err != nil {
 			t.Fatalf("host error before the exit: %v", err)
 		}
@@ -457,7 +457,7 @@ func TestFanoutRecordsEarlyExit(t *testing.T) {
 			break
 		}
 		_ = rec.Record.(session.Output)
-		seen[rec.Host]++
+		seen[rec.Target]++
 	}
 	if got := len(srv.Shells()); got != 0 {
 		t.Errorf("%d shells open after the loop returned", got)
@@ -484,7 +484,7 @@ func TestFanoutRecordsPanic(t *testing.T) {
 				t.Errorf("recovered %v, want the loop's panic", r)
 			}
 		}()
-		for range f.Records(testContext(t), []string{srv.URL, srv.URL}, psrp.Script("1..100000").Build()) {
+		for range f.Records(testContext(t), []string{srv.URL, srv.URL}, psrp.Script("1..100000")) {
 			panic("boom")
 		}
 	}()
@@ -497,7 +497,7 @@ func TestFanoutRecordsPanic(t *testing.T) {
 func TestFanoutErrorText(t *testing.T) {
 	fe := &session.FanoutError{Total: 100}
 	for i := range 40 {
-		fe.Hosts = append(fe.Hosts, &session.HostError{Host: "h" + string(rune('a'+i%26)), Err: errors.New("refused")})
+		fe.Failed = append(fe.Failed, &session.TargetError{Target: "h" + string(rune('a'+i%26)), Err: errors.New("refused")})
 	}
 	msg := fe.Error()
 	if lines := strings.Count(msg, "\n"); lines != 6 || !strings.HasSuffix(msg, "… and 35 more") {
@@ -507,9 +507,9 @@ func TestFanoutErrorText(t *testing.T) {
 		t.Errorf("text = %q", msg)
 	}
 	rec := sessiontest.NewErrorRecord("nope", "Nope", clixml.ErrorCategory(0))
-	he := &session.HostError{Host: "x", Err: &session.PipelineError{Record: rec, State: psrp.PipelineFailed}}
+	he := &session.TargetError{Target: "x", Err: &session.PipelineError{Record: rec, State: psrp.PipelineFailed}}
 	var got *clixml.ErrorRecord
 	if !errors.As(he, &got) || got != rec {
-		t.Errorf("errors.As through HostError to the record failed")
+		t.Errorf("errors.As through TargetError to the record failed")
 	}
 }

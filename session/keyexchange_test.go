@@ -99,7 +99,7 @@ func TestExchangeKeys(t *testing.T) {
 	assert.Equal(t, kx.PublicKeyBlob, keys[0], "the caller's key went out")
 
 	for _, secret := range []string{"one", "two"} {
-		_, err := s.Invoke(ctx, psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString(secret)).Build())
+		_, err := s.Invoke(ctx, psrp.Cmd("Set-Secret").Param("Secret", clixml.NewSecureString(secret)))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, []string{"one", "two"}, got)

@@ -42,7 +42,7 @@ func TestNestedPipelineWhileOuterRuns(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a plain pipeline waits for the busy runspace")
 
-	res, err := s.Invoke(ctx, psrp.Cmd("Write-Output").Param("InputObject", "inner").Build(), session.WithNested())
+	res, err := s.Invoke(ctx, psrp.Cmd("Write-Output").Param("InputObject", "inner"), session.WithNested())
 	require.NoError(t, err)
 	assert.Equal(t, []any{"inner"}, res.Output)
 	assert.Equal(t, psrp.PipelineRunning, outer.State(), "the outer pipeline is still running")
@@ -68,7 +68,7 @@ type nestingHost struct {
 }
 
 func (h *nestingHost) ReadLine(ctx context.Context) (string, error) {
-	res, err := h.s.Invoke(ctx, psrp.Cmd("Write-Output").Param("InputObject", "from nested").Build(), session.WithNested())
+	res, err := h.s.Invoke(ctx, psrp.Cmd("Write-Output").Param("InputObject", "from nested"), session.WithNested())
 	if err != nil {
 		return "", err
 	}

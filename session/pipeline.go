@@ -19,6 +19,26 @@ import (
 // and the server blocks the remote pipeline (WinRM's Block buffer mode).
 const maxQueued = 4096
 
+// maxQueuedBytes bounds the same buffer by the size of its records, so that
+// large objects (a file fetched in chunks of hundreds of KiB) cannot pile up
+// 4096 deep; recordSize estimates what a record holds.
+const maxQueuedBytes = 16 << 20
+
+// recordSize estimates the memory a queued record holds: its text for the
+// large outputs (strings, byte arrays), a small constant otherwise.
+func recordSize(r Record) int {
+	const overhead = 64
+	if o, ok := r.(Output); ok {
+		switch v := o.Value.(type) {
+		case string:
+			return overhead + len(v)
+		case []byte:
+			return overhead + len(v)
+		}
+	}
+	return overhead
+}
+
 // sendFailGrace is how long a pipeline whose Send failed waits for its
 // final state before the failure becomes its outcome. A command that ended
 // on the server (a handler that failed without reading its input) refuses
@@ -103,7 +123,8 @@ type Pipeline struct {
 
 	mu          sync.Mutex
 	queue       []Record
-	state       psrp.PSInvocationState
+	queuedBytes int // recordSize of everything in queue
+	state       PipelineState
 	record      *PipelineError // set when the server reports Failed/Stopped
 	cause       error          // set when psrp failed the pipeline on bad data
 	err         error          // final error, valid once done is closed
@@ -124,7 +145,7 @@ func (p *Pipeline) ID() uuid.UUID { return p.id }
 
 // State returns the pipeline's state: Running once started, Stopping while
 // a stop is on its way, then the final state the server reported.
-func (p *Pipeline) State() psrp.PSInvocationState {
+func (p *Pipeline) State() PipelineState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state
@@ -143,10 +164,11 @@ func (p *Pipeline) notify() {
 // push queues a record for the consumer.
 func (p *Pipeline) push(r Record) {
 	p.mu.Lock()
-	if _, ok := r.(ErrorRecord); ok {
+	if _, ok := r.(*ErrorRecord); ok {
 		p.hadErrors = true
 	}
 	p.queue = append(p.queue, r)
+	p.queuedBytes += recordSize(r)
 	p.mu.Unlock()
 	p.notify()
 }
@@ -157,9 +179,9 @@ func (p *Pipeline) push(r Record) {
 func (p *Pipeline) waitRoom(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		n, givingUp := len(p.queue), p.givingUp
+		n, size, givingUp := len(p.queue), p.queuedBytes, p.givingUp
 		p.mu.Unlock()
-		if n < maxQueued || givingUp {
+		if (n < maxQueued && size < maxQueuedBytes) || givingUp {
 			return nil
 		}
 		select {
@@ -180,6 +202,7 @@ func (p *Pipeline) next() (Record, bool) {
 			r := p.queue[0]
 			p.queue[0] = nil
 			p.queue = p.queue[1:]
+			p.queuedBytes -= recordSize(r)
 			if len(p.queue) == 0 {
 				p.queue = nil // let the backing array go
 			}

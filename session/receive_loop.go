@@ -29,12 +29,12 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 	if p != nil {
 		cmd = p.cmdID
 	}
-	seq := s.receiveSeq(cmd) // repeated after a lost answer (robust.go)
-	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true, SequenceID: seq})
+	op, again := s.receiveOp(cmd) // repeated after a lost answer (robust.go)
+	res, err := s.wsc.Receive(ctx, s.shell, cmd, wsman.ReceiveOptions{KeepAlive: true, OperationID: op, Retransmit: again})
+	s.receiveEnded(cmd, op, res, err)
 	if err != nil {
 		return false, false, err
 	}
-	s.receiveAnswered(cmd, seq)
 	// The pool consumes the data before Receive returns (the defragmenter
 	// copies what it must keep), so the buffer can go back for the next
 	// response.
@@ -249,7 +249,7 @@ func (s *Session) poolLoop() {
 		}
 		bo.observe(got, time.Since(start), s.opTimeout())
 		if err != nil {
-			if wsman.IsTimeout(err) {
+			if errors.Is(err, wsman.ErrOperationTimeout) {
 				continue
 			}
 			if err = s.rideOut(ctx, err); err == nil {
@@ -330,7 +330,7 @@ func (p *Pipeline) endedRemotely() bool {
 // was sent is handled like any other, so output the server already took
 // from its buffer for it is delivered.
 func (s *Session) pipelineReceive(p *Pipeline) error {
-	defer s.forgetReceiveSeq(p.cmdID)
+	defer s.forgetReceiveOp(p.cmdID)
 	var bo backoff
 	// A pipeline that runs on may bring pool host calls or key requests.
 	wake := time.AfterFunc(pipelineWakeDelay, s.demand.want)
@@ -359,7 +359,7 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			if p.ctx.Err() != nil {
 				return p.ctx.Err()
 			}
-			if wsman.IsTimeout(err) {
+			if errors.Is(err, wsman.ErrOperationTimeout) {
 				continue // nothing yet
 			}
 			if err = s.rideOut(p.ctx, err); err == nil {
@@ -373,6 +373,9 @@ func (s *Session) pipelineReceive(p *Pipeline) error {
 			}
 			if errors.Is(err, ErrBroken) {
 				return err
+			}
+			if errors.Is(err, wsman.ErrShellNotFound) && s.outputLost(p.cmdID) {
+				return fmt.Errorf("%w: %w", ErrOutputLost, err) // robust.go
 			}
 			return s.shellLost(fmt.Errorf("session: pipeline receive: %w", err))
 		}
@@ -414,7 +417,9 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 		case psrp.PipelineOutputEvent:
 			s.toPipeline(e.PipelineID, Output{Value: e.Value})
 		case psrp.PipelineErrorEvent:
-			s.toPipeline(e.PipelineID, ErrorRecord{e.Record})
+			if e.Record != nil {
+				s.toPipeline(e.PipelineID, e.Record)
+			}
 		case psrp.PipelineWarningEvent:
 			if e.Record != nil {
 				s.toPipeline(e.PipelineID, Warning{*e.Record})

@@ -119,7 +119,7 @@ type replayScenario struct {
 	skip     string
 	reason   replayReason
 	evidence int
-	shells []*replayShell
+	shells   []*replayShell
 	// winrs holds the shell positions of WinRS cmd shells, which
 	// winrsreplay drives after the PowerShell pools.
 	winrs map[int]bool
@@ -218,11 +218,11 @@ type replayPipeline struct {
 
 	output      []any
 	errors      []*clixml.ErrorRecord
-	warnings    []clixml.InformationalRecord
-	verbose     []clixml.InformationalRecord
-	debug       []clixml.InformationalRecord
-	progress    []clixml.ProgressRecord
-	information []clixml.InformationRecord
+	warnings    []session.Warning
+	verbose     []session.Verbose
+	debug       []session.Debug
+	progress    []session.Progress
+	information []session.Information
 	final       *psrp.PipelineState
 }
 
@@ -462,15 +462,15 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 				case *psrp.ErrorRecord:
 					p.errors = append(p.errors, &b.Record)
 				case *psrp.WarningRecord:
-					p.warnings = append(p.warnings, b.Record)
+					p.warnings = append(p.warnings, session.Warning{InformationalRecord: b.Record})
 				case *psrp.VerboseRecord:
-					p.verbose = append(p.verbose, b.Record)
+					p.verbose = append(p.verbose, session.Verbose{InformationalRecord: b.Record})
 				case *psrp.DebugRecord:
-					p.debug = append(p.debug, b.Record)
+					p.debug = append(p.debug, session.Debug{InformationalRecord: b.Record})
 				case *psrp.ProgressRecord:
-					p.progress = append(p.progress, b.Record)
+					p.progress = append(p.progress, session.Progress{ProgressRecord: b.Record})
 				case *psrp.InformationRecord:
-					p.information = append(p.information, b.Record)
+					p.information = append(p.information, session.Information{InformationRecord: b.Record})
 				case *psrp.PipelineState:
 					p.final = b
 				case *psrp.PipelineHostCall:
@@ -1144,10 +1144,10 @@ func replayStartOptions(p *replayPipeline) []session.StartOption {
 // replayPowerShell is the recorded pipeline's commands, without its
 // nesting flag: the replay asks for nesting only through WithNested, so
 // that what the client sends shows what WithNested does.
-func replayPowerShell(p *replayPipeline) psrp.PowerShell {
+func replayPowerShell(p *replayPipeline) *psrp.PowerShell {
 	ps := p.create.PowerShell
 	ps.IsNested = false
-	return ps
+	return &ps
 }
 
 // replayRunning is a pipeline the recording leaves running while nested
@@ -1255,7 +1255,7 @@ func TestReplayRecordedFaults(t *testing.T) {
 			if !tt.failsOpen {
 				require.NoError(t, err)
 				sc := replayAnalyze(t, base)
-				_, err = s.Invoke(ctx, sc.shells[0].pipelines[0].create.PowerShell)
+				_, err = s.Invoke(ctx, &sc.shells[0].pipelines[0].create.PowerShell)
 				defer func() { assert.NoError(t, s.Close(ctx)) }()
 			}
 			require.Error(t, err)
@@ -1290,7 +1290,7 @@ func BenchmarkReplayOpenInvokeClose(b *testing.B) {
 	require.NoError(b, err)
 	conv, err := replay.Load(filepath.Join(dir, "test_psrp_no_profile.yml"))
 	require.NoError(b, err)
-	ps := psrp.Script("$env:USERPROFILE.ToUpperInvariant()").Build()
+	ps := psrp.Script("$env:USERPROFILE.ToUpperInvariant()")
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -1325,7 +1325,7 @@ func TestReplayKeyExchangeTimeout(t *testing.T) {
 	require.NoError(t, err)
 	ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
 	defer icancel()
-	ps := psrp.Script("param($p) $p.Length").Param("p", clixml.NewSecureString("secret")).Build()
+	ps := psrp.Script("param($p) $p.Length").Param("p", clixml.NewSecureString("secret"))
 	_, err = s.Invoke(ictx, ps)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, s.Close(ctx))

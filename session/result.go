@@ -3,14 +3,20 @@ package session
 import (
 	"fmt"
 
-	"github.com/gopsrp/gopsrp/psrp"
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
-// Record is one record a pipeline produced, as Pipeline.Records yields them:
-// one of Output, ErrorRecord, Warning, Verbose, Debug, Progress or
-// Information. The set is closed; use a type switch.
-type Record interface{ isRecord() }
+// Record is one record a pipeline produced, as Pipeline.Records yields
+// them: an Output, a *ErrorRecord, a Warning, Verbose or Debug, a Progress
+// or an Information, and nothing else; use a type switch:
+//
+//	switch r := rec.(type) {
+//	case session.Output:
+//		fmt.Println(r.Value)
+//	case *session.ErrorRecord:
+//		log.Print(r) // an ErrorRecord is an error
+//	}
+type Record any
 
 // Output is an object of the output stream. Value is in the clixml lossless
 // model (*clixml.Object for complex objects, Go primitives otherwise).
@@ -22,8 +28,10 @@ type Output struct{ Value any }
 // enum fills an integer from its value and a string from its name.
 func (o Output) Decode(v any) error { return clixml.UnmarshalValue(o.Value, v) }
 
-// ErrorRecord is a non-terminating error (the error stream, Write-Error).
-type ErrorRecord struct{ *clixml.ErrorRecord }
+// ErrorRecord is PowerShell's ErrorRecord: a non-terminating error of the
+// error stream (Write-Error) as Records yields it and Result.Errors holds
+// it, and the terminating error a PipelineError carries. It is an error.
+type ErrorRecord = clixml.ErrorRecord
 
 // Warning is a record of the warning stream (Write-Warning).
 type Warning struct{ clixml.InformationalRecord }
@@ -41,24 +49,16 @@ type Progress struct{ clixml.ProgressRecord }
 // Write-Host on protocol 2.3).
 type Information struct{ clixml.InformationRecord }
 
-func (Output) isRecord()      {}
-func (ErrorRecord) isRecord() {}
-func (Warning) isRecord()     {}
-func (Verbose) isRecord()     {}
-func (Debug) isRecord()       {}
-func (Progress) isRecord()    {}
-func (Information) isRecord() {}
-
 // Result is everything a pipeline produced, stream by stream, and the state
 // it ended in.
 type Result struct {
 	Output      []any
-	Errors      []*clixml.ErrorRecord
-	Warnings    []clixml.InformationalRecord
-	Verbose     []clixml.InformationalRecord
-	Debug       []clixml.InformationalRecord
-	Progress    []clixml.ProgressRecord
-	Information []clixml.InformationRecord
+	Errors      []*ErrorRecord
+	Warnings    []Warning
+	Verbose     []Verbose
+	Debug       []Debug
+	Progress    []Progress
+	Information []Information
 	// HadErrors reports, like PowerShell's PowerShell.HadErrors, that the
 	// pipeline wrote to the error stream (also records consumed through
 	// Records, which Errors leaves out) or ended Failed.
@@ -67,7 +67,7 @@ type Result struct {
 	// the server (also after its context ended: see Pipeline.Wait);
 	// Running or Stopping if the client stopped waiting without the
 	// server's word (session closed or broken, stop not confirmed in time).
-	State psrp.PSInvocationState
+	State PipelineState
 }
 
 // add appends rec to the matching stream.
@@ -75,18 +75,18 @@ func (r *Result) add(rec Record) {
 	switch v := rec.(type) {
 	case Output:
 		r.Output = append(r.Output, v.Value)
-	case ErrorRecord:
-		r.Errors = append(r.Errors, v.ErrorRecord)
+	case *ErrorRecord:
+		r.Errors = append(r.Errors, v)
 	case Warning:
-		r.Warnings = append(r.Warnings, v.InformationalRecord)
+		r.Warnings = append(r.Warnings, v)
 	case Verbose:
-		r.Verbose = append(r.Verbose, v.InformationalRecord)
+		r.Verbose = append(r.Verbose, v)
 	case Debug:
-		r.Debug = append(r.Debug, v.InformationalRecord)
+		r.Debug = append(r.Debug, v)
 	case Progress:
-		r.Progress = append(r.Progress, v.ProgressRecord)
+		r.Progress = append(r.Progress, v)
 	case Information:
-		r.Information = append(r.Information, v.InformationRecord)
+		r.Information = append(r.Information, v)
 	}
 }
 

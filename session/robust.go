@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/wsman"
 )
@@ -28,10 +30,17 @@ import (
 // pipeline then picks up where it was.
 //
 // Nothing is lost or duplicated:
-//   - Output: every Receive carries a SequenceId (1, 2, 3 … per pipeline
-//     and for the pool). A Receive whose answer was lost is asked again
-//     with the same number, and the server answers with the same data; the
-//     next number acknowledges it (MS-WSMV 3.1.4.14).
+//   - Output: every Receive carries a fresh wsmv:OperationID (MS-WSMV
+//     3.1.4.1.39, robust connection support). A server that supports it
+//     echoes the id and keeps its answer; a Receive whose answer the
+//     network lost is sent again with the same id marked as a
+//     retransmission, and the server answers with the same data; the next
+//     Receive of that pipeline (or of the pool), with a new id,
+//     acknowledges it. A server without that support (it echoes no
+//     OperationID: older Windows) cannot repeat an answer: the session
+//     still rides out the failure and reconnects, but the output carried
+//     by an answer the network lost is lost with it (see
+//     WithReconnectWindow).
 //   - Input: a Send whose answer arrived is never sent again. One whose
 //     answer was lost is sent again once the session is back, since the
 //     client cannot know whether it arrived; its PSRP fragments are
@@ -45,6 +54,11 @@ import (
 // Past the window, or when the server says the shell is gone, the session
 // is Broken with that reason (matching ErrBroken and, for a shell the
 // server dropped, wsman.ErrShellNotFound).
+
+// ErrOutputLost is matched by the error of a pipeline that ended while an
+// answer carrying its output was lost to a network failure, on a server
+// without robust connection support (which cannot send an answer again).
+var ErrOutputLost = errors.New("session: output lost to a network failure (the server has no robust connection support)")
 
 // DefaultReconnectWindow is how long a session rides out a network failure
 // before it is Broken, unless WithReconnectWindow says otherwise:
@@ -63,6 +77,17 @@ type robustConfig struct {
 // answers it is Opened again and its pipelines carry on, losing and
 // repeating nothing. Past the window it is Broken. Zero turns the robust
 // connection off: a network failure breaks the session at once.
+//
+// Losing nothing needs the server's robust connection support (MS-WSMV
+// 3.1.4.1.39), which the session detects from its answers (they echo the
+// wsmv:OperationID of each Receive). Against a server without it (older
+// WinRM) the session still goes Disconnected and back to Opened, but the
+// output in a Receive answer the network cut off is lost
+// (RobustStats.LostAnswers counts such answers): a pipeline may miss
+// objects, fail on a half-received one, or end with an error matching
+// ErrOutputLost when its end was in the lost answer; a lost answer to the
+// pool's Receive may lose pool messages, or break the session. Input is
+// not affected.
 func WithReconnectWindow(d time.Duration) SessionOption {
 	return func(c *poolConfig) { c.robust = robustConfig{window: max(d, 0), set: true} }
 }
@@ -79,12 +104,20 @@ func (c robustConfig) reconnectWindow() time.Duration {
 type robustState struct {
 	outage *outage // the outage being ridden out, or nil; guarded by Session.mu
 
-	seqMu sync.Mutex
-	seqs  map[string]uint64 // the next Receive SequenceId per command ("" the pool)
+	opMu sync.Mutex
+	lost map[string]uuid.UUID // per target ("" the pool), the OperationID of a Receive whose answer was lost
+	// echoes is whether the server's last Receive answer echoed its
+	// OperationID: it supports robust connections, and a lost answer can
+	// be asked for again. Before the first answer it is false: a Receive
+	// lost that early is not retransmitted (the pool's first Receives
+	// answer within the handshake, so the window is small).
+	echoes atomic.Bool
+	gaps   map[string]bool // pipelines that lost an answer the server could not repeat
 
 	outages  atomic.Int64 // outages begun
 	retries  atomic.Int64 // requests that waited for one and were repeated
 	attempts atomic.Int64 // probes of the shell
+	lostAns  atomic.Int64 // answers lost for good
 }
 
 // outage is one network failure being ridden out: done is closed once the
@@ -104,47 +137,82 @@ type RobustStats struct {
 	Retries int64
 	// Probes is how many times the session tried to reach the shell.
 	Probes int64
+	// LostAnswers is how many Receive answers the network lost that the
+	// server could not send again, having no robust connection support:
+	// the output they carried is gone. Always 0 against a server with it.
+	LostAnswers int64
 }
 
 // RobustStats reports what the robust connection did so far.
 func (s *Session) RobustStats() RobustStats {
-	return RobustStats{Outages: s.rob.outages.Load(), Retries: s.rob.retries.Load(), Probes: s.rob.attempts.Load()}
+	return RobustStats{Outages: s.rob.outages.Load(), Retries: s.rob.retries.Load(), Probes: s.rob.attempts.Load(),
+		LostAnswers: s.rob.lostAns.Load()}
 }
 
-// receiveSeq returns the SequenceId for the next Receive of cmd ("" the
-// pool), or 0 when the robust connection is off.
-func (s *Session) receiveSeq(cmd string) uint64 {
+// receiveOp returns the wsmv:OperationID for the next Receive of cmd (""
+// the pool), uuid.Nil when the robust connection is off, and whether it is
+// a retransmission: the repeat of a Receive whose answer the network lost,
+// which only a server that echoes OperationIDs can answer again. Without
+// that support the lost answer is gone, and the Receive starts afresh.
+func (s *Session) receiveOp(cmd string) (op uuid.UUID, retransmit bool) {
 	if s.cfg.robust.reconnectWindow() == 0 {
-		return 0
+		return uuid.Nil, false
 	}
-	s.rob.seqMu.Lock()
-	defer s.rob.seqMu.Unlock()
-	n, ok := s.rob.seqs[cmd]
-	if !ok {
-		n = 1
+	s.rob.opMu.Lock()
+	defer s.rob.opMu.Unlock()
+	if id, ok := s.rob.lost[cmd]; ok {
+		if s.rob.echoes.Load() {
+			return id, true
+		}
+		delete(s.rob.lost, cmd)
+		s.rob.lostAns.Add(1)
+		if cmd != "" {
+			if s.rob.gaps == nil {
+				s.rob.gaps = make(map[string]bool)
+			}
+			s.rob.gaps[cmd] = true
+		}
 	}
-	return n
+	return uuid.New(), false
 }
 
-// receiveAnswered moves cmd to its next SequenceId once the answer to seq
-// arrived.
-func (s *Session) receiveAnswered(cmd string, seq uint64) {
-	if seq == 0 {
+// outputLost reports whether the pipeline cmd lost an answer the server
+// could not repeat. A command the server no longer knows after that (its
+// end was in the lost answer) is then the pipeline's end, not the shell's.
+func (s *Session) outputLost(cmd string) bool {
+	s.rob.opMu.Lock()
+	defer s.rob.opMu.Unlock()
+	return s.rob.gaps[cmd]
+}
+
+// receiveEnded records how the Receive op of cmd ended: an answer (a
+// result, or a fault) acknowledges it; a network failure keeps it, to be
+// retransmitted.
+func (s *Session) receiveEnded(cmd string, op uuid.UUID, res *wsman.ReceiveResult, err error) {
+	if op == uuid.Nil {
 		return
 	}
-	s.rob.seqMu.Lock()
-	defer s.rob.seqMu.Unlock()
-	if s.rob.seqs == nil {
-		s.rob.seqs = make(map[string]uint64)
+	if res != nil {
+		s.rob.echoes.Store(res.OperationID == op)
 	}
-	s.rob.seqs[cmd] = seq + 1
+	s.rob.opMu.Lock()
+	defer s.rob.opMu.Unlock()
+	if err != nil && networkFailure(err) {
+		if s.rob.lost == nil {
+			s.rob.lost = make(map[string]uuid.UUID)
+		}
+		s.rob.lost[cmd] = op
+		return
+	}
+	delete(s.rob.lost, cmd)
 }
 
-// forgetReceiveSeq drops the numbering of a command that ended.
-func (s *Session) forgetReceiveSeq(cmd string) {
-	s.rob.seqMu.Lock()
-	defer s.rob.seqMu.Unlock()
-	delete(s.rob.seqs, cmd)
+// forgetReceiveOp drops the lost Receive of a command that ended.
+func (s *Session) forgetReceiveOp(cmd string) {
+	s.rob.opMu.Lock()
+	defer s.rob.opMu.Unlock()
+	delete(s.rob.lost, cmd)
+	delete(s.rob.gaps, cmd)
 }
 
 // networkFailure reports whether err is the network failing under a

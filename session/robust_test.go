@@ -1,11 +1,15 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -425,10 +429,10 @@ func TestRobustSoak(t *testing.T) {
 				}
 			}
 			// Each cut is one outage, ridden out before the next; but a
-			// reset may find no request on the wire (net/http then opens a
-			// new connection unseen), and cost nothing.
-			if !waitRecovered(t, s, before, kind == 0) {
-				kinds["reset with no request on the wire"]++
+			// reset or a restart may find no request on the wire (net/http
+			// then opens a new connection unseen), and cost nothing.
+			if !waitRecovered(t, s, before, kind == 0 || kind == 3) {
+				kinds["reset or restart with no request on the wire"]++
 			}
 		}
 	}
@@ -459,4 +463,159 @@ func waitRecovered(t *testing.T, s *session.Session, before int64, mayPass bool)
 		time.Sleep(5 * time.Millisecond)
 	}
 	return true
+}
+
+// operationIDs is an http.RoundTripper that records the wsmv:OperationID
+// headers of the Receives a client sends.
+type operationIDs struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	sent []string // "first <id>" or "again <id>"
+}
+
+var operationIDRE = regexp.MustCompile(`<wsmv:OperationID s:mustUnderstand="(true|false)">([^<]*)</wsmv:OperationID>`)
+
+func (o *operationIDs) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if m := operationIDRE.FindSubmatch(body); m != nil && bytes.Contains(body, []byte(wsman.ActionReceive+"<")) {
+		kind := "first "
+		if string(m[1]) == "true" {
+			kind = "again "
+		}
+		o.mu.Lock()
+		o.sent = append(o.sent, kind+string(m[2]))
+		o.mu.Unlock()
+	}
+	clone := req.Clone(req.Context())
+	clone.Body = io.NopCloser(bytes.NewReader(body))
+	clone.ContentLength = int64(len(body))
+	return o.base.RoundTrip(clone)
+}
+
+// retransmissions returns how many Receives were sent again, and whether
+// each repeated the OperationID of a Receive sent before.
+func (o *operationIDs) retransmissions() (n int, allRepeat bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen := map[string]bool{}
+	allRepeat = true
+	for _, s := range o.sent {
+		kind, id, _ := strings.Cut(s, " ")
+		if kind == "again" {
+			n++
+			allRepeat = allRepeat && seen[id]
+		}
+		seen[id] = true
+	}
+	return n, allRepeat
+}
+
+func recordOperationIDs(srv *sessiontest.Server) (session.Option, *operationIDs) {
+	o := &operationIDs{base: srv.Client().Transport}
+	return session.WithHTTPClient(&http.Client{Transport: o}), o
+}
+
+// TestRobustRetransmitsReceive checks the wire side of a lost Receive
+// answer: the Receive goes again with the same OperationID marked as a
+// retransmission, and the output arrives once.
+func TestRobustRetransmitsReceive(t *testing.T) {
+	srv := newServer(t)
+	handleCount(srv, nil)
+	rec, ops := recordOperationIDs(srv)
+	s := open(t, srv, rec)
+	states := watchRobust(t, s)
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", TruncateBody: true})
+	checkSequence(t, invokeCount(t, s, 300), 300)
+	states.waitOpenedAgain(t)
+	n, repeat := ops.retransmissions()
+	if n == 0 || !repeat {
+		t.Errorf("%d retransmissions (all of an earlier OperationID: %v); want the cut Receive sent again", n, repeat)
+	}
+	if st := s.RobustStats(); st.LostAnswers != 0 {
+		t.Errorf("stats %+v: no answer may be lost against a server with robust connection support", st)
+	}
+}
+
+// TestRobustServerWithoutSupport runs against a server without robust
+// connection support (it echoes no OperationID, as older WinRM): after a
+// cut the session still comes back to Opened and runs pipelines, but it
+// never marks a Receive as a retransmission (such a server could refuse a
+// header it must understand), and the output of the lost answer is gone,
+// as RobustStats.LostAnswers and the pipeline's error say.
+func TestRobustServerWithoutSupport(t *testing.T) {
+	srv := sessiontest.NewUnstartedServer()
+	srv.DisableRobustConnections = true
+	srv.Start()
+	t.Cleanup(srv.Close)
+	handleCount(srv, nil)
+	rec, ops := recordOperationIDs(srv)
+	s := open(t, srv, rec)
+	states := watchRobust(t, s)
+	srv.InjectFault(sessiontest.Fault{Action: "Receive", TruncateBody: true})
+	res, err := s.InvokeScript(testContext(t), "Test-Count 300")
+	switch {
+	case err != nil:
+		t.Logf("the pipeline whose answer was lost: %v (ErrOutputLost: %v)", err, errors.Is(err, session.ErrOutputLost))
+	case len(res.Output) == 300:
+		t.Fatal("all the output arrived although an answer carrying it was cut and cannot be repeated")
+	default:
+		t.Logf("the pipeline whose answer was lost got %d of 300 objects", len(res.Output))
+	}
+	states.waitOpenedAgain(t)
+	checkSequence(t, invokeCount(t, s, 100), 100)
+	if s.State() != session.StateOpened {
+		t.Errorf("state %v after the cut, want Opened", s.State())
+	}
+	if st := s.RobustStats(); st.Outages == 0 || st.LostAnswers == 0 {
+		t.Errorf("stats %+v: want an outage and a lost answer", st)
+	}
+	if n, _ := ops.retransmissions(); n != 0 {
+		t.Errorf("%d Receives marked as retransmissions to a server that never echoed an OperationID", n)
+	}
+}
+
+// createAnswerLost runs requests through base but loses the answer to the
+// first Create, as a connection cut after the server acted would.
+type createAnswerLost struct {
+	base http.RoundTripper
+	once sync.Once
+}
+
+func (c *createAnswerLost) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	res, err := c.base.RoundTrip(req)
+	if err != nil || !bytes.Contains(body, []byte(wsman.ActionCreate+"<")) {
+		return res, err
+	}
+	lost := false
+	c.once.Do(func() { lost = true })
+	if !lost {
+		return res, nil
+	}
+	_ = res.Body.Close()
+	return nil, io.ErrUnexpectedEOF
+}
+
+// A New whose Create answer is lost deletes the shell it asked for: none is
+// left behind on the server.
+func TestNewLeavesNoShellWhenCreateAnswerIsLost(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	client := &http.Client{Transport: &createAnswerLost{base: srv.Client().Transport}}
+	_, err := session.New(testContext(t), srv.URL, session.WithHTTPClient(client), session.WithAllowUnencrypted())
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("New = %v, want the lost answer's error", err)
+	}
+	if n := len(srv.Shells()); n != 0 {
+		t.Errorf("%d shells left on the server after a failed New", n)
+	}
 }

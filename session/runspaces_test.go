@@ -23,7 +23,7 @@ func TestSetMaxRunspacesRaisesTheThrottle(t *testing.T) {
 	if got := s.MaxRunspaces(); got != 1 {
 		t.Fatalf("MaxRunspaces = %d, want 1", got)
 	}
-	p1, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p1, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestSetMaxRunspacesRaisesTheThrottle(t *testing.T) {
 	// A second Start waits for a runspace; raising the maximum releases it.
 	started := make(chan *session.Pipeline, 1)
 	go func() {
-		p, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+		p, err := s.Start(ctx, psrp.Script("Test-Block"))
 		if err != nil {
 			t.Errorf("second Start: %v", err)
 			close(started)
@@ -91,7 +91,7 @@ func TestSetMaxRunspacesLowersTheThrottle(t *testing.T) {
 	if err := s.SetMaxRunspaces(ctx, 1); err != nil {
 		t.Fatalf("SetMaxRunspaces(1): %v", err)
 	}
-	p, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestSetMaxRunspacesLowersTheThrottle(t *testing.T) {
 		t.Errorf("Availability = %v, want Busy", a)
 	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	_, err = s.Start(short, psrp.Script("Write-Output x").Build())
+	_, err = s.Start(short, psrp.Script("Write-Output x"))
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Start over the lowered maximum = %v, want DeadlineExceeded", err)

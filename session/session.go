@@ -38,13 +38,19 @@
 // errors or logs.
 //
 // Round trips: New costs a WS-Man Create and the Receives until the pool is
-// Opened (one or two); after that the pool keeps one Receive outstanding so
-// that the server can reach the client at any time. Invoke costs a Command and
-// the Receives until the pipeline is done; the Signal that releases a
-// finished command on the server is sent in the background when the next
-// pipeline starts, and skipped at Close, whose Delete releases everything.
-// Against a server that opens the pool in one Receive, New + Invoke + Close
-// take six calls.
+// Opened (one or two). After that the pool keeps one Receive outstanding so
+// that the server can reach the client at any time, from the first moment
+// something could need it: a pool operation (runspace requests, the key
+// exchange), a pipeline that outlives its first Receive round or runs for
+// half a second, a reconnect, or a second of the pool being open. Invoke
+// costs a Command and the Receives until the pipeline is done; the Signal
+// that releases a finished command on the server is sent in the background
+// when the next pipeline starts, and skipped at Close, whose Delete releases
+// everything. Against a server that opens the pool in one Receive, New +
+// quick Invoke + Close take five calls (as pypsrp), each Invoke on an open
+// pool three (Command, Receive, Signal). NTLM, Negotiate and CredSSP add a
+// handshake per connection: the first of an endpoint probes the offered
+// schemes, later ones over plain HTTP skip the probe.
 //
 // Envelope size: the session starts at 150 KiB (153600 bytes, which every
 // Windows host accepts) and raises it to 500 KiB (512000) once the server
@@ -271,6 +277,13 @@ func (s *Session) open(ctx context.Context) error {
 		NoProfile:   s.cfg.noProfile,
 	})
 	if err != nil {
+		if ctx.Err() != nil || networkFailure(err) {
+			// The Create may have reached the server without its answer
+			// reaching us (cancelled, timed out, connection lost): delete
+			// the shell it asked for, so that none is left behind.
+			s.shell = wsman.ShellRef{ID: commandID(s.pool.ID()), ResourceURI: s.cfg.resourceURI()}
+			err = s.deleteAfterFailedOpen(err)
+		}
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
@@ -496,24 +509,24 @@ func (s *Session) markBroken(cause error) {
 // InvokeScript runs script (like Invoke-Command -ScriptBlock) and collects
 // its output; see Invoke.
 func (s *Session) InvokeScript(ctx context.Context, script string, opts ...StartOption) (*Result, error) {
-	return s.Invoke(ctx, psrp.Script(script).Build(), opts...)
+	return s.Invoke(ctx, Script(script), opts...)
 }
 
 // StartScript starts script; see Start.
 func (s *Session) StartScript(ctx context.Context, script string, opts ...StartOption) (*Pipeline, error) {
-	return s.Start(ctx, psrp.Script(script).Build(), opts...)
+	return s.Start(ctx, Script(script), opts...)
 }
 
 // Invoke runs ps, waits for it to end and returns everything it produced.
-// Build ps with psrp's builders, e.g.
+// Build ps with Cmd or Script, e.g.
 //
-//	s.Invoke(ctx, psrp.Cmd("Get-Service").Param("Name", "WinRM").Build())
+//	s.Invoke(ctx, session.Cmd("Get-Service").Param("Name", "WinRM"))
 //
 // A pipeline that ends Failed returns the Result and a *PipelineError carrying
 // the terminating ErrorRecord; non-terminating errors are in Result.Errors
 // (and Result.HadErrors) with a nil error. Cancelling ctx stops the remote
 // pipeline and returns an error matching ctx.Err() (see Pipeline.Wait).
-func (s *Session) Invoke(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (*Result, error) {
+func (s *Session) Invoke(ctx context.Context, ps *PowerShell, opts ...StartOption) (*Result, error) {
 	p, err := s.Start(ctx, ps, opts...)
 	if err != nil {
 		return nil, err
@@ -530,7 +543,7 @@ func (s *Session) Invoke(ctx context.Context, ps psrp.PowerShell, opts ...StartO
 // for a free runspace until ctx ended says so in its error. Call
 // Pipeline.Close (or Wait) on every pipeline Start returns: a pipeline left
 // running keeps its runspace.
-func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOption) (_ *Pipeline, err error) {
+func (s *Session) Start(ctx context.Context, ps *PowerShell, opts ...StartOption) (_ *Pipeline, err error) {
 	defer func() { err = accessDenied(err) }()
 	var sc startConfig
 	for _, o := range opts {
@@ -574,7 +587,7 @@ func (s *Session) Start(ctx context.Context, ps psrp.PowerShell, opts ...StartOp
 }
 
 // newPipeline registers a pipeline with the pool and queues CREATE_PIPELINE.
-func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startConfig) (*Pipeline, error) {
+func (s *Session) newPipeline(ctx context.Context, ps *PowerShell, sc startConfig) (*Pipeline, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usableLocked(); err != nil {
@@ -586,8 +599,12 @@ func (s *Session) newPipeline(ctx context.Context, ps psrp.PowerShell, sc startC
 	if sc.metadata != nil {
 		cp, err = s.pool.GetCommandMetadata(*sc.metadata)
 	} else {
-		ps.IsNested = ps.IsNested || sc.nested // both flags, as PowerShell sends them
-		cp, err = s.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history, IsNested: sc.nested})
+		var run psrp.PowerShell // a copy: the caller's ps is not modified
+		if ps != nil {
+			run = *ps
+		}
+		run.IsNested = run.IsNested || sc.nested // both flags, as PowerShell sends them
+		cp, err = s.pool.NewPipeline(&run, psrp.PipelineOptions{NoInput: !input, AddToHistory: sc.history, IsNested: sc.nested})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session: start: %w", err)

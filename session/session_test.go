@@ -50,7 +50,7 @@ func TestInvokeCollectsEveryStream(t *testing.T) {
 	srv := newServer(t)
 	srv.Handle("Test-Streams", handleStreams)
 	s := open(t, srv)
-	res, err := s.Invoke(testContext(t), psrp.Script("Test-Streams").Build())
+	res, err := s.Invoke(testContext(t), psrp.Script("Test-Streams"))
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
 	}
@@ -63,10 +63,14 @@ func TestInvokeCollectsEveryStream(t *testing.T) {
 	if len(res.Errors) != 1 || res.Errors[0].Exception.Message != "bad thing" || res.Errors[0].FullyQualifiedErrorID != "BadThing" {
 		t.Errorf("Errors = %+v", res.Errors)
 	}
-	for name, got := range map[string][]clixml.InformationalRecord{"careful": res.Warnings, "chatty": res.Verbose, "bug?": res.Debug} {
-		if len(got) != 1 || got[0].Message != name {
-			t.Errorf("stream with %q = %+v", name, got)
-		}
+	if len(res.Warnings) != 1 || res.Warnings[0].Message != "careful" {
+		t.Errorf("Warnings = %+v", res.Warnings)
+	}
+	if len(res.Verbose) != 1 || res.Verbose[0].Message != "chatty" {
+		t.Errorf("Verbose = %+v", res.Verbose)
+	}
+	if len(res.Debug) != 1 || res.Debug[0].Message != "bug?" {
+		t.Errorf("Debug = %+v", res.Debug)
 	}
 	if len(res.Progress) != 1 || res.Progress[0].Activity != "copying" || res.Progress[0].PercentComplete != 50 {
 		t.Errorf("Progress = %+v", res.Progress)
@@ -135,7 +139,7 @@ func TestRecordsStreamInOrder(t *testing.T) {
 		return nil
 	})
 	s := open(t, srv)
-	p, err := s.Start(testContext(t), psrp.Script("Test-Order").Build())
+	p, err := s.Start(testContext(t), psrp.Script("Test-Order"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +223,7 @@ func TestSendAndCloseInput(t *testing.T) {
 	srv.Handle("Test-Double", handleEcho)
 	s := open(t, srv)
 	ctx := testContext(t)
-	p, err := s.Start(ctx, psrp.Script("Test-Double").Build(), session.WithOpenInput())
+	p, err := s.Start(ctx, psrp.Script("Test-Double"), session.WithOpenInput())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +240,7 @@ func TestSendAndCloseInput(t *testing.T) {
 		t.Errorf("Wait = %+v, %v", res, err)
 	}
 	// A pipeline without input refuses Send.
-	p2, err := s.Start(ctx, psrp.Script("Write-Output x").Build())
+	p2, err := s.Start(ctx, psrp.Script("Write-Output x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +289,7 @@ func TestStop(t *testing.T) {
 	srv.Handle("Test-Block", b.handle)
 	s := open(t, srv)
 	ctx := testContext(t)
-	p, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,14 +359,14 @@ func TestConcurrentPipelinesUpToMaxRunspaces(t *testing.T) {
 	if a := s.Availability(); a != session.Available {
 		t.Fatalf("Availability = %v, want Available", a)
 	}
-	p1, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p1, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a := s.Availability(); a != session.Available {
 		t.Errorf("Availability with 1 of 2 busy = %v, want Available", a)
 	}
-	p2, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p2, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +377,7 @@ func TestConcurrentPipelinesUpToMaxRunspaces(t *testing.T) {
 	}
 	// A third Start waits for a runspace; a short context gives up.
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	_, err = s.Start(short, psrp.Script("Write-Output x").Build())
+	_, err = s.Start(short, psrp.Script("Write-Output x"))
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Start while Busy = %v, want DeadlineExceeded", err)
@@ -474,7 +478,7 @@ func TestSecureStringArgumentArrivesDecrypted(t *testing.T) {
 		return c.WriteOutput("got " + string(ss.Plaintext))
 	})
 	s := open(t, srv)
-	ps := psrp.PowerShell{Statements: [][]psrp.Command{{{
+	ps := &psrp.PowerShell{Statements: [][]psrp.Command{{{
 		Cmd:  "Test-Secret",
 		Args: []psrp.Argument{{Name: "Password", Value: clixml.NewSecureString("s3cr3t")}},
 	}}}}
@@ -776,7 +780,7 @@ func TestCloseStopsRunningPipelines(t *testing.T) {
 	srv.Handle("Test-Block", b.handle)
 	s := open(t, srv)
 	ctx := testContext(t)
-	p, err := s.Start(ctx, psrp.Script("Test-Block").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Block"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -996,7 +1000,7 @@ func TestLargeArgumentIsFragmented(t *testing.T) {
 	client, rec := recordingClient(srv)
 	s := open(t, srv, session.WithHTTPClient(client))
 	const size = 1_500_000
-	res, err := s.Invoke(testContext(t), psrp.Cmd("Measure-Text").Param("Text", strings.Repeat("x", size)).Build())
+	res, err := s.Invoke(testContext(t), psrp.Cmd("Measure-Text").Param("Text", strings.Repeat("x", size)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestResultHadErrors(t *testing.T) {
 	}
 	var seen []error
 	for rec := range p.Records() {
-		if e, ok := rec.(session.ErrorRecord); ok {
+		if e, ok := rec.(*session.ErrorRecord); ok {
 			seen = append(seen, e) // a record is an error
 		}
 	}

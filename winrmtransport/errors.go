@@ -62,9 +62,7 @@ func (e *HTTPError) Is(target error) bool {
 // newHTTPError describes a response of status with body.
 func newHTTPError(status int, body []byte) *HTTPError {
 	e := &HTTPError{StatusCode: status, Body: cut(string(body), maxErrorBody)}
-	// ParseReceiveResponse turns any fault envelope into a *wsman.Fault.
-	var f *wsman.Fault
-	if _, err := wsman.ParseReceiveResponse(body); errors.As(err, &f) {
+	if f := wsman.ParseFault(body); f != nil {
 		f.HTTPStatus = status
 		e.Fault = f
 	}

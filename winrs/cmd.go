@@ -261,7 +261,7 @@ func (c *Cmd) receive(ctx context.Context) error {
 	for {
 		res, err := c.sh.c.Receive(ctx, c.sh.ref, c.id, wsman.ReceiveOptions{KeepAlive: true, Streams: "stdout stderr"})
 		if err != nil {
-			if wsman.IsTimeout(err) && ctx.Err() == nil {
+			if errors.Is(err, wsman.ErrOperationTimeout) && ctx.Err() == nil {
 				continue // no output yet
 			}
 			if ctx.Err() != nil {
@@ -271,18 +271,13 @@ func (c *Cmd) receive(ctx context.Context) error {
 			c.signal(ctx, wsman.SignalTerminate)
 			return fmt.Errorf("winrs: receive: %w", err)
 		}
-		for _, s := range res.Streams {
-			if len(s.Data) == 0 {
-				continue
-			}
-			w := stdout
-			if s.Name == "stderr" {
-				w = stderr
-			}
-			if _, err := w.Write(s.Data); err != nil {
-				c.stop(ctx)
-				return fmt.Errorf("winrs: write %s: %w", s.Name, err)
-			}
+		err = writeStreams(res, stdout, stderr)
+		// The Writers are done with the bytes (io.Writer's contract: they
+		// may not keep them), so the buffer goes back for the next Receive.
+		res.Release()
+		if err != nil {
+			c.stop(ctx)
+			return err
 		}
 		if st := res.CommandState; st != nil && st.Done() {
 			c.exitCode = 0
@@ -300,6 +295,23 @@ func (c *Cmd) receive(ctx context.Context) error {
 			return fmt.Errorf("winrs: %s: %w", c.Path, ctx.Err())
 		}
 	}
+}
+
+// writeStreams writes the output of one Receive to the command's Writers.
+func writeStreams(res *wsman.ReceiveResult, stdout, stderr io.Writer) error {
+	for _, s := range res.Streams {
+		if len(s.Data) == 0 {
+			continue
+		}
+		w := stdout
+		if s.Name == "stderr" {
+			w = stderr
+		}
+		if _, err := w.Write(s.Data); err != nil {
+			return fmt.Errorf("winrs: write %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // stop interrupts the process (ctrl_c) and releases the command

@@ -244,6 +244,8 @@ func TestSkipCmdShellNotFound(t *testing.T) {
 	var f *wsman.Fault
 	require.ErrorAs(t, err, &f)
 	assert.Equal(t, wsman.CodeFileNotFound, f.WSManCode)
+	assert.Equal(t, "Shell cmd plugin", f.Provider) // as Windows names it
+	assert.Equal(t, "The system cannot find the file specified.", strings.TrimSpace(f.Message))
 
 	cmd = sh.Command(`C:\Tools\tool.exe`)
 	cmd.SkipCmdShell = true
@@ -317,4 +319,43 @@ func TestNTLMSealing(t *testing.T) {
 	_, err = winrs.Open(ctx, wsman.NewClient(srv.URL, &http.Client{Transport: bad}))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, auth.ErrAccessDenied)
+}
+
+// Each Receive's buffer goes back to wsman's pool once its data is
+// written: the output of many responses, stdout and stderr interleaved
+// and every chunk different, must still arrive whole and in order.
+func TestOutputIntactAcrossManyReceives(t *testing.T) {
+	t.Parallel()
+	srv, sh := open(t)
+	const chunks, size = 256, 12 << 10
+	chunk := func(stream string, i int) []byte {
+		b := make([]byte, size)
+		seed := sha256.Sum256(fmt.Appendf(nil, "%s %d", stream, i))
+		for j := range b {
+			b[j] = seed[j%len(seed)] ^ byte(j/len(seed))
+		}
+		return b
+	}
+	srv.HandleCmd("spew2", func(ctx context.Context, c *sessiontest.CmdCall) (int, error) {
+		for i := range chunks {
+			if _, err := c.Stdout.Write(chunk("stdout", i)); err != nil {
+				return 1, err
+			}
+			if _, err := c.Stderr.Write(chunk("stderr", i)); err != nil {
+				return 1, err
+			}
+		}
+		return 0, nil
+	})
+	var wantOut, wantErr bytes.Buffer
+	for i := range chunks {
+		wantOut.Write(chunk("stdout", i))
+		wantErr.Write(chunk("stderr", i))
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := sh.Command("spew2")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(testCtx(t)))
+	assert.True(t, bytes.Equal(wantOut.Bytes(), stdout.Bytes()), "stdout differs (%d bytes, want %d)", stdout.Len(), wantOut.Len())
+	assert.True(t, bytes.Equal(wantErr.Bytes(), stderr.Bytes()), "stderr differs (%d bytes, want %d)", stderr.Len(), wantErr.Len())
 }

@@ -33,7 +33,7 @@ const (
 	// DefaultMaxRedirects is PowerShell's MaximumConnectionRedirectionCount.
 	DefaultMaxRedirects = 5
 	// DefaultMaxResponseSize is the ceiling of the response size limit the
-	// client derives from MaxEnvelopeSize (see EffectiveMaxResponseSize).
+	// client derives from MaxEnvelopeSize (see maxResponseSize).
 	DefaultMaxResponseSize = 64 << 20
 	// ResponseSizeFactor and ResponseSizeSlack derive the response size
 	// limit from the envelope size: a server must keep its answers within
@@ -71,7 +71,7 @@ type Client struct {
 	Locale, DataLocale string
 	// SessionID is sent as wsmv:SessionId on every request; disconnect and
 	// reconnect need it constant. If zero, a random one is generated on first
-	// use and kept (see CurrentSessionID).
+	// use and kept (see sessionIDHeader).
 	SessionID uuid.UUID
 	// AllowRedirects lets the client follow HTTP redirects (like
 	// Connect-PSSession -AllowRedirection) to the same origin (scheme, host
@@ -94,7 +94,7 @@ type Client struct {
 	MaxRedirects int
 	// MaxResponseSize bounds a response body, in bytes (after decryption:
 	// sealed bodies are opened by the Transport). Zero derives the bound from
-	// the envelope size in effect (see EffectiveMaxResponseSize). A larger
+	// the envelope size in effect (see maxResponseSize). A larger
 	// body is an error matching ErrResponseTooLarge.
 	MaxResponseSize int64
 	// Logger receives one Debug record per request (operation, status,
@@ -138,11 +138,11 @@ func (c *Client) EffectiveMaxEnvelopeSize() int {
 	return DefaultMaxEnvelopeSize
 }
 
-// EffectiveMaxResponseSize returns the bound on a response body in effect:
+// maxResponseSize returns the bound on a response body in effect:
 // MaxResponseSize if set, else ResponseSizeFactor × EffectiveMaxEnvelopeSize
 // + ResponseSizeSlack, at most DefaultMaxResponseSize (about 664 KiB with the
 // default envelope size, 2.1 MB with 512000).
-func (c *Client) EffectiveMaxResponseSize() int64 {
+func (c *Client) maxResponseSize() int64 {
 	if c.MaxResponseSize > 0 {
 		return c.MaxResponseSize
 	}
@@ -153,9 +153,9 @@ func responseLimit(maxEnvelope int) int64 {
 	return min(int64(maxEnvelope)*ResponseSizeFactor+ResponseSizeSlack, DefaultMaxResponseSize)
 }
 
-// CurrentSessionID returns the wsmv:SessionId this client sends ("uuid:" +
+// sessionIDHeader returns the wsmv:SessionId this client sends ("uuid:" +
 // uppercase GUID).
-func (c *Client) CurrentSessionID() string {
+func (c *Client) sessionIDHeader() string {
 	c.sidOnce.Do(func() {
 		id := c.SessionID
 		if id == uuid.Nil {
@@ -216,7 +216,7 @@ func (c *Client) call(ctx context.Context, r *request) (*envelopeXML, error) {
 		maxRedirects = DefaultMaxRedirects
 	}
 	params := envelopeParams{
-		sessionID:   c.CurrentSessionID(),
+		sessionID:   c.sessionIDHeader(),
 		maxEnvelope: c.EffectiveMaxEnvelopeSize(),
 		locale:      orDefault(c.Locale, DefaultLocale),
 		dataLocale:  orDefault(c.DataLocale, DefaultLocale),

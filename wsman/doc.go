@@ -33,7 +33,7 @@
 // # Hostile servers
 //
 // What a response may cost is decided by the client, not the server. A body
-// is bounded by Client.EffectiveMaxResponseSize (by default a small multiple
+// is bounded by Client.maxResponseSize (by default a small multiple
 // of the MaxEnvelopeSize the client sends), and it is parsed by a streaming,
 // bounded scanner (nesting depth, attributes, tokens) that allocates at most
 // twice the body's size whatever it holds (see the memory budget in

@@ -18,11 +18,9 @@ var (
 	// simply re-issues the Receive.
 	ErrOperationTimeout = errors.New("wsman: operation timed out")
 	// ErrShellNotFound means the shell or command named in the request does
-	// not exist (any more): 2150858843, w:InvalidSelectors.
+	// not exist (any more): the w:InvalidSelectors fault (2150858843), which
+	// Windows gives for an unknown ShellId or CommandId.
 	ErrShellNotFound = errors.New("wsman: shell or command not found")
-	// ErrInvalidSelectors is the w:InvalidSelectors fault; Windows uses it for
-	// an unknown ShellId or CommandId, so ErrShellNotFound matches as well.
-	ErrInvalidSelectors = errors.New("wsman: invalid selectors")
 	// ErrAccessDenied means the server refused the caller: HTTP 401, a
 	// w:AccessDenied fault or WSManFault code 5.
 	ErrAccessDenied = errors.New("wsman: access denied")
@@ -44,7 +42,7 @@ var (
 	// ErrMalformedResponse means the response body is not a SOAP envelope.
 	ErrMalformedResponse = errors.New("wsman: malformed response")
 	// ErrResponseTooLarge means the response body exceeded the size limit
-	// (Client.EffectiveMaxResponseSize) or one of the parser's bounds
+	// (Client.maxResponseSize) or one of the parser's bounds
 	// (nesting depth, attributes per element, token count).
 	ErrResponseTooLarge = errors.New("wsman: response too large")
 )
@@ -129,7 +127,7 @@ func (f *Fault) Is(target error) bool {
 	switch target {
 	case ErrOperationTimeout:
 		return f.WSManCode == CodeOperationTimeout || sub == "TimedOut"
-	case ErrShellNotFound, ErrInvalidSelectors:
+	case ErrShellNotFound:
 		return f.WSManCode == CodeUnexpectedSelectors || sub == "InvalidSelectors"
 	case ErrAccessDenied:
 		return f.WSManCode == CodeAccessDenied || sub == "AccessDenied" || f.HTTPStatus == http.StatusUnauthorized
@@ -142,14 +140,6 @@ func (f *Fault) Is(target error) bool {
 	}
 	return false
 }
-
-// Timeout reports whether the fault is an operation timeout, so that
-// net.Error-style checks (interface{ Timeout() bool }) work too.
-func (f *Fault) Timeout() bool { return f.Is(ErrOperationTimeout) }
-
-// IsTimeout reports whether err is (or wraps) the WS-Management operation
-// timeout fault. On Receive this is the normal "no data yet" answer.
-func IsTimeout(err error) bool { return errors.Is(err, ErrOperationTimeout) }
 
 // maxExcerpt bounds the body text kept in an HTTPError.
 const maxExcerpt = 512

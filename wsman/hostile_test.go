@@ -107,9 +107,9 @@ func TestHostileServerMemory(t *testing.T) {
 		c.SetMaxEnvelopeSize(512000)
 		_, err = hostileReceive(t, c, http.StatusOK, body)
 		require.NoError(t, err)
-		assert.Equal(t, limit, c.EffectiveMaxResponseSize())
+		assert.Equal(t, limit, c.maxResponseSize())
 		c.MaxResponseSize = 100
-		assert.Equal(t, int64(100), c.EffectiveMaxResponseSize())
+		assert.Equal(t, int64(100), c.maxResponseSize())
 	})
 }
 
@@ -126,7 +126,7 @@ func TestHostileServerErrors(t *testing.T) {
 	_, err := hostileReceive(t, c, http.StatusInternalServerError, body)
 	var f *Fault
 	require.ErrorAs(t, err, &f)
-	assert.True(t, IsTimeout(err))
+	assert.ErrorIs(t, err, ErrOperationTimeout)
 	msg := err.Error()
 	t.Logf("%d-byte fault body → %d-byte error", len(body), len(msg))
 	assert.LessOrEqual(t, len(msg), 2<<10)

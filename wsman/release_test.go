@@ -36,7 +36,7 @@ func receiveBody(streams ...string) string {
 // what makes such a consumer fail its tests in race builds.
 func TestReceiveResultReleasePoisons(t *testing.T) {
 	poisonForTest(t)
-	res, err := ParseReceiveResponse([]byte(receiveBody("first", "second")))
+	res, err := parseReceiveResponse([]byte(receiveBody("first", "second")))
 	require.NoError(t, err)
 	require.Len(t, res.Streams, 2)
 	kept := res.Streams[1].Data
@@ -51,7 +51,7 @@ func TestReceiveResultReleasePoisons(t *testing.T) {
 // appending to one cannot overwrite the next.
 func TestReceiveResultDataCapped(t *testing.T) {
 	t.Parallel()
-	res, err := ParseReceiveResponse([]byte(receiveBody("ab", "cd")))
+	res, err := parseReceiveResponse([]byte(receiveBody("ab", "cd")))
 	require.NoError(t, err)
 	defer res.Release()
 	first := append(res.Streams[0].Data, 'X')
@@ -90,4 +90,60 @@ func TestReceiveReusesReleasedBuffers(t *testing.T) {
 		prev = res
 	}
 	prev.Release()
+}
+
+// Stream text is read as it is when it is one plain run, and through the
+// XML decoder otherwise: every spelling of the same base64 decodes alike.
+func TestReceiveStreamTextForms(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"QUJD",
+		"\r\n QUJD \n",
+		"QU&#x4A;D",
+		"<![CDATA[QUJD]]>",
+		"QU<!-- a comment -->JD",
+		"QU<x/>JD",
+	} {
+		body := strings.Replace(receiveBody("ABC"), base64.StdEncoding.EncodeToString([]byte("ABC")), text, 1)
+		res, err := parseReceiveResponse([]byte(body))
+		require.NoError(t, err, text)
+		require.Len(t, res.Streams, 1, text)
+		assert.Equal(t, "ABC", string(res.Streams[0].Data), text)
+		res.Release()
+	}
+	for _, text := range []string{"QU JD", "QUJD\x01", "QU\xffJD"} {
+		body := strings.Replace(receiveBody("ABC"), base64.StdEncoding.EncodeToString([]byte("ABC")), text, 1)
+		_, err := parseReceiveResponse([]byte(body))
+		assert.ErrorIs(t, err, ErrMalformedResponse, "%q", text)
+	}
+}
+
+// BenchmarkParseReceiveBulk decodes a full 500 KB response of 1,500 streams,
+// as a stream of pipeline output brings one after another; "kept" does not
+// Release, so each response decodes into a new buffer.
+func BenchmarkParseReceiveBulk(b *testing.B) {
+	streams := make([]string, 1500)
+	for i := range streams {
+		streams[i] = strings.Repeat(string(rune('a'+i%26)), 250)
+	}
+	data := []byte(receiveBody(streams...))
+	for _, release := range []bool{true, false} {
+		name := "released"
+		if !release {
+			name = "kept"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := parseReceiveResponse(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if release {
+					res.Release()
+				}
+			}
+		})
+	}
 }

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 )
 
 // Memory budget of a response. The body (at most
-// Client.EffectiveMaxResponseSize bytes) is read once; parsing a body of n
+// Client.maxResponseSize bytes) is read once; parsing a body of n
 // bytes then allocates at most 2n + 64 KiB more, whatever the body holds:
 //
 //   - the scanner (xmlScanner) allocates nothing per token: names, attribute
@@ -37,6 +39,9 @@ type envelopeXML struct {
 		Action    string
 		MessageID string
 		RelatesTo string
+		// OperationID is wsmv:OperationID, echoed by a server with robust
+		// connection support (MS-WSMV 3.1.4.1.39).
+		OperationID string
 	}
 	Body *bodyXML
 	// bodyStart and bodyEnd delimit the inner XML of s:Body in the input.
@@ -89,9 +94,9 @@ type shellXML struct {
 type receiveResponseXML struct {
 	// Streams are decoded while parsing, into data; the first stream that
 	// is not base64 is reported in badStream (and later ones are not kept).
-	Streams   records[StreamData]
-	data      *[]byte // the decoded bytes of every stream, from streamBuffers
-	badStream error
+	Streams      records[StreamData]
+	data         *[]byte // the decoded bytes of every stream, from streamBuffers
+	badStream    error
 	CommandState *struct {
 		CommandID string
 		State     string
@@ -216,6 +221,8 @@ func walkEnvelope(data []byte) (*envelopeXML, error) {
 					dst = &env.Header.MessageID
 				case s.is(NsAddressing, "RelatesTo"):
 					dst = &env.Header.RelatesTo
+				case s.is(NsWSMV, "OperationID"):
+					dst = &env.Header.OperationID
 				default:
 					return s.skip()
 				}
@@ -416,7 +423,12 @@ func walkReceive(s *xmlScanner, rr *receiveResponseXML) error {
 			e, _ := s.attr("End")
 			end := parseBool(string(truncateBytes(e, 8)))
 			name, cmdID = intern(name, truncateBytes(n, maxFieldText)), intern(cmdID, truncateBytes(c, maxFieldText))
-			raw, _, err := s.textBytes(-1)
+			// Base64 needs no entity decoding nor character checks (the
+			// decoder refuses what is not base64): read it as it is.
+			raw, ok, err := s.rawText()
+			if err == nil && !ok {
+				raw, _, err = s.textBytes(-1)
+			}
 			if err != nil {
 				return err
 			}
@@ -522,10 +534,21 @@ func walkEnum(s *xmlScanner, r *enumResponseXML) error {
 	})
 }
 
-// ParseReceiveResponse decodes the body of a ReceiveResponse envelope. A fault
-// envelope yields a *Fault (HTTPStatus 0). It is exported for replay tools and
-// fuzzing; Client.Receive uses it.
-func ParseReceiveResponse(data []byte) (*ReceiveResult, error) {
+// ParseFault decodes a SOAP fault envelope, such as the body of an HTTP 500
+// answer, for transports that post WS-Man messages themselves (package
+// winrmtransport): the *Fault it carries (HTTPStatus 0, for the caller to
+// set), or nil when data is not a fault envelope.
+func ParseFault(data []byte) *Fault {
+	env, err := parseEnvelope("", data)
+	if err != nil || env.Body.Fault == nil {
+		return nil
+	}
+	return env.Body.Fault.toFault(0, env.Header.Action)
+}
+
+// parseReceiveResponse decodes the body of a ReceiveResponse envelope. A
+// fault envelope yields a *Fault (HTTPStatus 0).
+func parseReceiveResponse(data []byte) (*ReceiveResult, error) {
 	env, err := parseEnvelope("Receive", data)
 	if err != nil {
 		return nil, err
@@ -649,9 +672,9 @@ func (s *shellXML) toInfo() ShellInfo {
 	}
 	info.ProcessID, _ = strconv.Atoi(strings.TrimSpace(s.ProcessID))
 	info.ChildProcesses, _ = strconv.Atoi(strings.TrimSpace(s.ChildProcesses))
-	info.IdleTimeout, _ = ParseDuration(strings.TrimSpace(s.IdleTimeout))
-	info.MaxIdleTimeout, _ = ParseDuration(strings.TrimSpace(s.MaxIdleTimeout))
-	info.ShellRunTime, _ = ParseDuration(strings.TrimSpace(s.ShellRunTime))
-	info.ShellInactivity, _ = ParseDuration(strings.TrimSpace(s.ShellInactivity))
+	info.IdleTimeout, _ = xsduration.Parse(strings.TrimSpace(s.IdleTimeout))
+	info.MaxIdleTimeout, _ = xsduration.Parse(strings.TrimSpace(s.MaxIdleTimeout))
+	info.ShellRunTime, _ = xsduration.Parse(strings.TrimSpace(s.ShellRunTime))
+	info.ShellInactivity, _ = xsduration.Parse(strings.TrimSpace(s.ShellInactivity))
 	return info
 }

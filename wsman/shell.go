@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 )
 
 // ShellRef names an existing shell: its ShellId and the resource URI it was
@@ -147,10 +150,10 @@ func (c *Client) Create(ctx context.Context, o ShellOptions) (*Shell, error) {
 			esc(b, out)
 			b.WriteString(`</rsp:OutputStreams>`)
 			if o.Lifetime > 0 {
-				b.WriteString(`<rsp:Lifetime>` + FormatDuration(o.Lifetime) + `</rsp:Lifetime>`)
+				b.WriteString(`<rsp:Lifetime>` + xsduration.Format(o.Lifetime) + `</rsp:Lifetime>`)
 			}
 			if o.IdleTimeout > 0 {
-				b.WriteString(`<rsp:IdleTimeOut>` + FormatDuration(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
+				b.WriteString(`<rsp:IdleTimeOut>` + xsduration.Format(o.IdleTimeout) + `</rsp:IdleTimeOut>`)
 			}
 			if o.WorkingDirectory != "" {
 				b.WriteString(`<rsp:WorkingDirectory>`)
@@ -276,14 +279,23 @@ type ReceiveOptions struct {
 	Streams string
 	// OperationTimeout overrides the client's for this call.
 	OperationTimeout time.Duration
-	// SequenceID, when non-zero, is sent as the SequenceId attribute of
-	// rsp:Receive (MS-WSMV 3.1.4.14), for robust connections: a client
-	// that lost the answer to a Receive sends it again with the same
-	// SequenceId and the server answers with the same data again; a
-	// Receive with the next SequenceId acknowledges that answer. Number a
-	// target's Receives 1, 2, 3 … and repeat a number only for a Receive
-	// whose answer never arrived.
-	SequenceID uint64
+	// OperationID, when not uuid.Nil, asks for robust connection support
+	// (MS-WSMV 3.1.4.1.39) for this Receive: it goes as the
+	// wsmv:OperationID header ("uuid:" + the GUID), with wsmv:SequenceId 1.
+	// A server that supports it echoes the id in its answer
+	// (ReceiveResult.OperationID) and keeps that answer, so that a
+	// Receive whose answer was lost can be sent again (Retransmit) and
+	// answered with the same data; the next Receive of the same shell or
+	// command, with a fresh id, acknowledges it. A server that does not
+	// support it ignores the header. Give every new Receive a fresh id
+	// (uuid.New).
+	OperationID uuid.UUID
+	// Retransmit sends this Receive as a repeat of the earlier one with
+	// the same OperationID whose answer never arrived: the header carries
+	// s:mustUnderstand="true". Set it only once the server has echoed an
+	// OperationID: a server that does not know the header must refuse a
+	// request that requires it to be understood.
+	Retransmit bool
 }
 
 // StreamData is one rsp:Stream element of a ReceiveResponse. Several elements
@@ -315,13 +327,18 @@ func (s *CommandState) Done() bool { return s != nil && s.State == CommandStateD
 type ReceiveResult struct {
 	Streams      []StreamData
 	CommandState *CommandState
+	// OperationID is the wsmv:OperationID the server echoed, uuid.Nil when
+	// it sent none. It equals ReceiveOptions.OperationID when the server
+	// supports robust connections for the shell (and kept this answer for
+	// a retransmission); uuid.Nil means it does not.
+	OperationID uuid.UUID
 
 	data *[]byte // the buffer holding every Data, for Release
 }
 
 // Receive polls output of the shell (commandID empty) or of a command. When
 // no output arrives within the operation timeout the server answers with a
-// fault for which errors.Is(err, ErrOperationTimeout) (and IsTimeout) is true:
+// fault for which errors.Is(err, ErrOperationTimeout) is true:
 // that is not a failure, re-issue the Receive. Cancelling ctx aborts the
 // in-flight HTTP request.
 func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, o ReceiveOptions) (*ReceiveResult, error) {
@@ -335,14 +352,9 @@ func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, 
 	streams := orDefault(o.Streams, "stdout")
 	r := &request{op: "Receive", action: ActionReceive, resourceURI: shell.resource(), selectors: shell.selectors(),
 		options: opts, timeout: o.OperationTimeout, recycleBody: true,
+		operationID: o.OperationID, retransmit: o.Retransmit && o.OperationID != uuid.Nil,
 		body: func(b *bytes.Buffer) {
-			b.WriteString(`<rsp:Receive`)
-			if o.SequenceID != 0 {
-				b.WriteString(` SequenceId="`)
-				b.WriteString(strconv.FormatUint(o.SequenceID, 10))
-				b.WriteString(`"`)
-			}
-			b.WriteString(`><rsp:DesiredStream`)
+			b.WriteString(`<rsp:Receive><rsp:DesiredStream`)
 			if commandID != "" {
 				b.WriteString(` CommandId="`)
 				esc(b, commandID)
@@ -356,7 +368,28 @@ func (c *Client) Receive(ctx context.Context, shell ShellRef, commandID string, 
 	if err != nil {
 		return nil, err
 	}
-	return receiveResult(env)
+	res, err := receiveResult(env)
+	if err != nil {
+		return nil, err
+	}
+	res.OperationID = parseOperationID(env.Header.OperationID)
+	return res, nil
+}
+
+// parseOperationID reads a wsmv:OperationID value: a GUID, "uuid:"-prefixed
+// or not (MS-WSMV 2.2.4.45). What does not parse counts as no echo.
+func parseOperationID(s string) uuid.UUID {
+	if len(s) >= 5 && strings.EqualFold(s[:5], "uuid:") {
+		s = s[5:]
+	}
+	if len(s) != 36 { // uuid.Parse also takes other forms; the header has one
+		return uuid.Nil
+	}
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil
+	}
+	return id
 }
 
 // Signal sends a signal code to a command (or to the shell when commandID is

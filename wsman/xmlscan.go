@@ -542,6 +542,36 @@ func (s *xmlScanner) mixed(max int, child func() error) (text []byte, total int,
 	}
 }
 
+// rawText reads the rest of the element whose start tag is current when it
+// holds one run of character data without references and nothing else, as
+// stream data does, and returns that run as it is in the body (aliased: do
+// not modify it). Its characters are not checked: the caller must accept
+// only a restricted alphabet (base64 does). ok false leaves the scanner
+// where it was: use textBytes.
+func (s *xmlScanner) rawText() (text []byte, ok bool, err error) {
+	if s.pendingEnd {
+		return nil, false, nil
+	}
+	rest := s.data[s.pos:]
+	i := bytes.IndexByte(rest, '<')
+	if i < 0 || !bytes.HasPrefix(rest[i:], []byte("</")) || bytes.IndexByte(rest[:i], '&') >= 0 {
+		return nil, false, nil
+	}
+	target := len(s.open) - 1
+	if i > 0 {
+		if _, err := s.next(); err != nil { // the text
+			return nil, false, err
+		}
+	}
+	if _, err := s.next(); err != nil { // the end tag, checked
+		return nil, false, err
+	}
+	if len(s.open) != target {
+		return nil, false, s.fail("end tag does not close the stream element")
+	}
+	return rest[:i:i], true, nil
+}
+
 // textString is textBytes copied into a string, with surrounding white
 // space trimmed.
 func (s *xmlScanner) textString(max int) (string, int, error) {

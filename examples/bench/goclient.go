@@ -21,13 +21,16 @@ const childEnv = "GOPSRP_BENCH_CHILD"
 // childJob is what a client child runs; the pypsrp driver takes the same
 // fields as flags.
 type childJob struct {
-	Scenario   string `json:"scenario"`
-	URL        string `json:"url"`
-	Auth       string `json:"auth"`
-	User       string `json:"user"`
-	Password   string `json:"password"`
-	N          int    `json:"n"`
-	Script     string `json:"script"`
+	Scenario string `json:"scenario"`
+	URL      string `json:"url"`
+	Auth     string `json:"auth"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	N        int    `json:"n"`
+	Script   string `json:"script"`
+	// File and Dest are the local source and remote destination of a copy.
+	File       string `json:"file,omitempty"`
+	Dest       string `json:"dest,omitempty"`
 	CPUProfile string `json:"cpuprofile,omitempty"`
 	MemProfile string `json:"memprofile,omitempty"`
 }
@@ -117,67 +120,19 @@ func measure(job childJob, m marker, fn func() (int, error)) (childResult, error
 }
 
 func runGoScenario(ctx context.Context, job childJob, m marker) (childResult, error) {
-	if job.Scenario == scenarioOpenInvokeClose {
-		return measure(job, m, func() (int, error) {
-			s, err := session.New(ctx, job.URL, goOptions(job)...)
-			if err != nil {
-				return 0, err
-			}
-			res, err := s.InvokeScript(ctx, job.Script)
-			if err != nil {
-				_ = s.Close(ctx)
-				return 0, err
-			}
-			return len(res.Output), s.Close(ctx)
-		})
+	sc, err := lookupScenario(job.Scenario)
+	if err != nil {
+		return childResult{}, err
+	}
+	if !sc.pooled {
+		return measure(job, m, func() (int, error) { return sc.run(ctx, nil, job) })
 	}
 	s, err := session.New(ctx, job.URL, goOptions(job)...)
 	if err != nil {
 		return childResult{}, err
 	}
 	defer s.Close(ctx)
-	var res childResult
-	switch job.Scenario {
-	case scenarioInvokeOpenPool:
-		res, err = measure(job, m, func() (int, error) {
-			objects := 0
-			for range job.N {
-				r, err := s.InvokeScript(ctx, job.Script)
-				if err != nil {
-					return objects, err
-				}
-				objects += len(r.Output)
-			}
-			return objects, nil
-		})
-	case scenarioPipeline:
-		res, err = measure(job, m, func() (int, error) {
-			r, err := s.InvokeScript(ctx, job.Script)
-			if err != nil {
-				return 0, err
-			}
-			return len(r.Output), nil
-		})
-	case scenarioStream:
-		res, err = measure(job, m, func() (int, error) {
-			p, err := s.StartScript(ctx, job.Script)
-			if err != nil {
-				return 0, err
-			}
-			objects := 0
-			for r, err := range p.Records() {
-				if err != nil {
-					return objects, err
-				}
-				if _, ok := r.(session.Output); ok {
-					objects++
-				}
-			}
-			return objects, nil
-		})
-	default:
-		return childResult{}, fmt.Errorf("unknown scenario %q", job.Scenario)
-	}
+	res, err := measure(job, m, func() (int, error) { return sc.run(ctx, s, job) })
 	if err != nil {
 		return res, err
 	}

@@ -2,7 +2,7 @@
 // and, when Python and pypsrp are at hand, with pypsrp, against one
 // endpoint, and prints per client and scenario the wall time, the client's
 // CPU time, the HTTP requests, the bytes on the wire and the client's peak
-// RSS, with the ratios between the clients.
+// RSS (and for a file copy its MB/s), with the ratios between the clients.
 //
 //	go run ./examples/bench                  # in-process endpoint, Basic over HTTP
 //	go run ./examples/bench -auth ntlm       # NTLM, every message sealed
@@ -27,25 +27,20 @@ import (
 	"strings"
 )
 
-// The scenarios, in the order they are run and printed.
-const (
-	scenarioOpenInvokeClose = "open-invoke-close"
-	scenarioInvokeOpenPool  = "invoke-open-pool"
-	scenarioPipeline        = "pipeline"
-	scenarioStream          = "stream"
-)
-
-var allScenarios = []string{scenarioOpenInvokeClose, scenarioInvokeOpenPool, scenarioPipeline, scenarioStream}
-
 // config is the program's flags.
 type config struct {
 	url, auth, user, password string
 	objects, stream, invokes  int
+	copySize                  int64
+	copyDest                  string
 	smallScript, manyScript   string
 	clients, scenarios        string
 	pypsrpScenarios           string
 	python, peers             string
 	profileDir                string
+
+	// copySource is the local file of the copy scenario, which run makes.
+	copySource string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -59,11 +54,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.objects, "objects", 100_000, "objects of the pipeline scenario")
 	fs.IntVar(&c.stream, "stream", 1_000_000, "objects of the stream scenario")
 	fs.IntVar(&c.invokes, "invokes", 10, "invocations of the invoke-open-pool scenario")
+	fs.Int64Var(&c.copySize, "copy-size", 256<<20, "bytes of the file of the copy scenario (made in a temporary directory)")
+	fs.StringVar(&c.copyDest, "copy-dest", `C:\Windows\Temp\gopsrp-bench-copy.bin`, "remote path of the copy scenario's file (replaced)")
 	fs.StringVar(&c.smallScript, "small-script", "Write-Output hello", "script of the open-invoke-close and invoke-open-pool scenarios")
 	fs.StringVar(&c.manyScript, "many-script", "Get-Many -Count %d", "script that writes %d objects")
 	fs.StringVar(&c.clients, "clients", "gopsrp,pypsrp", "clients to run")
-	fs.StringVar(&c.scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run")
-	fs.StringVar(&c.pypsrpScenarios, "pypsrp-scenarios", "open-invoke-close,invoke-open-pool,pipeline",
+	fs.StringVar(&c.scenarios, "scenarios", strings.Join(scenarioNames(func(scenario) bool { return true }), ","), "scenarios to run")
+	fs.StringVar(&c.pypsrpScenarios, "pypsrp-scenarios", strings.Join(scenarioNames(func(sc scenario) bool { return sc.pypsrpByDefault }), ","),
 		"scenarios pypsrp runs (its stream of 1,000,000 objects takes minutes)")
 	fs.StringVar(&c.python, "python", "/usr/bin/python3", "Python interpreter for pypsrp")
 	fs.StringVar(&c.peers, "peers", defaultPeers(), "directory holding pypsrp-0.9.1 and pyspnego-0.12.0 (default: ../shared/peers beside the checkout)")
@@ -73,6 +70,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.auth != "basic" && c.auth != "ntlm" {
 		return c, fmt.Errorf("-auth %q: want basic or ntlm", c.auth)
+	}
+	for _, name := range append(split(c.scenarios), split(c.pypsrpScenarios)...) {
+		if _, err := lookupScenario(name); err != nil {
+			return c, err
+		}
+	}
+	if c.copySize < 0 {
+		return c, fmt.Errorf("-copy-size %d: want a size", c.copySize)
 	}
 	return c, nil
 }
@@ -97,6 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	target := c.url
+	r := &runner{stderr: stderr}
 	if target == "" {
 		srv, err := startEndpoint(c.auth, c.user, c.password)
 		if err != nil {
@@ -104,6 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer srv.Close()
 		target = srv.URL
+		r.files = srv.Files()
 	}
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
@@ -116,8 +123,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer wire.close()
 	relayed := *u
 	relayed.Host = wire.addr()
-
-	r := &runner{cfg: c, url: relayed.String(), wire: wire, stderr: stderr}
+	if contains(split(c.scenarios), scenarioCopy) {
+		dir, err := os.MkdirTemp("", "gopsrp-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		c.copySource = filepath.Join(dir, "copy.bin")
+		if r.copySum, err = writeCopySource(c.copySource, c.copySize); err != nil {
+			return err
+		}
+		if r.files != nil {
+			if err := r.prepareCopyDest(c.copyDest); err != nil {
+				return err
+			}
+		}
+	}
+	r.cfg, r.url, r.wire = c, relayed.String(), wire
 	var rows []row
 	var notes []string
 	for _, client := range split(c.clients) {

@@ -23,17 +23,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tiny are flags that make every scenario quick.
-var tiny = []string{"-objects", "50", "-stream", "300", "-invokes", "2"}
+// tiny are flags that make every scenario quick; the copy is of more than
+// one chunk.
+var tiny = []string{"-objects", "50", "-stream", "300", "-invokes", "2", "-copy-size", "1048576"}
 
 // rowRe matches a figures line: scenario, client, objects, wall, CPU,
-// requests, wire bytes, RSS.
-var rowRe = regexp.MustCompile(`^\s*(\S+(?: x\d+)?)\s+(gopsrp|pypsrp)\s+(\d+)\s+\d+\.\d{3}s\s+\d+\.\d{3}s\s+(\d+)\s+(\d+)\s+\d+\.\dMiB$`)
+// requests, wire bytes, RSS, MB/s.
+var rowRe = regexp.MustCompile(`^\s*(\S+(?: x\d+| \d+MiB)?)\s+(gopsrp|pypsrp)\s+(\d+)\s+\d+\.\d{3}s\s+\d+\.\d{3}s\s+(\d+)\s+(\d+)\s+\d+\.\dMiB\s+(-|\d+\.\d)$`)
 
 type parsedRow struct {
 	scenario, client  string
 	objects, requests int
 	wireBytes         int64
+	rate              string
 }
 
 func runBench(t *testing.T, args ...string) (string, []parsedRow) {
@@ -53,6 +55,7 @@ func runBench(t *testing.T, args ...string) (string, []parsedRow) {
 		fmt.Sscan(m[3], &r.objects)
 		fmt.Sscan(m[4], &r.requests)
 		fmt.Sscan(m[5], &r.wireBytes)
+		r.rate = m[6]
 		rows = append(rows, r)
 	}
 	return out.String(), rows
@@ -60,7 +63,7 @@ func runBench(t *testing.T, args ...string) (string, []parsedRow) {
 
 func checkRows(t *testing.T, out string, rows []parsedRow, client string) {
 	t.Helper()
-	want := map[string]int{"open-invoke-close": 1, "invoke-open-pool x2": 2, "pipeline": 50, "stream": 300}
+	want := map[string]int{"open-invoke-close": 1, "invoke-open-pool x2": 2, "pipeline": 50, "stream": 300, "copy 1MiB": 1}
 	seen := 0
 	for _, r := range rows {
 		if r.client != client {
@@ -77,6 +80,13 @@ func checkRows(t *testing.T, out string, rows []parsedRow, client string) {
 		}
 		if r.requests < 1 || r.wireBytes < 500 {
 			t.Errorf("%s %s: %d requests, %d bytes: the relay counted nothing", client, r.scenario, r.requests, r.wireBytes)
+		}
+		if isCopy := strings.HasPrefix(r.scenario, "copy "); isCopy != (r.rate != "-") {
+			t.Errorf("%s %s: MB/s %q", client, r.scenario, r.rate)
+		}
+		// The file went over the wire as base64 (4/3 of its size).
+		if r.scenario == "copy 1MiB" && r.wireBytes < 4<<20/3 {
+			t.Errorf("%s copy: %d wire bytes for a 1 MiB file", client, r.wireBytes)
 		}
 	}
 	if seen != len(want) {
@@ -105,10 +115,10 @@ func TestBenchWithPypsrp(t *testing.T) {
 		}
 		t.Skipf("pypsrp peer not available: %s", why)
 	}
-	out, rows := runBench(t, "-pypsrp-scenarios", strings.Join(allScenarios, ","))
+	out, rows := runBench(t, "-pypsrp-scenarios", strings.Join(scenarioNames(func(scenario) bool { return true }), ","))
 	checkRows(t, out, rows, "gopsrp")
 	checkRows(t, out, rows, "pypsrp")
-	for _, sc := range []string{"open-invoke-close", "pipeline", "stream"} {
+	for _, sc := range []string{"open-invoke-close", "pipeline", "stream", "copy 1MiB"} {
 		if !regexp.MustCompile(`(?m)^\s*` + sc + `\s+pypsrp/gopsrp\s+\d`).MatchString(out) {
 			t.Errorf("no ratio line for %s:\n%s", sc, out)
 		}
@@ -122,5 +132,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-url", "https://127.0.0.1:1/wsman", "-clients", "gopsrp"}, &out, &errb); err == nil {
 		t.Error("an https endpoint accepted: the relay counts plain HTTP only")
+	}
+	if err := run(context.Background(), []string{"-scenarios", "pipeline,nope"}, &out, &errb); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("an unknown scenario: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+from pypsrp.client import Client
 from pypsrp.complex_objects import PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
@@ -26,13 +27,23 @@ def cpu_ns():
     return int((ru.ru_utime + ru.ru_stime) * 1e9)
 
 
-def wsman(args):
+def wsman_args(args):
     u = urlsplit(args.url)
-    return WSMan(
-        u.hostname, port=u.port, path=u.path.lstrip("/"), ssl=False,
+    return dict(
+        server=u.hostname, port=u.port, path=u.path.lstrip("/"), ssl=False,
         auth=args.auth, username=args.user, password=args.password,
         encryption="never" if args.auth == "basic" else "auto",
         cert_validation=False)
+
+
+def wsman(args):
+    return WSMan(**wsman_args(args))
+
+
+def copy(args):
+    # Client.copy opens and closes a pool of its own.
+    Client(**wsman_args(args)).copy(args.file, args.dest)
+    return 1
 
 
 def invoke(pool, script):
@@ -81,6 +92,8 @@ def main():
     for f in ("scenario", "url", "auth", "user", "password", "script"):
         p.add_argument("--" + f, required=True)
     p.add_argument("--n", type=int, default=1)
+    p.add_argument("--file", default="")
+    p.add_argument("--dest", default="")
     args = p.parse_args()
 
     if args.scenario == "open-invoke-close":
@@ -88,6 +101,8 @@ def main():
             with RunspacePool(wsman(args)) as pool:
                 return invoke(pool, args.script)
         res = measured(run)
+    elif args.scenario == "copy":
+        res = measured(lambda: copy(args))
     else:
         with RunspacePool(wsman(args)) as pool:
             if args.scenario == "invoke-open-pool":

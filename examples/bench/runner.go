@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gopsrp/gopsrp/session/sessiontest"
 )
 
 // The clients the program knows.
@@ -28,9 +31,11 @@ var pypsrpDriver string
 type row struct {
 	client, scenario string
 	objects          int
-	wall, cpu        time.Duration
-	wire             counts
-	maxRSS           int64
+	// bytes is the file data moved, for the throughput; 0 for none.
+	bytes     int64
+	wall, cpu time.Duration
+	wire      counts
+	maxRSS    int64
 }
 
 // runner starts the client children and measures them.
@@ -39,6 +44,11 @@ type runner struct {
 	url    string
 	wire   *wireCounter
 	stderr io.Writer
+	// files is the in-process endpoint's disk, on which a copy is
+	// checked; nil for another endpoint.
+	files *sessiontest.FileSystem
+	// copySum is the SHA-256 of the copy scenario's file.
+	copySum [sha256.Size]byte
 }
 
 func (r *runner) pypsrpMissing() string {
@@ -52,30 +62,10 @@ func (r *runner) pypsrpMissing() string {
 }
 
 // job is the scenario's work for a client.
-func (r *runner) job(scenario string) childJob {
-	j := childJob{Scenario: scenario, URL: r.url, Auth: r.cfg.auth, User: r.cfg.user, Password: r.cfg.password, N: 1, Script: r.cfg.smallScript}
-	switch scenario {
-	case scenarioInvokeOpenPool:
-		j.N = r.cfg.invokes
-	case scenarioPipeline:
-		j.N = r.cfg.objects
-		j.Script = fmt.Sprintf(r.cfg.manyScript, r.cfg.objects)
-	case scenarioStream:
-		j.N = r.cfg.stream
-		j.Script = fmt.Sprintf(r.cfg.manyScript, r.cfg.stream)
-	}
+func (r *runner) job(sc scenario) childJob {
+	j := childJob{Scenario: sc.name, URL: r.url, Auth: r.cfg.auth, User: r.cfg.user, Password: r.cfg.password}
+	sc.job(r.cfg, &j)
 	return j
-}
-
-// wantObjects is how many output objects a scenario must yield.
-func wantObjects(j childJob) int {
-	if j.Scenario == scenarioInvokeOpenPool {
-		return -1 // depends on the script
-	}
-	if j.Scenario == scenarioOpenInvokeClose {
-		return -1
-	}
-	return j.N
 }
 
 func (r *runner) command(ctx context.Context, client string, j childJob) (*exec.Cmd, error) {
@@ -99,7 +89,8 @@ func (r *runner) command(ctx context.Context, client string, j childJob) (*exec.
 	case clientPypsrp:
 		cmd := exec.CommandContext(ctx, r.cfg.python, "-c", pypsrpDriver,
 			"--scenario", j.Scenario, "--url", j.URL, "--auth", j.Auth, "--user", j.User,
-			"--password", j.Password, "--script", j.Script, "--n", strconv.Itoa(j.N))
+			"--password", j.Password, "--script", j.Script, "--n", strconv.Itoa(j.N),
+			"--file", j.File, "--dest", j.Dest)
 		src := filepath.Join(r.cfg.peers, "pypsrp-0.9.1", "src") + string(os.PathListSeparator) +
 			filepath.Join(r.cfg.peers, "pyspnego-0.12.0", "src")
 		cmd.Env = append(os.Environ(), "PYTHONPATH="+src)
@@ -111,8 +102,12 @@ func (r *runner) command(ctx context.Context, client string, j childJob) (*exec.
 // run runs one scenario with one client in a child process and collects
 // its figures: wall and CPU time from the child, wire counts between its
 // two marks, peak RSS from the child's rusage.
-func (r *runner) run(ctx context.Context, client, scenario string) (row, error) {
-	j := r.job(scenario)
+func (r *runner) run(ctx context.Context, client, name string) (row, error) {
+	sc, err := lookupScenario(name)
+	if err != nil {
+		return row{}, err
+	}
+	j := r.job(sc)
 	cmd, err := r.command(ctx, client, j)
 	if err != nil {
 		return row{}, err
@@ -138,10 +133,16 @@ func (r *runner) run(ctx context.Context, client, scenario string) (row, error) 
 	if protoErr != nil {
 		return row{}, protoErr
 	}
-	if want := wantObjects(j); want >= 0 && res.objects != want {
+	if want := sc.objects(j); want >= 0 && res.objects != want {
 		return row{}, fmt.Errorf("%d objects, want %d", res.objects, want)
 	}
-	res.client, res.scenario = client, scenario
+	if sc.bytes != nil {
+		res.bytes = sc.bytes(r.cfg)
+		if err := r.checkCopy(j.Dest); err != nil {
+			return row{}, err
+		}
+	}
+	res.client, res.scenario = client, name
 	if res.maxRSS == 0 {
 		res.maxRSS = maxRSS(cmd.ProcessState)
 	}

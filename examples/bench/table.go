@@ -12,16 +12,20 @@ import (
 // line of ratios (pypsrp ÷ gopsrp) per scenario both clients ran.
 func printTable(w io.Writer, c config, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tclient\tobjects\twall\tclient CPU\trequests\twire bytes\tmax RSS\t")
+	fmt.Fprintln(tw, "scenario\tclient\tobjects\twall\tclient CPU\trequests\twire bytes\tmax RSS\tMB/s\t")
 	for _, sc := range split(c.scenarios) {
+		label := sc
+		if s, err := lookupScenario(sc); err == nil {
+			label = s.labelFor(c)
+		}
 		var goRow, pyRow *row
 		for i := range rows {
 			if rows[i].scenario != sc {
 				continue
 			}
 			r := rows[i]
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t\n", scenarioLabel(c, sc), r.client, r.objects,
-				seconds(r.wall), seconds(r.cpu), r.wire.requests, strconv.FormatInt(r.wire.bytes, 10), mib(r.maxRSS))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t\n", label, r.client, r.objects,
+				seconds(r.wall), seconds(r.cpu), r.wire.requests, strconv.FormatInt(r.wire.bytes, 10), mib(r.maxRSS), throughput(r))
 			switch r.client {
 			case clientGopsrp:
 				goRow = &rows[i]
@@ -30,22 +34,30 @@ func printTable(w io.Writer, c config, rows []row) {
 			}
 		}
 		if goRow != nil && pyRow != nil {
-			fmt.Fprintf(tw, "%s\tpypsrp/gopsrp\t\t%s\t%s\t%s\t%s\t%s\t\n", scenarioLabel(c, sc),
+			fmt.Fprintf(tw, "%s\tpypsrp/gopsrp\t\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label,
 				ratio(float64(pyRow.wall), float64(goRow.wall)), ratio(float64(pyRow.cpu), float64(goRow.cpu)),
 				ratio(float64(pyRow.wire.requests), float64(goRow.wire.requests)),
 				ratio(float64(pyRow.wire.bytes), float64(goRow.wire.bytes)),
-				ratio(float64(pyRow.maxRSS), float64(goRow.maxRSS)))
+				ratio(float64(pyRow.maxRSS), float64(goRow.maxRSS)), ratio(rate(*pyRow), rate(*goRow)))
 		}
 	}
 	_ = tw.Flush()
 }
 
-func scenarioLabel(c config, sc string) string {
-	switch sc {
-	case scenarioInvokeOpenPool:
-		return fmt.Sprintf("%s x%d", sc, c.invokes)
+// rate is the row's file data per second of wall time in MB (10^6 bytes),
+// or 0 when it moved none.
+func rate(r row) float64 {
+	if r.bytes == 0 || r.wall <= 0 {
+		return 0
 	}
-	return sc
+	return float64(r.bytes) / 1e6 / r.wall.Seconds()
+}
+
+func throughput(r row) string {
+	if r.bytes == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", rate(r))
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }

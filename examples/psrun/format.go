@@ -45,8 +45,8 @@ func (p *printer) record(r session.Record) {
 	case session.Output:
 		p.endProgress()
 		p.output(formatValue(r.Value))
-	case session.ErrorRecord:
-		p.errorRecord(r.ErrorRecord)
+	case *session.ErrorRecord:
+		p.errorRecord(r)
 	case session.Warning:
 		p.prefixed(ansiYellow, "WARNING: ", r.Message)
 	case session.Verbose:

@@ -214,7 +214,7 @@ func (a app) run(ctx context.Context, args []string) int {
 			runErr = err
 			break
 		}
-		if _, ok := rec.(session.ErrorRecord); ok {
+		if _, ok := rec.(*session.ErrorRecord); ok {
 			wroteErrors = true
 		}
 		p.record(rec)

@@ -107,7 +107,7 @@ func TestWinhostServesOurClient(t *testing.T) {
 	res, err = s.InvokeScript(ctx, "1..4")
 	require.NoError(t, err)
 	assert.Equal(t, []any{int32(1), int32(2), int32(3), int32(4)}, res.Output)
-	res, err = s.Invoke(ctx, psrp.Cmd("Invoke-Expression").Param("Command", "Write-Output 'a b'; 7").AddCommand("Out-String").Switch("Stream").Build())
+	res, err = s.Invoke(ctx, psrp.Cmd("Invoke-Expression").Param("Command", "Write-Output 'a b'; 7").AddCommand("Out-String").Switch("Stream"))
 	require.NoError(t, err)
 	assert.Equal(t, []any{"a b", "7"}, res.Output)
 

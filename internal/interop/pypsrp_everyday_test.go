@@ -59,9 +59,9 @@ type everydayResult struct {
 // default Windows host (Negotiate, every message sealed with NTLM):
 // Client.execute_ps, RunspacePool + PowerShell with output, errors and
 // streams, and disconnect + connect by the same and by a new client.
-// pypsrp's Client.copy and fetch are not covered: they send whole
-// PowerShell scripts (a file writer fed by input, a hashing reader) that
-// the endpoint would have to interpret, which it does not. pypsrp's
+// pypsrp's Client.copy and fetch are covered by TestPypsrpCopyFetch
+// (pypsrp_copy_test.go): the endpoint knows their scripts by their exact
+// text and carries them out on its own disk. pypsrp's
 // Kerberos needs pyspnego's krb5 binding, which Debian does not package.
 func TestPypsrpEverydayCalls(t *testing.T) {
 	pyPath := peertest.PeerSource(t, peertest.Pypsrp, "pypsrp") + ":" + peertest.PeerSource(t, peertest.Pyspnego, "spnego")

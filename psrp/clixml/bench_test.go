@@ -121,7 +121,7 @@ func BenchmarkDecodeProcessesStream(b *testing.B) {
 	for b.Loop() {
 		d := NewDecoder(bytes.NewReader(data))
 		for {
-			if _, err := d.Decode(); err != nil {
+			if _, err := decodeAny(d); err != nil {
 				break
 			}
 			n++

@@ -31,7 +31,8 @@ func ExampleNewDecoder() {
 	file := `<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S>first</S><I32>2</I32></Objs>`
 	d := clixml.NewDecoder(strings.NewReader(file))
 	for {
-		v, err := d.Decode()
+		var v any
+		err := d.Decode(&v)
 		if err == io.EOF {
 			break
 		}

@@ -166,3 +166,10 @@ func readVector(t testing.TB, name string) string {
 	}
 	return string(b)
 }
+
+// decodeAny reads the next value of d into the lossless model.
+func decodeAny(d *Decoder) (any, error) {
+	var v any
+	err := d.Decode(&v)
+	return v, err
+}

@@ -49,10 +49,10 @@ func (o UnmarshalOptions) NewDecoder(r io.Reader) *Decoder {
 	return s
 }
 
-// Decode returns the next value in the lossless model, or io.EOF when the
+// next returns the next value in the lossless model, or io.EOF when the
 // stream (or the document) ends cleanly. After any other error the Decoder
 // keeps returning that error.
-func (s *Decoder) Decode() (any, error) {
+func (s *Decoder) next() (any, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -73,11 +73,13 @@ func isClixmlError(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &fe) || errors.As(err, &le)
 }
 
-// DecodeInto reads the next value into v, like Unmarshal: a *any receives
-// the lossless model, other pointers the struct-tag mapping.
-func (s *Decoder) DecodeInto(v any) error {
+// Decode reads the next value into v, as json.Decoder.Decode does: a *any
+// receives the lossless model (see the package documentation), other
+// pointers the struct-tag mapping of Unmarshal. At the end of the input it
+// returns io.EOF.
+func (s *Decoder) Decode(v any) error {
 	if p, ok := v.(*any); ok && p != nil {
-		m, err := s.Decode()
+		m, err := s.next()
 		if err == nil {
 			*p = m
 		}
@@ -87,7 +89,7 @@ func (s *Decoder) DecodeInto(v any) error {
 	if !rv.IsValid() {
 		return invalidUnmarshal(v)
 	}
-	m, err := s.Decode()
+	m, err := s.next()
 	if err != nil {
 		return err
 	}

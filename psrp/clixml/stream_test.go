@@ -14,7 +14,7 @@ func decodeAll(t testing.TB, d *Decoder) ([]any, error) {
 	t.Helper()
 	var out []any
 	for {
-		v, err := d.Decode()
+		v, err := decodeAny(d)
 		if err == io.EOF {
 			return out, nil
 		}
@@ -130,11 +130,11 @@ func TestDecoderValueStream(t *testing.T) {
 		}
 	}
 	// Decode after the end keeps returning io.EOF.
-	if _, err := d.Decode(); err != io.EOF {
+	if _, err := decodeAny(d); err != io.EOF {
 		t.Fatalf("after end: %v", err)
 	}
 	// An empty stream is just EOF.
-	if _, err := NewDecoder(strings.NewReader(" \n")).Decode(); err != io.EOF {
+	if _, err := decodeAny(NewDecoder(strings.NewReader(" \n"))); err != io.EOF {
 		t.Fatalf("empty: %v", err)
 	}
 }
@@ -146,7 +146,7 @@ func TestDecoderBoundedMemory(t *testing.T) {
 	d := UnmarshalOptions{MaxBytes: 4096}.NewDecoder(bytes.NewReader(data))
 	n := 0
 	for {
-		_, err := d.Decode()
+		_, err := decodeAny(d)
 		if err == io.EOF {
 			break
 		}
@@ -161,12 +161,12 @@ func TestDecoderBoundedMemory(t *testing.T) {
 	// A value larger than MaxBytes is refused without buffering the rest.
 	big := "<S>" + strings.Repeat("x", 1<<20) + "</S>"
 	d = UnmarshalOptions{MaxBytes: 1000}.NewDecoder(strings.NewReader(big))
-	_, err := d.Decode()
+	_, err := decodeAny(d)
 	var le *LimitError
 	if !errors.As(err, &le) || le.Limit != "MaxBytes" || len(d.buf) > 200<<10 {
 		t.Fatalf("err=%v buffer=%d", err, len(d.buf))
 	}
-	if _, err2 := d.Decode(); err2 != err {
+	if _, err2 := decodeAny(d); err2 != err {
 		t.Fatalf("error not sticky: %v", err2)
 	}
 }
@@ -201,7 +201,7 @@ func TestDecoderErrors(t *testing.T) {
 	}
 	// A read error is passed through.
 	boom := errors.New("boom")
-	_, err := NewDecoder(io.MultiReader(strings.NewReader("<S>a"), iotest.ErrReader(boom))).Decode()
+	_, err := decodeAny(NewDecoder(io.MultiReader(strings.NewReader("<S>a"), iotest.ErrReader(boom))))
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -256,7 +256,7 @@ type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, errors.New("write failed") }
 
-func TestDecoderDecodeInto(t *testing.T) {
+func TestDecoderDecodeIntoValues(t *testing.T) {
 	t.Parallel()
 	type proc struct {
 		Name string
@@ -264,24 +264,24 @@ func TestDecoderDecodeInto(t *testing.T) {
 	}
 	d := NewDecoder(bytes.NewReader(genProcs(2)))
 	var p proc
-	if err := d.DecodeInto(&p); err != nil {
+	if err := d.Decode(&p); err != nil {
 		t.Fatal(err)
 	}
 	if p.Name != "svchost0" || p.ID != 0 {
 		t.Fatalf("got %+v", p)
 	}
 	var v any
-	if err := d.DecodeInto(&v); err != nil {
+	if err := d.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
 	if name, _ := v.(*Object).Member("Name"); name != "svchost1" {
 		t.Fatalf("got %v", name)
 	}
 	var ie *InvalidUnmarshalError
-	if err := d.DecodeInto(p); !errors.As(err, &ie) {
+	if err := d.Decode(p); !errors.As(err, &ie) {
 		t.Fatalf("non-pointer: %v", err)
 	}
-	if err := d.DecodeInto(&v); err != io.EOF {
+	if err := d.Decode(&v); err != io.EOF {
 		t.Fatalf("at end: %v", err)
 	}
 }

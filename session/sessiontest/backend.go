@@ -19,11 +19,9 @@ type backend interface {
 	// Output returns the next chunk queued for the pool (uuid.Nil) or a
 	// command, of at most max bytes, or nil when there is none. When the
 	// next chunk cannot be made to fit in max bytes it returns an
-	// *errChunkTooLarge. Output meant for other targets that it has to
-	// take on the way is kept for their Receives in chunks of at most
-	// other bytes, the room a Receive of any target has (a command's
-	// ReceiveResponse carries CommandId attributes a pool's does not).
-	Output(id uuid.UUID, max, other int) ([]byte, error)
+	// *errChunkTooLarge. It takes only the target's own output: what
+	// is queued for other targets waits for their Receives.
+	Output(id uuid.UUID, max int) ([]byte, error)
 	// Done reports whether the command has finished and all its output was
 	// handed out.
 	Done(id uuid.UUID) bool

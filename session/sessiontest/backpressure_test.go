@@ -14,15 +14,17 @@ import (
 )
 
 // A handler that writes faster than its client receives waits once about
-// maxBacklog bytes are queued, so that the endpoint's memory stays flat
+// maxBacklog bytes (here: 1 MiB, to keep the test short) are queued, so that the endpoint's memory stays flat
 // however much it writes; everything arrives as the client receives. The
 // pool's Receive does not take the pipeline's output (it would then pile
 // up out of the backlog's sight).
 func TestOutputBackpressure(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
+	const backlog = 1 << 20
+	s.outputBacklog = backlog
 	chunk := strings.Repeat("z", 64<<10)
-	const n = maxBacklog/(64<<10) + 16
+	const n = backlog/(64<<10) + 8
 	var written atomic.Int64
 	s.Handle("Get-Lots", func(ctx context.Context, c *Call) error {
 		for range n {
@@ -34,7 +36,7 @@ func TestOutputBackpressure(t *testing.T) {
 		return nil
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	pl, err := c.pool.NewPipeline(psrp.Cmd("Get-Lots").Build(), psrp.PipelineOptions{NoInput: true})
+	pl, err := c.pool.NewPipeline(psrp.Cmd("Get-Lots"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, err)
 	require.NoError(t, pl.Invoke())
 	c.flush()
@@ -49,7 +51,7 @@ func TestOutputBackpressure(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Less(t, last, int64(n), "the handler wrote everything with nobody receiving")
-	assert.LessOrEqual(t, last*int64(len(chunk)), int64(maxBacklog+len(chunk)), "more than the backlog queued")
+	assert.LessOrEqual(t, last*int64(len(chunk)), int64(backlog+len(chunk)), "more than the backlog queued")
 
 	// A Receive on the pool leaves the pipeline's output where it is.
 	r := c.post(env{action: wsman.ActionReceive, shellID: c.shell, timeout: "PT0.2S", body: receiveBody("")})

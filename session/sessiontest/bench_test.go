@@ -14,7 +14,7 @@ func BenchmarkInvoke(b *testing.B) {
 	s := NewServer()
 	defer s.Close()
 	c := openPool(b, s, psrp.ClientPoolConfig{})
-	ps := psrp.Cmd("Write-Output").Arg("hello").Build()
+	ps := psrp.Cmd("Write-Output").Arg("hello")
 	b.ReportAllocs()
 	for b.Loop() {
 		res := c.run(invocation{ps: ps})
@@ -37,7 +37,7 @@ func BenchmarkReceiveLargeOutput(b *testing.B) {
 	s.Handle("Get-Big", func(_ context.Context, c *Call) error { return c.WriteOutput(string(big)) })
 	c := openPool(b, s, psrp.ClientPoolConfig{})
 	c.maxEnv = 153600
-	ps := psrp.Cmd("Get-Big").Build()
+	ps := psrp.Cmd("Get-Big")
 	b.SetBytes(int64(len(big)))
 	for b.Loop() {
 		res := c.run(invocation{ps: ps})

@@ -25,10 +25,9 @@ type psrpBackend struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	pool   *psrp.ServerPool
-	queues map[uuid.UUID][][]byte // payloads drained for other targets
-	runs   map[uuid.UUID]*pipeRun
+	mu   sync.Mutex
+	pool *psrp.ServerPool
+	runs map[uuid.UUID]*pipeRun
 	// overflow is set when a pipeline's input queue is full; the Send that
 	// caused it fails.
 	overflow error
@@ -42,9 +41,18 @@ type psrpBackend struct {
 // maxBacklog bounds the output a pipeline's handler may have queued and
 // not yet received by the client: past it, its writes wait for a Receive,
 // so that the endpoint's memory stays flat however much a handler writes.
-// A few full Receives' worth keeps every Receive full, and lets a handler
-// write ahead of the client as Windows does.
-const maxBacklog = 4 << 20
+// It is as much as the session's client queues for a pipeline (16 MiB):
+// a client that reads slowly is then held back by its own bound, not by a
+// handler that has to catch up, and every Receive is full.
+const maxBacklog = 16 << 20
+
+// backlog is the Server's bound on a pipeline's queued output.
+func (b *psrpBackend) backlog() int {
+	if b.srv.outputBacklog > 0 {
+		return b.srv.outputBacklog
+	}
+	return maxBacklog
+}
 
 // wakeWriters wakes the handlers waiting for their backlog to drain.
 // Called with mu held.
@@ -113,9 +121,8 @@ func defaultBackend(s *Server, shellID uuid.UUID, creationXML []byte, notify fun
 	ctx, cancel := context.WithCancel(s.ctx)
 	b := &psrpBackend{
 		srv: s, notify: notify, ctx: ctx, cancel: cancel,
-		pool:   psrp.NewServerPool(psrp.ServerPoolConfig{ProtocolVersion: v, MaxMessageSize: maxDefaultMessage}),
-		queues: make(map[uuid.UUID][][]byte),
-		runs:   make(map[uuid.UUID]*pipeRun),
+		pool: psrp.NewServerPool(psrp.ServerPoolConfig{ProtocolVersion: v, MaxMessageSize: maxDefaultMessage}),
+		runs: make(map[uuid.UUID]*pipeRun),
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -293,50 +300,10 @@ func (b *psrpBackend) release(r *pipeRun) {
 	r.resume = make(chan struct{})
 }
 
-// fitFragments returns the length of the longest prefix of data, a run of
-// whole PSRP fragments, that is at most max bytes, and the length of the
-// first fragment.
-func fitFragments(data []byte, max int) (fit, first int) {
-	off := 0
-	for off < len(data) {
-		_, n, err := psrp.DecodeFragment(data[off:])
-		if err != nil {
-			// Not fragments (a test backend's data): all or nothing.
-			return 0, len(data)
-		}
-		if first == 0 {
-			first = n
-		}
-		if off+n > max {
-			break
-		}
-		off += n
-	}
-	return off, first
-}
-
-func (b *psrpBackend) Output(id uuid.UUID, max, other int) ([]byte, error) {
+func (b *psrpBackend) Output(id uuid.UUID, max int) ([]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	defer b.wakeWriters()
-	if q := b.queues[id]; len(q) > 0 {
-		chunk := q[0]
-		if len(chunk) > max {
-			// Packed for a roomier Receive (or a larger MaxEnvelopeSize):
-			// hand out the whole fragments that fit.
-			fit, first := fitFragments(chunk, max)
-			if fit == 0 {
-				return nil, &errChunkTooLarge{need: first}
-			}
-			q[0] = chunk[fit:]
-			return chunk[:fit], nil
-		}
-		b.queues[id] = q[1:]
-		if len(q) == 1 {
-			delete(b.queues, id)
-		}
-		return chunk, nil
-	}
 	// Only this target's data: the output of the others stays in the pool's
 	// queues, where it counts against their backlog (maxBacklog).
 	p, ok := b.pool.DataToSendTo(id, max)
@@ -353,7 +320,7 @@ func (b *psrpBackend) Done(id uuid.UUID) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r := b.runs[id]
-	if r == nil || !r.finished || len(b.queues[id]) > 0 || b.pool.HasDataToSend(id) {
+	if r == nil || !r.finished || b.pool.HasDataToSend(id) {
 		return false
 	}
 	return true
@@ -384,7 +351,6 @@ func (b *psrpBackend) Signal(id uuid.UUID, code string) error {
 	if r.pl != nil && r.finished {
 		r.pl.Close()
 	}
-	delete(b.queues, id)
 	delete(b.runs, id)
 	return nil
 }
@@ -470,7 +436,7 @@ func (k *pipeSink) write(f func(pl *psrp.ServerPipeline) error, bufferable bool)
 			b.mu.Unlock()
 			return errors.New("sessiontest: the command was terminated")
 		}
-		if !r.detached && len(r.pending) == 0 && bufferable && b.pool.QueuedBytes(r.pl.ID()) >= maxBacklog {
+		if !r.detached && len(r.pending) == 0 && bufferable && b.pool.QueuedBytes(r.pl.ID()) >= b.backlog() {
 			// Backpressure: wait for the client to receive.
 			if b.drained == nil {
 				b.drained = make(chan struct{})

@@ -51,23 +51,23 @@ func TestPipelineOutcomes(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		ps      psrp.PowerShell
+		ps      *psrp.PowerShell
 		state   psrp.PSInvocationState
 		output  []any
 		errors  []string
 		failMsg string
 		failID  string
 	}{
-		{"script handler", psrp.Script("$env:USERPROFILE.ToUpperInvariant()").Build(), psrp.PipelineCompleted, []any{`C:\WINDOWS\SYSTEM32\CONFIG\SYSTEMPROFILE`}, nil, "", ""},
-		{"error fails", psrp.Cmd("Test-Fail").Build(), psrp.PipelineFailed, []any{"before"}, nil, "it broke", "RuntimeException"},
-		{"terminating record", psrp.Cmd("test-throw").Build(), psrp.PipelineFailed, nil, nil, "custom", "Custom,Id"},
-		{"non-terminating", psrp.Cmd("Test-NonTerminating").Build(), psrp.PipelineCompleted, []any{int32(7)}, []string{"soft"}, "", ""},
-		{"panic fails", psrp.Cmd("Test-Panic").Build(), psrp.PipelineFailed, nil, nil, "panicked: boom", "RuntimeException"},
-		{"command not found", psrp.Cmd("Get-Nothing").Build(), psrp.PipelineFailed, nil, nil, "The term 'Get-Nothing' is not recognized as the name of a cmdlet", "CommandNotFoundException"},
-		{"script not found", psrp.Script("Frob-Thing -X 1 | Out-Null").Build(), psrp.PipelineFailed, nil, nil, "The term 'Frob-Thing' is not recognized", "CommandNotFoundException"},
-		{"command args", psrp.Cmd("Get-Args").Param("Name", "n1").Arg("p1").Arg("p2").Build(), psrp.PipelineCompleted, []any{"Get-Args", "Get-Args", false, "n1", int32(2)}, nil, "", ""},
-		{"script first word", psrp.Script("Get-Args -Name x").Build(), psrp.PipelineCompleted, []any{"Get-Args", "Get-Args -Name x", true, "x", int32(0)}, nil, "", ""},
-		{"echo builtin", psrp.Cmd("echo").Arg("a").Arg("b").Build(), psrp.PipelineCompleted, []any{"a", "b"}, nil, "", ""},
+		{"script handler", psrp.Script("$env:USERPROFILE.ToUpperInvariant()"), psrp.PipelineCompleted, []any{`C:\WINDOWS\SYSTEM32\CONFIG\SYSTEMPROFILE`}, nil, "", ""},
+		{"error fails", psrp.Cmd("Test-Fail"), psrp.PipelineFailed, []any{"before"}, nil, "it broke", "RuntimeException"},
+		{"terminating record", psrp.Cmd("test-throw"), psrp.PipelineFailed, nil, nil, "custom", "Custom,Id"},
+		{"non-terminating", psrp.Cmd("Test-NonTerminating"), psrp.PipelineCompleted, []any{int32(7)}, []string{"soft"}, "", ""},
+		{"panic fails", psrp.Cmd("Test-Panic"), psrp.PipelineFailed, nil, nil, "panicked: boom", "RuntimeException"},
+		{"command not found", psrp.Cmd("Get-Nothing"), psrp.PipelineFailed, nil, nil, "The term 'Get-Nothing' is not recognized as the name of a cmdlet", "CommandNotFoundException"},
+		{"script not found", psrp.Script("Frob-Thing -X 1 | Out-Null"), psrp.PipelineFailed, nil, nil, "The term 'Frob-Thing' is not recognized", "CommandNotFoundException"},
+		{"command args", psrp.Cmd("Get-Args").Param("Name", "n1").Arg("p1").Arg("p2"), psrp.PipelineCompleted, []any{"Get-Args", "Get-Args", false, "n1", int32(2)}, nil, "", ""},
+		{"script first word", psrp.Script("Get-Args -Name x"), psrp.PipelineCompleted, []any{"Get-Args", "Get-Args -Name x", true, "x", int32(0)}, nil, "", ""},
+		{"echo builtin", psrp.Cmd("echo").Arg("a").Arg("b"), psrp.PipelineCompleted, []any{"a", "b"}, nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestPipelineOutcomes(t *testing.T) {
 	}
 	// The command-not-found record matches PowerShell's.
 	c.t = t
-	res := c.run(invocation{ps: psrp.Cmd("Get-Nothing").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Get-Nothing")})
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, CategoryObjectNotFound, res.stateErr.CategoryInfo.Category)
 	assert.Equal(t, "Get-Nothing", res.stateErr.CategoryInfo.TargetName)
@@ -115,26 +115,26 @@ func TestBuiltinStreams(t *testing.T) {
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 
-	res := c.run(invocation{ps: psrp.Cmd("Write-Warning").Arg("careful").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Write-Warning").Arg("careful")})
 	assert.Equal(t, []string{"careful"}, res.warnings)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Verbose").Param("Message", "chatty").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Verbose").Param("Message", "chatty")})
 	assert.Equal(t, []string{"chatty"}, res.verbose)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Debug").Arg("dbg").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Debug").Arg("dbg")})
 	assert.Equal(t, []string{"dbg"}, res.debug)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Error").Arg("bad thing").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Error").Arg("bad thing")})
 	require.Len(t, res.errors, 1)
 	assert.Equal(t, "bad thing", res.errors[0].Exception.Message)
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Host").Arg("hello host").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Host").Arg("hello host")})
 	require.Len(t, res.info, 1)
 	assert.Equal(t, "hello host", res.info[0].MessageData)
 	assert.Equal(t, []string{"PSHOST"}, res.info[0].Tags)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Progress").Param("Activity", "copying").Param("PercentComplete", int32(40)).Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Progress").Param("Activity", "copying").Param("PercentComplete", int32(40))})
 	require.Len(t, res.progress, 1)
 	assert.Equal(t, "copying", res.progress[0].Activity)
 	assert.Equal(t, int32(40), res.progress[0].PercentComplete)
 
-	res = c.run(invocation{ps: psrp.Cmd("Get-Date").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Get-Date")})
 	require.Len(t, res.output, 1)
 	obj, ok := res.output[0].(*clixml.Object)
 	require.True(t, ok, "%T", res.output[0])
@@ -143,17 +143,17 @@ func TestBuiltinStreams(t *testing.T) {
 	_, isDT := obj.Value.(clixml.DateTime)
 	assert.True(t, isDT, "%T", obj.Value)
 
-	res = c.run(invocation{ps: psrp.Script("Get-Date -Format o").Build()})
+	res = c.run(invocation{ps: psrp.Script("Get-Date -Format o")})
 	require.Len(t, res.output, 1)
 	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}[+-]\d\d:\d\d$`, res.output[0])
 
-	res = c.run(invocation{ps: psrp.Cmd("Get-Process").Param("Name", "wsmprovhost").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Get-Process").Param("Name", "wsmprovhost")})
 	require.Len(t, res.output, 1)
 	p := res.output[0].(*clixml.Object)
 	name, _ := p.Member("Name")
 	assert.Equal(t, "wsmprovhost", name)
 
-	res = c.run(invocation{ps: psrp.Script("$PSVersionTable").Build()})
+	res = c.run(invocation{ps: psrp.Script("$PSVersionTable")})
 	require.Len(t, res.output, 1)
 	assert.Equal(t, clixml.Dictionary, res.output[0].(*clixml.Object).Kind)
 }
@@ -170,9 +170,9 @@ func TestPipelineInput(t *testing.T) {
 		return c.WriteOutput(sum)
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Sum-Input").Build(), input: []any{int32(1), int32(2), "3"}})
+	res := c.run(invocation{ps: psrp.Cmd("Sum-Input"), input: []any{int32(1), int32(2), "3"}})
 	assert.Equal(t, []any{int32(6)}, res.output)
-	res = c.run(invocation{ps: psrp.Cmd("Write-Output").Build(), input: []any{"a", int32(2)}})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Output"), input: []any{"a", int32(2)}})
 	assert.Equal(t, []any{"a", int32(2)}, res.output)
 }
 
@@ -189,7 +189,7 @@ func TestHostCalls(t *testing.T) {
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	var methods []psrp.HostMethodID
 	var prompts []any
-	res := c.run(invocation{ps: psrp.Cmd("Read-Host").Param("Prompt", "Name").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+	res := c.run(invocation{ps: psrp.Cmd("Read-Host").Param("Prompt", "Name"), host: func(ev psrp.PipelineHostCallEvent) any {
 		methods = append(methods, ev.Method)
 		if ev.Method == psrp.HostWrite1 {
 			prompts = append(prompts, ev.Params...)
@@ -202,7 +202,7 @@ func TestHostCalls(t *testing.T) {
 	assert.Equal(t, []psrp.HostMethodID{psrp.HostWrite1, psrp.HostReadLine}, methods)
 	assert.Equal(t, []any{"Name: "}, prompts)
 
-	res = c.run(invocation{ps: psrp.Cmd("Ask-Choice").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+	res = c.run(invocation{ps: psrp.Cmd("Ask-Choice"), host: func(ev psrp.PipelineHostCallEvent) any {
 		require.Equal(t, psrp.HostPromptForChoice, ev.Method)
 		return int32(0)
 	}})
@@ -218,7 +218,7 @@ func TestHostCalls(t *testing.T) {
 		}
 		return err
 	})
-	res = c.run(invocation{ps: psrp.Cmd("Ask-Line").Build(), hostErr: NewErrorRecord("no console", "NoConsole", CategoryInvalidOperation)})
+	res = c.run(invocation{ps: psrp.Cmd("Ask-Line"), hostErr: NewErrorRecord("no console", "NoConsole", CategoryInvalidOperation)})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Contains(t, res.stateErr.Exception.Message, "no console")
@@ -237,7 +237,7 @@ func TestStopPipeline(t *testing.T) {
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	stopped := false
-	res := c.run(invocation{ps: psrp.Cmd("Wait-Forever").Build(), onLoop: func(r *result) {
+	res := c.run(invocation{ps: psrp.Cmd("Wait-Forever"), onLoop: func(r *result) {
 		if stopped || len(r.output) == 0 {
 			return
 		}
@@ -253,7 +253,7 @@ func TestStopPipeline(t *testing.T) {
 	assert.Equal(t, "PipelineStopped", res.stateErr.FullyQualifiedErrorID)
 
 	// Start-Sleep honours the stop too, and the pool keeps working.
-	res = c.run(invocation{ps: psrp.Cmd("Write-Output").Arg("after").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Write-Output").Arg("after")})
 	assert.Equal(t, []any{"after"}, res.output)
 }
 
@@ -269,7 +269,7 @@ func TestSecureStringArgument(t *testing.T) {
 		return c.WriteOutput(len(ss.Plaintext) > 0, strings.Contains(string(ss.Plaintext), "s") || strings.Contains(string(ss.Plaintext), "\x00"))
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Use-Secret").Param("Password", clixml.NewSecureString("s3cret")).Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Use-Secret").Param("Password", clixml.NewSecureString("s3cret"))})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%v", res.stateErr)
 	assert.Equal(t, []any{true, true}, res.output)
 }
@@ -281,7 +281,7 @@ func TestLargeOutputIsSplit(t *testing.T) {
 	s.Handle("Get-Big", func(ctx context.Context, c *Call) error { return c.WriteOutput(big, "tail") })
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	c.maxEnv = 16384
-	res := c.run(invocation{ps: psrp.Cmd("Get-Big").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Get-Big")})
 	assert.Equal(t, []any{big, "tail"}, res.output)
 }
 
@@ -314,7 +314,7 @@ func TestDisconnectAndConnectPool(t *testing.T) {
 	require.NoError(t, c2.pool.Receive(data))
 	assert.Equal(t, psrp.RunspacePoolOpened, c2.pool.State())
 
-	res := c2.run(invocation{ps: psrp.Cmd("Write-Output").Arg("still here").Build()})
+	res := c2.run(invocation{ps: psrp.Cmd("Write-Output").Arg("still here")})
 	assert.Equal(t, []any{"still here"}, res.output)
 }
 
@@ -337,7 +337,7 @@ func TestPromptHostCall(t *testing.T) {
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	var fields []string
-	res := c.run(invocation{ps: psrp.Cmd("Ask-Fields").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+	res := c.run(invocation{ps: psrp.Cmd("Ask-Fields"), host: func(ev psrp.PipelineHostCallEvent) any {
 		require.Equal(t, psrp.HostPrompt, ev.Method)
 		require.Len(t, ev.Params, 3)
 		list, ok := ev.Params[2].(*clixml.Object)
@@ -352,7 +352,7 @@ func TestPromptHostCall(t *testing.T) {
 	assert.Equal(t, []string{"first", "second"}, fields)
 	assert.Equal(t, []any{"one", "two"}, res.output)
 
-	res = c.run(invocation{ps: psrp.Cmd("Ask-Cred").Build(), host: func(ev psrp.PipelineHostCallEvent) any {
+	res = c.run(invocation{ps: psrp.Cmd("Ask-Cred"), host: func(ev psrp.PipelineHostCallEvent) any {
 		require.Equal(t, psrp.HostPromptForCredential1, ev.Method)
 		// A credential without a password needs no session key.
 		return &clixml.Object{TypeNames: []string{"System.Management.Automation.PSCredential", "System.Object"},
@@ -374,7 +374,7 @@ func TestDeleteStopsHandlers(t *testing.T) {
 		return ctx.Err()
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	pl, err := c.pool.NewPipeline(psrp.Cmd("Block").Build(), psrp.PipelineOptions{NoInput: true})
+	pl, err := c.pool.NewPipeline(psrp.Cmd("Block"), psrp.PipelineOptions{NoInput: true})
 	require.NoError(t, err)
 	require.NoError(t, pl.Invoke())
 	c.flush()
@@ -393,7 +393,7 @@ func TestPipelineOverTLSWithBasic(t *testing.T) {
 	s.StartTLS()
 	defer s.Close()
 	c := openPoolAs(t, s, psrp.ClientPoolConfig{}, func(r *http.Request) { r.SetBasicAuth("alice", "pw") })
-	res := c.run(invocation{ps: psrp.Script("Write-Output 'over tls'").Build()})
+	res := c.run(invocation{ps: psrp.Script("Write-Output 'over tls'")})
 	assert.Equal(t, []any{"over tls"}, res.output)
 }
 
@@ -403,7 +403,7 @@ func TestCreatePipelineInSeveralFragments(t *testing.T) {
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	c.maxEnv = 16384
 	long := strings.Repeat("y", 40*1024)
-	res := c.run(invocation{ps: psrp.Script("Write-Output '" + long + "'").Build()})
+	res := c.run(invocation{ps: psrp.Script("Write-Output '" + long + "'")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%v", res.stateErr)
 	assert.GreaterOrEqual(t, c.sends, 3, "the CREATE_PIPELINE continues in Sends")
 	assert.Equal(t, []any{long}, res.output)

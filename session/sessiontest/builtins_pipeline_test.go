@@ -21,8 +21,8 @@ func TestInvokeExpressionOutStringStream(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	ps := func(script string) psrp.PowerShell {
-		return psrp.Cmd("Invoke-Expression").Param("Command", script).AddCommand("Out-String").Param("Stream", nil).Build()
+	ps := func(script string) *psrp.PowerShell {
+		return psrp.Cmd("Invoke-Expression").Param("Command", script).AddCommand("Out-String").Param("Stream", nil)
 	}
 	res := c.run(invocation{ps: ps("Write-Output a; Write-Output 'b c' | Select-Object -First 1")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
@@ -46,7 +46,7 @@ func TestInvokeExpressionOutStringStream(t *testing.T) {
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, "CommandNotFoundException", res.stateErr.FullyQualifiedErrorID)
 
-	res = c.run(invocation{ps: psrp.Cmd("Invoke-Expression").Build()})
+	res = c.run(invocation{ps: psrp.Cmd("Invoke-Expression")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 }
 
@@ -55,7 +55,7 @@ func TestInvokeExpressionInput(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Invoke-Expression").Arg("Select-Object -Skip 1").Build(), input: []any{"x", "y", "z"}})
+	res := c.run(invocation{ps: psrp.Cmd("Invoke-Expression").Arg("Select-Object -Skip 1"), input: []any{"x", "y", "z"}})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{"y", "z"}, res.output)
 }
@@ -65,22 +65,22 @@ func TestOutString(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Script("1..2 | Out-String").Build()})
+	res := c.run(invocation{ps: psrp.Script("1..2 | Out-String")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{"1\r\n2\r\n"}, res.output)
 
-	res = c.run(invocation{ps: psrp.Script("Out-String").Build(), input: []any{"two\nlines", true, 1.5, nil,
+	res = c.run(invocation{ps: psrp.Script("Out-String"), input: []any{"two\nlines", true, 1.5, nil,
 		&clixml.Object{Props: []clixml.Property{{Name: "Name", Value: "n"}, {Name: "LongName", Value: int32(7)}}},
 		&clixml.Object{Kind: clixml.Dictionary, Entries: []clixml.DictEntry{{Key: "k", Value: "v"}}},
 	}})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{"two\r\nlines\r\nTrue\r\n1.5\r\nName     : n\r\nLongName : 7\r\nk : v\r\n"}, res.output)
 
-	res = c.run(invocation{ps: psrp.Script("Out-String -Stream").Build(), input: []any{"two\r\nlines", int32(3),
+	res = c.run(invocation{ps: psrp.Script("Out-String -Stream"), input: []any{"two\r\nlines", int32(3),
 		clixml.TimeSpan(7*10_000_000 + 269026), clixml.TimeSpan(-(2*86400 + 3661) * 10_000_000)}})
 	assert.Equal(t, []any{"two", "lines", "3", "00:00:07.0269026", "-2.01:01:01"}, res.output)
 
-	res = c.run(invocation{ps: psrp.Script("Write-Output x | Out-Null").Build()})
+	res = c.run(invocation{ps: psrp.Script("Write-Output x | Out-Null")})
 	require.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Empty(t, res.output)
 }
@@ -91,16 +91,16 @@ func TestSelectObjectFirstStopsUpstream(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Script("1..100000000 | Select-Object -First 3").Build()})
+	res := c.run(invocation{ps: psrp.Script("1..100000000 | Select-Object -First 3")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{int32(1), int32(2), int32(3)}, res.output)
 
-	res = c.run(invocation{ps: psrp.Script("Get-Process -Count 1000000 | Select-Object -Skip 2 -First 1").Build()})
+	res = c.run(invocation{ps: psrp.Script("Get-Process -Count 1000000 | Select-Object -Skip 2 -First 1")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	require.Len(t, res.output, 1)
 	assert.Equal(t, "System.Diagnostics.Process (svchost2)", res.output[0].(*clixml.Object).ToString)
 
-	res = c.run(invocation{ps: psrp.Script("1..3 | Select-Object -Property Name").Build()})
+	res = c.run(invocation{ps: psrp.Script("1..3 | Select-Object -Property Name")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 }
 
@@ -109,10 +109,10 @@ func TestRange(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Script("3..-1").Build()})
+	res := c.run(invocation{ps: psrp.Script("3..-1")})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{int32(3), int32(2), int32(1), int32(0), int32(-1)}, res.output)
-	res = c.run(invocation{ps: psrp.Script("1..99999999999").Build()})
+	res = c.run(invocation{ps: psrp.Script("1..99999999999")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, "RangeOperatorBoundsTooLarge", res.stateErr.FullyQualifiedErrorID)
@@ -130,13 +130,13 @@ func TestGetProcessCount(t *testing.T) {
 	}
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Get-Process").Param("Count", int32(25)).Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Get-Process").Param("Count", int32(25))})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	require.Len(t, res.output, 25)
 	last := res.output[24].(*clixml.Object)
 	assert.Equal(t, "System.Diagnostics.Process (svchost24)", last.ToString)
 	assert.Equal(t, "Deserialized.System.Diagnostics.Process", last.TypeNames[0])
-	res = c.run(invocation{ps: psrp.Script("Get-Process -Count -1").Build()})
+	res = c.run(invocation{ps: psrp.Script("Get-Process -Count -1")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 }
 
@@ -165,10 +165,10 @@ func TestLiteralStatements(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Invoke-Expression").Arg(`7; 'it''s'; "plain"; 9999999999`).Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Invoke-Expression").Arg(`7; 'it''s'; "plain"; 9999999999`)})
 	require.Equal(t, psrp.PipelineCompleted, res.state, "%+v", res.stateErr)
 	assert.Equal(t, []any{int32(7), "it's", "plain", int64(9999999999)}, res.output)
-	res = c.run(invocation{ps: psrp.Script(`"a $b"`).Build()})
+	res = c.run(invocation{ps: psrp.Script(`"a $b"`)})
 	assert.Equal(t, psrp.PipelineFailed, res.state, "an interpolated string is not emulated")
 }
 

@@ -18,7 +18,7 @@ func TestReadHostAsSecureString(t *testing.T) {
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	// A SecureString argument makes the client exchange the session key,
 	// which the host's SecureString answer needs.
-	c.run(invocation{ps: psrp.Cmd("Write-Output").Param("InputObject", clixml.NewSecureString("k")).Build()})
+	c.run(invocation{ps: psrp.Cmd("Write-Output").Param("InputObject", clixml.NewSecureString("k"))})
 	var methods []psrp.HostMethodID
 	host := func(ev psrp.PipelineHostCallEvent) any {
 		methods = append(methods, ev.Method)
@@ -30,9 +30,9 @@ func TestReadHostAsSecureString(t *testing.T) {
 		}
 		return nil
 	}
-	for _, ps := range []psrp.PowerShell{
-		psrp.Cmd("Read-Host").Param("Prompt", "Password").Switch("AsSecureString").Build(),
-		psrp.Script("Read-Host -Prompt Password -AsSecureString").Build(),
+	for _, ps := range []*psrp.PowerShell{
+		psrp.Cmd("Read-Host").Param("Prompt", "Password").Switch("AsSecureString"),
+		psrp.Script("Read-Host -Prompt Password -AsSecureString"),
 	} {
 		methods = nil
 		res := c.run(invocation{ps: ps, host: host})
@@ -43,7 +43,7 @@ func TestReadHostAsSecureString(t *testing.T) {
 		assert.Equal(t, "s3cret", string(ss.Plaintext))
 		assert.Equal(t, []psrp.HostMethodID{psrp.HostWrite1, psrp.HostReadLineAsSecureString}, methods)
 	}
-	res := c.run(invocation{ps: psrp.Cmd("Read-Host").Build(), host: host})
+	res := c.run(invocation{ps: psrp.Cmd("Read-Host"), host: host})
 	assert.Equal(t, []any{"plain"}, res.output)
 }
 
@@ -53,7 +53,7 @@ func TestReadHostWithoutInputFailsClearly(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Read-Host").Build(), hostErr: NewErrorRecord("standard input is closed", "", CategoryNotSpecified)})
+	res := c.run(invocation{ps: psrp.Cmd("Read-Host"), hostErr: NewErrorRecord("standard input is closed", "", CategoryNotSpecified)})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, "Read-Host could not read from the client's host: standard input is closed", res.stateErr.Exception.Message)
@@ -68,20 +68,20 @@ func TestWriteErrorCategory(t *testing.T) {
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	for _, tt := range []struct {
-		ps   psrp.PowerShell
+		ps   *psrp.PowerShell
 		want clixml.ErrorCategory
 	}{
-		{psrp.Cmd("Write-Error").Arg("gone").Param("Category", "ObjectNotFound").Build(), CategoryObjectNotFound},
-		{psrp.Script("Write-Error -Message gone -Category permissiondenied").Build(), 18},
-		{psrp.Cmd("Write-Error").Arg("gone").Param("Category", int32(5)).Build(), CategoryInvalidArgument},
-		{psrp.Cmd("Write-Error").Arg("gone").Build(), CategoryNotSpecified},
+		{psrp.Cmd("Write-Error").Arg("gone").Param("Category", "ObjectNotFound"), CategoryObjectNotFound},
+		{psrp.Script("Write-Error -Message gone -Category permissiondenied"), 18},
+		{psrp.Cmd("Write-Error").Arg("gone").Param("Category", int32(5)), CategoryInvalidArgument},
+		{psrp.Cmd("Write-Error").Arg("gone"), CategoryNotSpecified},
 	} {
 		res := c.run(invocation{ps: tt.ps})
 		require.Len(t, res.errors, 1)
 		assert.Equal(t, "gone", res.errors[0].Exception.Message)
 		assert.Equal(t, tt.want, res.errors[0].CategoryInfo.Category)
 	}
-	res := c.run(invocation{ps: psrp.Cmd("Write-Error").Arg("gone").Param("Category", "Grumpy").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Write-Error").Arg("gone").Param("Category", "Grumpy")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Contains(t, res.stateErr.Exception.Message, "Cannot bind parameter 'Category'")

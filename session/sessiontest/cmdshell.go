@@ -21,7 +21,7 @@ import (
 // The WinRS cmd shell resource: shells whose commands are processes
 // (CmdHandler), with stdin, stdout and stderr streams and exit codes. Its
 // shells live apart from the PowerShell ones: Enumerate of shells lists
-// PowerShell shells only, so session.List never sees them.
+// PowerShell shells only, so Client.List never sees them.
 
 // cmdState is the Server's cmd shell registry.
 type cmdState struct {
@@ -277,12 +277,32 @@ func (s *Server) cmdCreate(req *request, extra *cmdRequest, user, ip string) (st
 		wsman.ResourceCmd + `</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + sh.id +
 		`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated><rsp:Shell xmlns:rsp="` + wsman.NsShell +
 		`"><rsp:ShellId>` + sh.id + `</rsp:ShellId><rsp:ResourceUri>` + wsman.ResourceCmd + `</rsp:ResourceUri><rsp:Owner>` +
-		esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(ip) + `</rsp:ClientIP><rsp:IdleTimeOut>` + formatSeconds(idle) +
+		esc(owner) + `</rsp:Owner><rsp:ClientIP>` + esc(ip) + `</rsp:ClientIP>` + sh.createEcho() + `<rsp:IdleTimeOut>` + formatSeconds(idle) +
 		`</rsp:IdleTimeOut><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>` +
 		`<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`, nil
 }
 
 // cmdLookup finds the cmd shell named by the ShellId selector.
+// createEcho is what a CreateResponse repeats of the Create: the
+// environment and the working directory, as Windows does (captures
+// test_winrs_environment, test_winrs_extra_opts). Windows' echo of a
+// variable's name lacks the backslashes of the name the process gets
+// ("/\?" comes back as "/?"), and so does this one.
+func (sh *cmdShell) createEcho() string {
+	var b strings.Builder
+	if len(sh.env) > 0 {
+		b.WriteString(`<rsp:Environment>`)
+		for _, v := range sh.env {
+			b.WriteString(`<rsp:Variable Name="` + esc(strings.ReplaceAll(v.Name, `\`, "")) + `">` + esc(v.Value) + `</rsp:Variable>`)
+		}
+		b.WriteString(`</rsp:Environment>`)
+	}
+	if sh.dir != "" {
+		b.WriteString(`<rsp:WorkingDirectory>` + esc(sh.dir) + `</rsp:WorkingDirectory>`)
+	}
+	return b.String()
+}
+
 func (s *Server) cmdLookup(req *request, user string) (*cmdShell, *soapFault) {
 	id := strings.ToUpper(req.Header.selector("ShellId"))
 	s.cmd.mu.Lock()
@@ -380,7 +400,7 @@ func (s *Server) cmdCommand(req *request, extra *cmdRequest, user string) (strin
 		// Without cmd.exe the program is started by path, with no search
 		// (capture test_winrs_no_cmd_shell).
 		const msg = "The system cannot find the file specified. "
-		return "", &soapFault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: wsman.CodeFileNotFound, Message: msg}
+		return "", cmdPluginFault(&soapFault{Code: "s:Receiver", Subcode: "w:InternalError", Reason: msg, WSManCode: wsman.CodeFileNotFound, Message: msg})
 	}
 	id := strings.ToUpper(uuid.NewString())
 	if c := req.Body.CommandLine; c != nil && strings.TrimSpace(c.CommandID) != "" {
@@ -519,7 +539,9 @@ func (s *Server) cmdReceive(ctx context.Context, req *request, user string, maxE
 		if _, f := s.cmdLookup(req, user); f != nil {
 			return nil, f
 		}
-		return nil, &soapFault{Code: "s:Sender", Subcode: "w:InvalidParameter", Reason: "The parameter is incorrect. ", WSManCode: wsman.CodeInvalidParameter, Message: "The parameter is incorrect. "}
+		f := faultInvalidParameter("The parameter is incorrect. ")
+		f.FaultDetail = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue"
+		return nil, cmdPluginFault(f)
 	}
 	_, p, f := s.cmdProc(req, user, cmdID)
 	if f != nil {

@@ -126,6 +126,7 @@ var conformanceSkips = map[string]string{
 	"test_psrp_pshost_raw_ui_mocked_methods.yml": "dozens of RawUI host calls interleaved with output; no handler mimics that script",
 	"test_psrp_run_protocol_version_2.2.yml":     "begin/process/end script whose Write-Error output differs by protocol; no handler mimics it",
 	"test_psrp_run_protocol_version_2.3.yml":     "begin/process/end script whose Write-Error output differs by protocol; no handler mimics it",
+	"test_winrs_operation_timeout.yml":           "powershell.exe runs Start-Sleep 30 between two Write-Host calls; the final answer needs the 30 s Windows took (the TimedOut faults before it are covered by TestReceiveTimesOut)",
 	"test_psrp_is_alive_http_error.yml":          "its last entry is a hand-added connection error with no recorded answer (the earlier ones are covered by other is_alive scenarios)",
 }
 
@@ -135,7 +136,9 @@ var conformanceSkips = map[string]string{
 var knownDivergences = map[string]string{}
 
 // TestConformanceWithWindows replays the recorded requests of every
-// test_psrp_* and test_wsman_* scenario.
+// test_psrp_*, test_wsman_* and test_winrs_* scenario (the last against
+// the cmd shell resource, served by its built-ins: echo, set, cmd /c,
+// powershell.exe).
 func TestConformanceWithWindows(t *testing.T) {
 	t.Parallel()
 	all := loadCaptures(t)
@@ -146,8 +149,8 @@ func TestConformanceWithWindows(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if !strings.HasPrefix(name, "test_psrp_") && !strings.HasPrefix(name, "test_wsman_") {
-			t.Logf("skip %s: not a PowerShell scenario (WinRS cmd shell or pypsrp Client helpers)", name)
+		if !strings.HasPrefix(name, "test_psrp_") && !strings.HasPrefix(name, "test_wsman_") && !strings.HasPrefix(name, "test_winrs_") {
+			t.Logf("skip %s: pypsrp Client helpers (their PowerShell and cmd-shell exchanges are the ones of the test_psrp_* and test_winrs_* scenarios)", name)
 			continue
 		}
 		if why, ok := conformanceSkips[name]; ok {
@@ -155,6 +158,9 @@ func TestConformanceWithWindows(t *testing.T) {
 			continue
 		}
 		setup, ok := handlers[name]
+		if !ok && strings.HasPrefix(name, "test_winrs_") {
+			setup, ok = nil, true // the cmd shell's built-ins serve them
+		}
 		if !ok {
 			t.Logf("skip %s: no handlers written for this scenario", name)
 			continue
@@ -172,6 +178,10 @@ var (
 	reShellID = regexp.MustCompile(`Name="ShellId">([0-9A-Fa-f-]{36})<|ShellId="([0-9A-Fa-f-]{36})"`)
 	reCmdAttr = regexp.MustCompile(`CommandId="([0-9A-Fa-f-]{36})"`)
 	reMsgID   = regexp.MustCompile(`(<wsa:MessageID>)([^<]*)(</wsa:MessageID>)`)
+	// The ShellId of a CreateResponse and the CommandId of a
+	// CommandResponse.
+	reShellIDAnswer = regexp.MustCompile(`Name="ShellId">([0-9A-Fa-f-]{36})<`)
+	reCmdIDAnswer   = regexp.MustCompile(`<rsp:CommandId>([0-9A-Fa-f-]{36})</rsp:CommandId>`)
 )
 
 // leGUID writes id in .NET Guid.ToByteArray order.
@@ -324,6 +334,9 @@ func replay(t *testing.T, name string, cf *captures.Conversation, setup func(*Se
 	// that point, per Receive target: Windows sometimes split output over
 	// more Receives than the endpoint does.
 	surplus := map[string][]string{}
+	// ids maps the ShellIds and CommandIds Windows gave (cmd shells take
+	// the server's) to the ones the endpoint gave for the same request.
+	ids := map[string]string{}
 	for i, m := range cf.Entries {
 		key := fmt.Sprintf("%s#%d", name, i)
 		if m.Response == "" || m.HTTPError || m.AuthError {
@@ -332,8 +345,16 @@ func replay(t *testing.T, name string, cf *captures.Conversation, setup func(*Se
 		}
 		want, err := parseTree([]byte(m.Response))
 		require.NoError(t, err, key)
-		wantTypes := psrpTypes(t, want)
+		// A cmd shell's streams are process output, not PSRP.
+		psrpStreams := !strings.Contains(m.Request, "/windows/shell/cmd<")
+		var wantTypes []string
+		if psrpStreams {
+			wantTypes = psrpTypes(t, want)
+		}
 		req := prepare(m.Request)
+		for rec, ours := range ids {
+			req = strings.ReplaceAll(req, rec, ours)
+		}
 		isReceive := strings.Contains(req, "/windows/shell/Receive<")
 		target := ""
 		if isReceive {
@@ -368,6 +389,11 @@ func replay(t *testing.T, name string, cf *captures.Conversation, setup func(*Se
 			if r.status == 500 && !wantFault {
 				t.Logf("%s: unexpected fault: %s", key, r.faultMessage())
 			}
+			for _, re := range []*regexp.Regexp{reShellIDAnswer, reCmdIDAnswer} {
+				if rec, got := re.FindStringSubmatch(m.Response), re.FindSubmatch(r.body); rec != nil && got != nil && rec[1] != string(got[1]) {
+					ids[rec[1]] = string(got[1])
+				}
+			}
 			sh := shape(r.tree)
 			if gotShape == nil {
 				gotShape = sh
@@ -377,7 +403,9 @@ func replay(t *testing.T, name string, cf *captures.Conversation, setup func(*Se
 					gotShape[k] = true
 				}
 			}
-			gotTypes = append(gotTypes, psrpTypes(t, r.tree)...)
+			if psrpStreams {
+				gotTypes = append(gotTypes, psrpTypes(t, r.tree)...)
+			}
 			all := append(append([]string(nil), surplus[target]...), gotTypes...)
 			if !isReceive || len(wantTypes) == 0 || hasPrefix(all, wantTypes) || tries > 20 || r.status != 200 {
 				if isReceive {

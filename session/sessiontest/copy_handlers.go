@@ -442,7 +442,7 @@ func waitSent(ctx context.Context, c *Call) error {
 	wait := 50 * time.Microsecond
 	for {
 		k.b.mu.Lock()
-		busy := !k.r.closed && !k.r.detached && (len(k.b.queues[id]) > 0 || k.b.pool.HasDataToSend(id))
+		busy := !k.r.closed && !k.r.detached && k.b.pool.HasDataToSend(id)
 		k.b.mu.Unlock()
 		if !busy {
 			return nil

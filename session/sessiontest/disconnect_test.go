@@ -42,7 +42,7 @@ func TestReceiveSizingAcrossTargets(t *testing.T) {
 			})
 			c := openPool(t, s, psrp.ClientPoolConfig{})
 			c.maxEnv = maxEnv
-			pl, err := c.pool.NewPipeline(psrp.Cmd("Get-Lots").Build(), psrp.PipelineOptions{NoInput: true})
+			pl, err := c.pool.NewPipeline(psrp.Cmd("Get-Lots"), psrp.PipelineOptions{NoInput: true})
 			require.NoError(t, err)
 			require.NoError(t, pl.Invoke())
 			c.flush()
@@ -223,7 +223,7 @@ func emitter(s *Server, n int) (gate chan struct{}, wrote chan int) {
 }
 
 // startPipeline creates a pipeline on the server without receiving.
-func (c *psClient) startPipeline(ps psrp.PowerShell) *psrp.ClientPipeline {
+func (c *psClient) startPipeline(ps *psrp.PowerShell) *psrp.ClientPipeline {
 	c.t.Helper()
 	pl, err := c.pool.NewPipeline(ps, psrp.PipelineOptions{NoInput: true})
 	require.NoError(c.t, err)
@@ -273,7 +273,7 @@ func TestDisconnectBuffersOutput(t *testing.T) {
 			t.Cleanup(s.Close)
 			gate, wrote := emitter(s, 10)
 			c := openPool(t, s, psrp.ClientPoolConfig{})
-			pl := c.startPipeline(psrp.Cmd("Emit").Build())
+			pl := c.startPipeline(psrp.Cmd("Emit"))
 			cmd := strings.ToUpper(pl.ID().String())
 
 			r := c.post(env{action: wsman.ActionDisconnect, shellID: c.shell,
@@ -330,7 +330,7 @@ func TestConnectPicksUpRunningPipeline(t *testing.T) {
 	gate, wrote := emitter(s, 10)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 	c.sessionID = "uuid:" + strings.ToUpper(uuid.NewString())
-	pl := c.startPipeline(psrp.Cmd("Emit").Build())
+	pl := c.startPipeline(psrp.Cmd("Emit"))
 	cmd := strings.ToUpper(pl.ID().String())
 	r := c.post(env{action: wsman.ActionDisconnect, shellID: c.shell, body: `<rsp:Disconnect/>`})
 	require.Equal(t, 200, r.status, string(r.body))
@@ -502,7 +502,7 @@ func TestReceiveAfterSmallerEnvelope(t *testing.T) {
 		return nil
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	pl := c.startPipeline(psrp.Cmd("Get-Many").Build())
+	pl := c.startPipeline(psrp.Cmd("Get-Many"))
 	recv(t, written, "write of the handler")
 	r := c.post(env{action: wsman.ActionReceive, shellID: c.shell, timeout: "PT0.5S", body: receiveBody("")})
 	require.Equal(t, "w:TimedOut", r.subcode(), string(r.body))

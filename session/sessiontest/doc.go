@@ -34,7 +34,8 @@
 // $true, $false or $null) runs and does nothing visible, since the
 // endpoint keeps no variables; a script that starts with such statements
 // is served as the rest of it would be (masterzen/winrm's
-// RunPSWithContext prefixes every script with one). A
+// RunPSWithContext prefixes every script with one), unless a handler is
+// registered for its first word ("$DebugPreference"). A
 // statement with a command that has no handler fails the pipeline with
 // PowerShell's CommandNotFoundException record before any of it runs, so
 // a command is never silently dropped. A command that returns before its

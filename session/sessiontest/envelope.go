@@ -5,12 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 	"github.com/gopsrp/gopsrp/wsman"
 )
 
@@ -32,6 +32,19 @@ type requestHeader struct {
 	SessionID        string       `xml:"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd SessionId"`
 	SelectorSet      selectorSet  `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd SelectorSet"`
 	OptionSet        optionSetXML `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd OptionSet"`
+	// OperationID and SequenceID are the robust-connection headers
+	// (replay.go). Windows sends the second as SequenceId; the spec's
+	// schema spells it SequenceID: both are taken.
+	OperationID      operationIDXML `xml:"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd OperationID"`
+	SequenceID       *string        `xml:"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd SequenceId"`
+	SequenceIDSchema *string        `xml:"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd SequenceID"`
+}
+
+// operationIDXML is wsmv:OperationID; s:mustUnderstand="true" marks a
+// retransmission.
+type operationIDXML struct {
+	MustUnderstand string `xml:"http://www.w3.org/2003/05/soap-envelope mustUnderstand,attr"`
+	Value          string `xml:",chardata"`
 }
 
 type selectorSet struct {
@@ -90,9 +103,6 @@ type streamXML struct {
 }
 
 type receiveXML struct {
-	// SequenceID numbers the Receives of one target, for robust
-	// connections (see replay.go); empty when the client does not.
-	SequenceID    string `xml:"SequenceId,attr"`
 	DesiredStream struct {
 		CommandID string `xml:"CommandId,attr"`
 		Names     string `xml:",chardata"`
@@ -199,59 +209,14 @@ func actionName(action string) string {
 	return action
 }
 
-// parseDuration reads an xs:duration of the simple forms WS-Man clients
-// send (PT20S, PT0.5S, PT1M30S, P1DT2H). Negative and malformed values are
-// errors, as Windows rejects PT-1S.
+// parseDuration reads an xs:duration a client sent (PT20S, PT0.5S,
+// PT1M30S, P1DT2H). Negative values are errors, as Windows rejects them.
 func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	orig := s
-	bad := fmt.Errorf("sessiontest: invalid xs:duration %q", orig)
-	if !strings.HasPrefix(s, "P") || len(s) < 3 {
-		return 0, bad
+	d, err := xsduration.Parse(strings.TrimSpace(s))
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%w: negative %q", xsduration.ErrInvalid, s)
 	}
-	s = s[1:]
-	var total float64
-	inTime := false
-	for s != "" {
-		if s[0] == 'T' {
-			if inTime {
-				return 0, bad
-			}
-			inTime = true
-			s = s[1:]
-			continue
-		}
-		i := 0
-		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
-			i++
-		}
-		if i == 0 || i == len(s) || i > 20 {
-			return 0, bad
-		}
-		n, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil {
-			return 0, bad
-		}
-		var unit float64
-		switch u := s[i]; {
-		case u == 'D' && !inTime:
-			unit = 86400
-		case u == 'H' && inTime:
-			unit = 3600
-		case u == 'M' && inTime:
-			unit = 60
-		case u == 'S' && inTime:
-			unit = 1
-		default:
-			return 0, bad
-		}
-		total += n * unit
-		s = s[i+1:]
-	}
-	if total > 1e9 {
-		return 0, bad
-	}
-	return time.Duration(total * float64(time.Second)), nil
+	return d, err
 }
 
 // formatSeconds writes d the way Windows writes IdleTimeOut: PT7200.000S.
@@ -277,8 +242,14 @@ func esc(s string) string {
 // s, a, x, w, rsp, p (and n for enumeration), MessageID, To anonymous and
 // RelatesTo in the header.
 func responseEnvelope(action, relatesTo, body string) []byte {
+	return responseEnvelopeWith(action, relatesTo, "", body)
+}
+
+// responseEnvelopeWith is responseEnvelope with extra header elements
+// (already rendered, with the envelope's prefixes).
+func responseEnvelopeWith(action, relatesTo, header, body string) []byte {
 	var b bytes.Buffer
-	b.Grow(len(body) + 900)
+	b.Grow(len(body) + len(header) + 900)
 	b.WriteString(`<s:Envelope xml:lang="en-US" xmlns:s="` + wsman.NsSOAP + `" xmlns:a="` + wsman.NsAddressing +
 		`" xmlns:x="` + wsman.NsTransfer + `" xmlns:w="` + wsman.NsWSMan + `" xmlns:rsp="` + wsman.NsShell +
 		`" xmlns:p="` + wsman.NsWSMV + `" xmlns:n="` + wsman.NsEnumeration + `"><s:Header><a:Action>`)
@@ -286,6 +257,7 @@ func responseEnvelope(action, relatesTo, body string) []byte {
 	b.WriteString(`</a:Action><a:MessageID>uuid:`)
 	b.WriteString(strings.ToUpper(uuid.NewString()))
 	b.WriteString(`</a:MessageID><a:To>` + wsman.AddressAnonymous + `</a:To>`)
+	b.WriteString(header)
 	if relatesTo != "" {
 		b.WriteString(`<a:RelatesTo>`)
 		b.WriteString(esc(relatesTo))

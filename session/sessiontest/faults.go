@@ -31,8 +31,11 @@ type soapFault struct {
 	WSManCode   uint32
 	Message     string
 	// Provider, when set, wraps the message in an f:ProviderFault naming
-	// the WinRM plug-in that failed, as Windows does for provider errors.
+	// the WinRM plug-in that failed, as Windows does for provider errors:
+	// WsmSvc.dll's "Shell provider" nests an f:WSManFault of its own in it,
+	// and the cmd shell's plug-in, ProviderText, the message alone.
 	Provider, ProviderPath string
+	ProviderText           bool
 }
 
 func (f *soapFault) Error() string {
@@ -57,7 +60,10 @@ func (f *soapFault) render(relatesTo, machine string) []byte {
 		b.WriteString(`<w:FaultDetail>` + esc(f.FaultDetail) + `</w:FaultDetail>`)
 	}
 	msg := esc(f.Message)
-	if f.Provider != "" {
+	switch {
+	case f.Provider != "" && f.ProviderText:
+		msg = fmt.Sprintf(`<f:ProviderFault provider="%s" path="%s">%s</f:ProviderFault>`, esc(f.Provider), esc(f.ProviderPath), msg)
+	case f.Provider != "":
 		msg = fmt.Sprintf(`<f:ProviderFault provider="%s" path="%s"><f:WSManFault xmlns:f="%s" Code="%d" Machine="%s"><f:Message>%s</f:Message></f:WSManFault></f:ProviderFault>`,
 			esc(f.Provider), esc(f.ProviderPath), wsman.NsWSManFault, f.WSManCode, esc(machine), msg)
 	}
@@ -77,6 +83,14 @@ func (f *soapFault) status() int {
 // The faults below copy the subcodes and messages Windows sends (captures
 // test_winrs_operation_timeout.yml, test_psrp_receive_failure.yml,
 // test_psrp_is_alive_other_wsman_error.yml; MS-WSMV 3.1.4.5.2.1 for quota).
+
+// cmdPluginFault marks f as the cmd shell plug-in's (winrscmd.dll), as
+// Windows does for the faults of the processes it starts and of their
+// Receives (captures test_winrs_no_cmd_shell, test_winrs_fail_poll_process).
+func cmdPluginFault(f *soapFault) *soapFault {
+	f.Provider, f.ProviderPath, f.ProviderText = "Shell cmd plugin", `%systemroot%\system32\winrscmd.dll`, true
+	return f
+}
 
 func faultTimedOut() *soapFault {
 	const msg = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "

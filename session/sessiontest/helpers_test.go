@@ -284,7 +284,7 @@ func (f *fakeBackend) Input(id uuid.UUID, stream string, data []byte) error {
 	return nil
 }
 
-func (f *fakeBackend) Output(id uuid.UUID, max, _ int) ([]byte, error) {
+func (f *fakeBackend) Output(id uuid.UUID, max int) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	q := f.queues[id]

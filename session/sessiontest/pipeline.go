@@ -58,9 +58,10 @@ func (s *Server) addCommand(p *statement, c psrp.Command) {
 		p.stages = append(p.stages, stage{h: h, cmd: Command{Name: firstWord(c.Cmd), Text: c.Cmd, IsScript: true, Args: wireArgs}})
 		return
 	}
-	if rest, cut := cutLiteralAssignments(c.Cmd); cut {
+	if rest, cut := cutLiteralAssignments(c.Cmd); cut && s.handler(firstWord(c.Cmd)) == nil {
 		// "$ProgressPreference = 'SilentlyContinue'; <script>": the
-		// assignments do nothing visible; the rest is served as usual.
+		// assignments do nothing visible; the rest is served as usual
+		// (unless a handler was registered for the variable's name).
 		c.Cmd = rest
 		s.addCommand(p, c)
 		return

@@ -51,9 +51,9 @@ func TestPipelineCommandsChain(t *testing.T) {
 	handleThings(s, seen)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
 
-	for name, ps := range map[string]psrp.PowerShell{
-		"commands": psrp.Cmd("Get-Thing").AddCommand("Where-Thing").Param("Like", "an").Build(),
-		"script":   psrp.Script("Get-Thing | Where-Thing -Like an").Build(),
+	for name, ps := range map[string]*psrp.PowerShell{
+		"commands": psrp.Cmd("Get-Thing").AddCommand("Where-Thing").Param("Like", "an"),
+		"script":   psrp.Script("Get-Thing | Where-Thing -Like an"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c.t = t
@@ -74,9 +74,9 @@ func TestPipelineMissingLaterCommandFails(t *testing.T) {
 	seen := make(chan string, 10)
 	handleThings(s, seen)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	for name, ps := range map[string]psrp.PowerShell{
-		"commands": psrp.Cmd("Get-Thing").AddCommand("Sort-Thing").Build(),
-		"script":   psrp.Script("Get-Thing | Sort-Thing").Build(),
+	for name, ps := range map[string]*psrp.PowerShell{
+		"commands": psrp.Cmd("Get-Thing").AddCommand("Sort-Thing"),
+		"script":   psrp.Script("Get-Thing | Sort-Thing"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c.t = t
@@ -99,7 +99,7 @@ func TestPipelineInputReachesFirstCommand(t *testing.T) {
 	seen := make(chan string, 10)
 	handleThings(s, seen)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Write-Output").AddCommand("Where-Thing").Param("Like", "i").Build(), input: []any{"kiwi", "fig", "plum"}})
+	res := c.run(invocation{ps: psrp.Cmd("Write-Output").AddCommand("Where-Thing").Param("Like", "i"), input: []any{"kiwi", "fig", "plum"}})
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Equal(t, []any{"kiwi", "fig"}, res.output)
 	assert.Equal(t, "Where-Thing 1/2 Write-Output|Where-Thing", <-seen)
@@ -132,7 +132,7 @@ func TestPipelineLaterCommandFails(t *testing.T) {
 		return nil
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Get-Endless").AddCommand("Test-Third").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Get-Endless").AddCommand("Test-Third")})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, "the third one is bad", res.stateErr.Exception.Message)
@@ -162,7 +162,7 @@ func TestPipelineReaderReturnsEarly(t *testing.T) {
 		return c.WriteOutput(v)
 	})
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	res := c.run(invocation{ps: psrp.Cmd("Get-Endless").AddCommand("Select-First").Build()})
+	res := c.run(invocation{ps: psrp.Cmd("Get-Endless").AddCommand("Select-First")})
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Equal(t, []any{int32(0)}, res.output)
 	assert.ErrorIs(t, <-stopped, context.Canceled)
@@ -174,12 +174,12 @@ func TestPipelineStatementsRunInTurn(t *testing.T) {
 	t.Parallel()
 	s := newPSServer(t)
 	c := openPool(t, s, psrp.ClientPoolConfig{})
-	ps := psrp.Cmd("Write-Output").Arg("one").AddStatement("Write-Output", false).Arg("two").Build()
+	ps := psrp.Cmd("Write-Output").Arg("one").AddStatement().AddCommand("Write-Output").Arg("two")
 	res := c.run(invocation{ps: ps})
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Equal(t, []any{"one", "two"}, res.output)
 
-	ps = psrp.Cmd("Write-Output").Arg("one").AddStatement("Write-Output", false).Arg("two").AddCommand("Format-Nothing").Build()
+	ps = psrp.Cmd("Write-Output").Arg("one").AddStatement().AddCommand("Write-Output").Arg("two").AddCommand("Format-Nothing")
 	res = c.run(invocation{ps: ps})
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	assert.Equal(t, []any{"one"}, res.output)

@@ -148,7 +148,7 @@ type result struct {
 
 // invocation describes one pipeline run for psClient.run.
 type invocation struct {
-	ps    psrp.PowerShell
+	ps    *psrp.PowerShell
 	input []any // nil: NoInput
 	host  func(ev psrp.PipelineHostCallEvent) any
 	// hostErr, when set, answers host calls with an error record instead.

@@ -1,73 +1,163 @@
 package sessiontest
 
 import (
-	"strconv"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/gopsrp/gopsrp/psrp"
 )
 
-// Robust connections, the server's half (MS-WSMV 3.1.4.14): a client that
-// numbers its Receives with the SequenceId attribute and loses an answer
-// (the connection reset, or its read deadline passed) asks again with the
-// same number, and gets the same answer; a Receive with another number
-// acknowledges it, and it is forgotten. Output is therefore taken from a
-// command once, whatever the network does to the answers that carry it.
+// Robust connections, the server's half (MS-WSMV 3.1.4.1.39): a client
+// that puts a wsmv:OperationID header on a Receive (s:mustUnderstand
+// "false", with wsmv:SequenceId 1) gets it echoed, with SequenceId 1, and
+// the server keeps the answer, per target (the pool or a command). If the
+// answer is lost (the connection reset, or the client's read deadline
+// passed) the client sends the Receive again with the same OperationID and
+// s:mustUnderstand="true", and gets the same answer. A Receive of the
+// target with a new OperationID acknowledges the kept answer, which is
+// dropped. Output is therefore taken from a command once, whatever the
+// network does to the answers that carry it.
+//
+// As the spec says, a new request (mustUnderstand "false") whose
+// OperationID is already known, or one whose SequenceId is not 1, is
+// refused with wsa:InvalidMessageInformationHeader; a retransmission of an
+// unknown OperationID is served as a new request. An OperationID the
+// client has acknowledged (superseded by a newer one) is refused too,
+// unlike on Windows, which has no need to: it must not take output whose
+// answer nobody reads. With Server.DisableRobustConnections the headers
+// are ignored and nothing is echoed or kept, as by a server without
+// robust connection support.
 //
 // Input is the other direction: a Send whose answer was lost is sent again
 // by the client, which cannot know whether it arrived. The PSRP fragments
 // it carries are numbered (ObjectId, FragmentId, increasing per sender), so
 // the shell drops those it already took for that target and stream.
 
-// replayed is the last answer to a numbered Receive of one target.
-type replayed struct {
-	seq  uint64
-	body string // the rsp:ReceiveResponse element
+// robustOp is the robust-connection headers of one Receive.
+type robustOp struct {
+	id         uuid.UUID // uuid.Nil: none, or ignored
+	text       string    // the OperationID as the client wrote it, for the echo
+	retransmit bool      // s:mustUnderstand="true"
 }
 
-// receiveSequence parses the SequenceId attribute; 0 means none.
-func receiveSequence(attr string) (uint64, bool) {
-	if attr == "" {
-		return 0, true
+// maxOperationIDText bounds the OperationID text: "uuid:" and a GUID in
+// any form uuid.Parse takes (the longest is "urn:uuid:" + 36).
+const maxOperationIDText = 45
+
+// robustOpOf reads the robust-connection headers of a Receive.
+func (s *Server) robustOpOf(req *request) (robustOp, *soapFault) {
+	h := &req.Header
+	v := strings.TrimSpace(h.OperationID.Value)
+	if s.DisableRobustConnections || v == "" {
+		return robustOp{}, nil
 	}
-	n, err := strconv.ParseUint(attr, 10, 64)
-	return n, err == nil
+	id, ok := parseOperationID(v)
+	if !ok {
+		return robustOp{}, faultInvalidHeader("The wsmv:OperationID header is not a GUID.")
+	}
+	seq := h.SequenceID
+	if seq == nil {
+		seq = h.SequenceIDSchema
+	}
+	if seq == nil || strings.TrimSpace(*seq) != "1" {
+		return robustOp{}, faultInvalidHeader("The wsmv:SequenceId of the request is not 1.")
+	}
+	mu := strings.TrimSpace(h.OperationID.MustUnderstand)
+	return robustOp{id: id, text: v, retransmit: mu == "true" || mu == "1"}, nil
 }
 
-// replayLocked looks at the Receive seq of target id before it takes any
-// output. It returns the answer kept for a repeat of that Receive (replay
-// true); a higher number acknowledges the kept answer, which is dropped.
-// stale reports a Receive numbered below the latest: one the client gave up
-// on and repeated, still waiting here; it must take nothing. Called with
-// sh.mu held.
-func (sh *shell) replayLocked(id uuid.UUID, seq uint64) (body string, replay, stale bool) {
-	if seq == 0 {
+// parseOperationID reads a GUID, "uuid:"-prefixed or not (MS-WSMV
+// 2.2.4.45).
+func parseOperationID(v string) (uuid.UUID, bool) {
+	if len(v) > maxOperationIDText {
+		return uuid.Nil, false
+	}
+	if len(v) >= 5 && strings.EqualFold(v[:5], "uuid:") {
+		v = v[5:]
+	}
+	id, err := uuid.Parse(v)
+	return id, err == nil && id != uuid.Nil
+}
+
+// header renders the echo that goes in every answer to the request: the
+// same OperationID, and the server's SequenceId, 1 for its one answer
+// (written as Windows writes it).
+func (o robustOp) header() string {
+	if o.id == uuid.Nil {
+		return ""
+	}
+	return `<p:OperationID s:mustUnderstand="false">` + esc(o.text) + `</p:OperationID><p:SequenceId>1</p:SequenceId>`
+}
+
+// replayed is the robust-connection state of one target.
+type replayed struct {
+	op      uuid.UUID   // the current operation
+	body    string      // its answer (the rsp:ReceiveResponse element), once it took output
+	retired []uuid.UUID // operations acknowledged since, oldest first
+}
+
+// maxRetired bounds the acknowledged operations remembered per target: a
+// request that old still on its way is not a real case.
+const maxRetired = 8
+
+// admitLocked registers the operation of a Receive of target id as it
+// arrives, before it waits for output. A new OperationID acknowledges the
+// kept answer of the previous one. Called with sh.mu held.
+func (sh *shell) admitLocked(id uuid.UUID, op robustOp) *soapFault {
+	if op.id == uuid.Nil {
+		return nil
+	}
+	r := sh.replay[id]
+	switch {
+	case op.id == r.op && op.retransmit:
+		return nil // answered with the kept answer, or served if there is none yet
+	case op.id == r.op:
+		return faultInvalidHeader("The wsmv:OperationID of the request is already in use.")
+	case slices.Contains(r.retired, op.id):
+		return faultInvalidHeader("The wsmv:OperationID of the request belongs to an operation that ended.")
+	}
+	if r.op != uuid.Nil {
+		if len(r.retired) == maxRetired {
+			r.retired = slices.Delete(r.retired, 0, 1)
+		}
+		r.retired = append(r.retired, r.op)
+	}
+	r.op, r.body = op.id, ""
+	if sh.replay == nil {
+		sh.replay = make(map[uuid.UUID]replayed)
+	}
+	sh.replay[id] = r
+	return nil
+}
+
+// replayLocked looks at the operation of a Receive of target id before it
+// takes any output. It returns the kept answer of that operation (replay
+// true). stale reports an operation superseded while it waited (the client
+// gave up on it and moved on): it must take nothing. Called with sh.mu
+// held.
+func (sh *shell) replayLocked(id uuid.UUID, op robustOp) (body string, replay, stale bool) {
+	if op.id == uuid.Nil {
 		return "", false, false
 	}
-	r, ok := sh.replay[id]
-	switch {
-	case ok && seq < r.seq:
+	r := sh.replay[id]
+	if r.op != op.id {
 		return "", false, true
-	case ok && seq == r.seq:
-		return r.body, r.body != "", false
 	}
-	if sh.replay == nil {
-		sh.replay = make(map[uuid.UUID]replayed)
-	}
-	sh.replay[id] = replayed{seq: seq}
-	return "", false, false
+	return r.body, r.body != "", false
 }
 
-// rememberLocked keeps body, the answer to the Receive seq of target id,
-// until the client acknowledges it. Called with sh.mu held.
-func (sh *shell) rememberLocked(id uuid.UUID, seq uint64, body string) {
-	if seq == 0 {
+// rememberLocked keeps body, the answer of the operation op of target id,
+// until the client acknowledges it. Called with sh.mu held, in the same
+// critical section as the replayLocked that found op current.
+func (sh *shell) rememberLocked(id uuid.UUID, op robustOp, body string) {
+	if op.id == uuid.Nil {
 		return
 	}
-	if sh.replay == nil {
-		sh.replay = make(map[uuid.UUID]replayed)
+	if r, ok := sh.replay[id]; ok && r.op == op.id {
+		r.body = body
+		sh.replay[id] = r
 	}
-	sh.replay[id] = replayed{seq: seq, body: body}
 }
 
 // inputKey names one input stream of one target.

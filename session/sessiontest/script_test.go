@@ -51,7 +51,7 @@ func TestWriteHostJoinsArguments(t *testing.T) {
 		res, err := s.InvokeScript(ctx, script)
 		require.NoError(t, err, script)
 		require.Len(t, res.Information, 1, script)
-		assert.Equal(t, want, hostText(t, res.Information[0]), script)
+		assert.Equal(t, want, hostText(t, res.Information[0].InformationRecord), script)
 	}
 
 	sh := openCmdShell(ctx, t, srv)

@@ -133,12 +133,19 @@ type Server struct {
 	// bounds the buffer in bytes; a count keeps tests predictable. Zero
 	// means 1000.
 	DisconnectedBufferSize int
+	// outputBacklog overrides maxBacklog (bridge.go), for tests.
+	outputBacklog int
 	// AssignShellIDs makes the endpoint answer Create as older WinRM does
 	// (protocol 2.1: Windows 7, Server 2008 R2): the ShellId the client
 	// proposes is ignored, the shell gets an id of the server's choosing,
 	// and the CreateResponse carries it in its SelectorSet only, without
 	// an rsp:Shell body. See shellids.go.
 	AssignShellIDs bool
+	// DisableRobustConnections makes the endpoint a server without robust
+	// connection support (MS-WSMV 3.1.4.1.39), as older WinRM: it ignores
+	// a Receive's wsmv:OperationID and echoes none, so a Receive whose
+	// answer the network lost cannot be answered again. See replay.go.
+	DisableRobustConnections bool
 	// TLSCertificate is the certificate StartTLS serves (with its private
 	// key). Nil means a self-signed one generated for 127.0.0.1 and
 	// localhost, valid for a day.

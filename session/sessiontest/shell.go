@@ -45,7 +45,7 @@ type shell struct {
 	exclusive     bool
 	// reap deletes the shell when it stays disconnected longer than idle.
 	reap *time.Timer
-	// replay keeps the last answer to a numbered Receive per target, and
+	// replay keeps the last answer to a robust Receive per target, and
 	// inputSeen the last input fragment per target and stream (replay.go).
 	replay    map[uuid.UUID]replayed
 	inputSeen map[inputKey]fragPos
@@ -541,6 +541,7 @@ func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
 	// closes it, as the Windows plug-in does.
 	if code != wsman.SignalPSCtrlC {
 		delete(sh.commands, id)
+		delete(sh.replay, id) // its last answer need not be kept (replay.go)
 		for i, o := range sh.order {
 			if o == id {
 				sh.order = append(sh.order[:i], sh.order[i+1:]...)
@@ -947,10 +948,11 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 	if !ok {
 		return nil, faultCommandNotFound()
 	}
-	seq, ok := receiveSequence(req.Body.Receive.SequenceID)
-	if !ok {
-		return nil, faultInvalidParameter("The SequenceId of the Receive is not an unsigned number. ")
+	op, f := s.robustOpOf(req)
+	if f != nil {
+		return nil, f
 	}
+	echo := op.header() // the robust-connection headers of every answer (replay.go)
 	cmdAttr := ""
 	if id != uuid.Nil {
 		cmdAttr = shellIDString(id)
@@ -960,20 +962,17 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 	doneElem := doneElement(cmdAttr)
 	// Space left for streams: the envelope without them, with room for the
 	// CommandState that may close the response.
-	base := len(responseEnvelope(action, relatesTo, `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElem))
+	base := len(responseEnvelopeWith(action, relatesTo, echo, `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElem))
 	perStream := len(streamElement(cmdAttr, nil))
 	room := maxEnv - base
-	// Output for other targets that this Receive drains on the way is
-	// kept for their own Receives, so it must fit the room of a command's
-	// Receive, whose response repeats a CommandId in every stream (and
-	// whose RelatesTo is given some slack).
-	const anyCmd = "00000000-0000-0000-0000-000000000000"
-	otherBase := len(responseEnvelope(action, relatesTo+strings.Repeat(" ", 64), `<rsp:ReceiveResponse></rsp:ReceiveResponse>`+doneElement(anyCmd)))
-	otherLimit := (maxEnv - otherBase - len(streamElement(anyCmd, nil))) / 4 * 3
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	sh.mu.Lock()
+	if f := sh.admitLocked(id, op); f != nil {
+		sh.mu.Unlock()
+		return nil, f
+	}
 	sh.receiving++
 	sh.mu.Unlock()
 	defer func() {
@@ -994,12 +993,12 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			sh.mu.Unlock()
 			return nil, f
 		}
-		if body, replay, stale := sh.replayLocked(id, seq); replay || stale {
+		if body, replay, stale := sh.replayLocked(id, op); replay || stale {
 			sh.mu.Unlock()
 			if stale {
 				return nil, faultTimedOut()
 			}
-			return responseEnvelope(action, relatesTo, body), nil
+			return responseEnvelopeWith(action, relatesTo, echo, body), nil
 		}
 		var c *command
 		if id != uuid.Nil {
@@ -1021,7 +1020,7 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			if limit < 22 { // no room for a fragment header plus one byte
 				break
 			}
-			chunk, err := sh.be.Output(id, limit, otherLimit)
+			chunk, err := sh.be.Output(id, limit)
 			if err != nil {
 				if errors.As(err, &tooBig) && n > 0 {
 					tooBig = nil // it goes in the next response
@@ -1049,7 +1048,7 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			body += `</rsp:ReceiveResponse>`
 			// Kept with the output it took, under the same lock, so that a
 			// repeat of this Receive finds it rather than newer output.
-			sh.rememberLocked(id, seq, body)
+			sh.rememberLocked(id, op, body)
 		}
 		sh.mu.Unlock()
 		if tooBig != nil {
@@ -1057,10 +1056,10 @@ func (s *Server) opReceive(ctx context.Context, req *request, user string, maxEn
 			return nil, faultEnvelopeTooSmall(need, maxEnv)
 		}
 		if body != "" {
-			if seq != 0 {
+			if op.id != uuid.Nil {
 				sh.notify() // a repeat of this Receive waiting meanwhile answers with it
 			}
-			return responseEnvelope(action, relatesTo, body), nil
+			return responseEnvelopeWith(action, relatesTo, echo, body), nil
 		}
 		select {
 		case <-wake:

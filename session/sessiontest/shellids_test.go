@@ -103,11 +103,11 @@ func TestAssignShellIDs(t *testing.T) {
 	serverID := strings.ToUpper(shells[0].String())
 	require.NotEqual(t, serverID, strings.ToUpper(s.ID().String()), "the server kept the client's proposal")
 
-	res, err := s.Invoke(ctx, psrp.Script("Test-Echo").Build(), session.WithInput(func(yield func(any) bool) { yield("one") }))
+	res, err := s.Invoke(ctx, psrp.Script("Test-Echo"), session.WithInput(func(yield func(any) bool) { yield("one") }))
 	require.NoError(t, err)
 	assert.Equal(t, []any{"one"}, res.Output)
 
-	p, err := s.Start(ctx, psrp.Script("Test-Wait").Build())
+	p, err := s.Start(ctx, psrp.Script("Test-Wait"))
 	require.NoError(t, err)
 	for r, err := range p.Records() {
 		require.NoError(t, err)

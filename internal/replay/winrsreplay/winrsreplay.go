@@ -31,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gopsrp/gopsrp/internal/replay"
+	"github.com/gopsrp/gopsrp/internal/xsduration"
 	"github.com/gopsrp/gopsrp/winrs"
 	"github.com/gopsrp/gopsrp/wsman"
 )
@@ -168,7 +169,7 @@ func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *r
 		case "Create":
 			f := parseFacts(t, e.Request)
 			if to, ok := f.Header.Timeout, f.Header.Timeout != ""; ok {
-				d, err := wsman.ParseDuration(to)
+				d, err := xsduration.Parse(to)
 				require.NoError(t, err)
 				wsc.OperationTimeout = d
 			}
@@ -191,12 +192,12 @@ func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *r
 					opts = append(opts, winrs.WithWorkingDirectory(s.Dir))
 				}
 				if s.Idle != "" {
-					d, err := wsman.ParseDuration(s.Idle)
+					d, err := xsduration.Parse(s.Idle)
 					require.NoError(t, err)
 					opts = append(opts, winrs.WithIdleTimeout(d))
 				}
 				if s.Lifetime != "" {
-					d, err := wsman.ParseDuration(s.Lifetime)
+					d, err := xsduration.Parse(s.Lifetime)
 					require.NoError(t, err)
 					opts = append(opts, winrs.WithLifetime(d))
 				}

@@ -1,4 +1,7 @@
-package wsman
+// Package xsduration reads and writes the xs:duration values of WS-Management
+// (OperationTimeout, IdleTimeOut, ShellRunTime): one parser for the client,
+// the emulated endpoint and the replay harness.
+package xsduration
 
 import (
 	"errors"
@@ -8,12 +11,12 @@ import (
 	"time"
 )
 
-// FormatDuration renders d as an xs:duration in seconds, the form WinRM
+// Format renders d as an xs:duration in seconds, the form WinRM
 // expects for OperationTimeout and IdleTimeOut: "PT20S", "PT1.5S". Precision is
 // one millisecond (what the server reports back, e.g. "PT7200.000S"); a
 // negative d is clamped to zero because WinRM rejects negative timeouts with a
 // fault (InvalidMessageInformationHeader).
-func FormatDuration(d time.Duration) string {
+func Format(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
@@ -26,21 +29,21 @@ func FormatDuration(d time.Duration) string {
 	return "PT" + strconv.FormatInt(sec, 10) + "." + f + "S"
 }
 
-// ErrInvalidDuration is returned (wrapped) by ParseDuration for text that is
+// ErrInvalid is returned (wrapped) by Parse for text that is
 // not an xs:duration this package understands.
-var ErrInvalidDuration = errors.New("wsman: invalid xs:duration")
+var ErrInvalid = errors.New("invalid xs:duration")
 
-// ParseDuration parses the xs:duration forms WinRM sends: "PT7200.000S",
+// Parse parses the xs:duration forms WinRM sends: "PT7200.000S",
 // "P0DT0H0M9S", "-PT1S". Years and months have no fixed length and are
 // rejected; so are values that overflow time.Duration.
-func ParseDuration(s string) (time.Duration, error) {
+func Parse(s string) (time.Duration, error) {
 	in := s
 	neg := false
 	if strings.HasPrefix(s, "-") {
 		neg, s = true, s[1:]
 	}
 	if !strings.HasPrefix(s, "P") || len(s) < 2 {
-		return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+		return 0, fmt.Errorf("%w: %q", ErrInvalid, in)
 	}
 	s = s[1:]
 	var total time.Duration
@@ -50,11 +53,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	for len(s) > 0 {
 		if s[0] == 'T' {
 			if inTime {
-				return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+				return 0, fmt.Errorf("%w: %q", ErrInvalid, in)
 			}
 			inTime, s = true, s[1:]
 			if s == "" {
-				return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+				return 0, fmt.Errorf("%w: %q", ErrInvalid, in)
 			}
 			continue
 		}
@@ -63,7 +66,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			i++
 		}
 		if i == 0 || i == len(s) {
-			return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+			return 0, fmt.Errorf("%w: %q", ErrInvalid, in)
 		}
 		num, unit := s[:i], s[i]
 		s = s[i+1:]
@@ -79,24 +82,24 @@ func ParseDuration(s string) (time.Duration, error) {
 		case inTime && unit == 'S':
 			scale, rank = time.Second, 4
 		default:
-			return 0, fmt.Errorf("%w: unsupported unit %q in %q", ErrInvalidDuration, unit, in)
+			return 0, fmt.Errorf("%w: unsupported unit %q in %q", ErrInvalid, unit, in)
 		}
 		if rank <= lastRank {
-			return 0, fmt.Errorf("%w: unit %q out of order in %q", ErrInvalidDuration, unit, in)
+			return 0, fmt.Errorf("%w: unit %q out of order in %q", ErrInvalid, unit, in)
 		}
 		lastRank = rank
 		if strings.Contains(num, ".") && unit != 'S' {
-			return 0, fmt.Errorf("%w: fraction outside seconds in %q", ErrInvalidDuration, in)
+			return 0, fmt.Errorf("%w: fraction outside seconds in %q", ErrInvalid, in)
 		}
 		v, err := parseScaled(num, scale)
 		if err != nil || total > time.Duration(1<<63-1)-v {
-			return 0, fmt.Errorf("%w: out of range %q", ErrInvalidDuration, in)
+			return 0, fmt.Errorf("%w: out of range %q", ErrInvalid, in)
 		}
 		total += v
 		seen = true
 	}
 	if !seen {
-		return 0, fmt.Errorf("%w: %q", ErrInvalidDuration, in)
+		return 0, fmt.Errorf("%w: %q", ErrInvalid, in)
 	}
 	if neg {
 		total = -total
@@ -109,7 +112,7 @@ func ParseDuration(s string) (time.Duration, error) {
 func parseScaled(num string, scale time.Duration) (time.Duration, error) {
 	whole, frac, _ := strings.Cut(num, ".")
 	if whole == "" && frac == "" || strings.Contains(frac, ".") {
-		return 0, ErrInvalidDuration
+		return 0, ErrInvalid
 	}
 	var w int64
 	if whole != "" {
@@ -120,7 +123,7 @@ func parseScaled(num string, scale time.Duration) (time.Duration, error) {
 		}
 	}
 	if w > int64(time.Duration(1<<63-1)/scale) {
-		return 0, ErrInvalidDuration
+		return 0, ErrInvalid
 	}
 	d := time.Duration(w) * scale
 	if frac != "" {
@@ -136,7 +139,7 @@ func parseScaled(num string, scale time.Duration) (time.Duration, error) {
 		}
 		fd := time.Duration(f) * scale / time.Second
 		if d > time.Duration(1<<63-1)-fd {
-			return 0, ErrInvalidDuration
+			return 0, ErrInvalid
 		}
 		d += fd
 	}
