@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // DefaultThrottleLimit is how many hosts a Fanout works on at once when its
