@@ -4,9 +4,12 @@
 // with the authentication and message encryption of the *wsman.Client it
 // is given.
 //
-// The API is shaped like os/exec:
+// The API is shaped like os/exec. A session.Client gives the WS-Man client,
+// with its authentication and sealing:
 //
-//	sh, err := winrs.Open(ctx, wsc, winrs.WithWorkingDirectory(`C:\Temp`))
+//	c, err := session.NewClient("win01.corp.example", session.WithNegotiate(user, password))
+//	defer c.Close()
+//	sh, err := winrs.Open(ctx, c.WSMan(), winrs.WithWorkingDirectory(`C:\Temp`))
 //	defer sh.Close(ctx)
 //	cmd := sh.Command("ipconfig", "/all")
 //	cmd.Stdout = os.Stdout

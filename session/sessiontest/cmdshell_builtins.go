@@ -172,6 +172,7 @@ func cmdCmd(ctx context.Context, c *CmdCall) (int, error) {
 	if len(line) >= 2 && line[0] == '"' && line[len(line)-1] == '"' {
 		line = line[1 : len(line)-1] // cmd /c "…" strips the outer quotes
 	}
+	line = expandPercent(line, c.lookupEnv)
 	code := 0
 	op := ""
 	for line != "" {
@@ -211,6 +212,45 @@ func cmdCmd(ctx context.Context, c *CmdCall) (int, error) {
 		}
 	}
 	return code, nil
+}
+
+// expandPercent replaces each %NAME% of line with the variable's value, as
+// cmd.exe does before it parses a line (quotes do not protect it); an
+// undefined variable stays as written, and %% is a single %.
+func expandPercent(line string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(line, "%") {
+		return line
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(line, '%')
+		if i < 0 {
+			b.WriteString(line)
+			return b.String()
+		}
+		b.WriteString(line[:i])
+		line = line[i+1:]
+		j := strings.IndexByte(line, '%')
+		if j < 0 {
+			b.WriteByte('%')
+			b.WriteString(line)
+			return b.String()
+		}
+		if j == 0 {
+			b.WriteByte('%') // %%
+			line = line[1:]
+			continue
+		}
+		if v, ok := lookup(line[:j]); ok {
+			b.WriteString(v)
+			line = line[j+1:]
+			continue
+		}
+		// Not a variable: the first % stays, and the second may open one.
+		b.WriteByte('%')
+		b.WriteString(line[:j])
+		line = line[j:]
+	}
 }
 
 // cutChain splits line at its first &&, || or & outside quotes.

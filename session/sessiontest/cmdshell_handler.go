@@ -62,13 +62,19 @@ type CmdCall struct {
 // Getenv returns the value of the environment variable name
 // (case-insensitive, as on Windows), or "".
 func (c *CmdCall) Getenv(name string) string {
+	v, _ := c.lookupEnv(name)
+	return v
+}
+
+// lookupEnv is Getenv that tells an empty variable from a missing one.
+func (c *CmdCall) lookupEnv(name string) (string, bool) {
 	for _, kv := range c.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		if strings.EqualFold(k, name) {
-			return v
+			return v, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // HandleCmd registers h for the native command name of the cmd shell

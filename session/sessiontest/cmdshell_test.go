@@ -65,3 +65,23 @@ func TestCmdShellAnswersAsWindows(t *testing.T) {
 		assert.Equal(t, recorded.find("Detail", "WSManFault").attr("Code"), f.find("Detail", "WSManFault").attr("Code"), key.name)
 	}
 }
+
+func TestExpandPercent(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"NAME": "alice", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[strings.ToUpper(k)]; return v, ok }
+	for in, want := range map[string]string{
+		"echo %NAME%":          "echo alice",
+		"echo %name%!":         "echo alice!",
+		"echo [%EMPTY%]":       "echo []",
+		"echo %MISSING%":       "echo %MISSING%",
+		"echo 100%% sure":      "echo 100% sure",
+		"echo 50% of %NAME%":   "echo 50% of alice",
+		"echo %":               "echo %",
+		`echo "%NAME%" quoted`: `echo "alice" quoted`,
+	} {
+		if got := expandPercent(in, lookup); got != want {
+			t.Errorf("expandPercent(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
