@@ -1,9 +1,6 @@
 package clixml
 
-import (
-	"reflect"
-	"sync"
-)
+import "reflect"
 
 // MarshalOptions configures encoding. The zero value is ready to use.
 type MarshalOptions struct {
@@ -135,19 +132,15 @@ func (o UnmarshalOptions) Decode(data []byte) (any, error) {
 	if max := o.maxBytes(); len(data) > max {
 		return nil, &LimitError{Limit: "MaxBytes", Max: max, Offset: int64(max)}
 	}
-	d := decoderPool.Get().(*decoder)
+	// The decoder lives on this goroutine's stack (nothing keeps a pointer
+	// to it): it costs no allocation, and storing pointers in it costs no
+	// write barrier, which a pooled decoder on the heap paid for each one
+	// while the garbage collector ran.
+	var d decoder
 	d.init(o)
 	d.data = data
-	v, err := d.root()
-	d.release()
-	decoderPool.Put(d)
-	return v, err
+	return d.root()
 }
-
-// decoderPool recycles decoders: a decoder carries a few KiB of inline
-// stacks, and a stream of small PSRP messages would otherwise allocate one
-// per message. Decoded values never point into a decoder.
-var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
 
 func reflectValueOfPointer(v any) reflect.Value {
 	rv := reflect.ValueOf(v)

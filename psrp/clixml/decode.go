@@ -32,33 +32,21 @@ type decoder struct {
 	scratch2 []byte // strings with _x escapes decoded
 	arena    []byte // backing store of decoded strings; see makeString
 
-	// Stacks shared by nested lists so that each list is allocated once
-	// at its final size.
-	props []Property
-	items []any
-	ents  []DictEntry
-	tbuf  []string
-
-	// Initial backing storage for the above, so that decoding a typical
-	// value does not grow them from nothing.
-	propsArr   [32]Property
-	itemsArr   [16]any
-	tbufArr    [16]string
-	objsArr    [8]idEntry[*Object]
-	tnsArr     [8]idEntry[[]string]
-	scratchArr [128]byte
-
-	// Attributes of the last start tag.
-	attrN  string
-	hasN   bool
-	refID  int
-	hasRef bool
+	// Attributes of the last start tag: N as its span of data (see
+	// nameAttr), RefId as its value.
+	hasN         bool
+	nStart, nEnd int
+	nDecode      bool // N holds references or white space to normalize
+	refID        int
+	hasRef       bool
 }
 
-// idTable maps RefIds to values: a short slice for the usual handful of
-// ids, a map beyond.
+// idTable maps RefIds to values: an inline array for the usual handful of
+// ids, a map beyond. It holds no slice of its own array, so that a decoder
+// does not point into itself and Decode can keep it on the stack.
 type idTable[T any] struct {
-	small []idEntry[T]
+	small [8]idEntry[T]
+	n     int // entries used in small
 	big   map[int]T
 }
 
@@ -72,7 +60,7 @@ func (t *idTable[T]) get(id int) (T, bool) {
 		v, ok := t.big[id]
 		return v, ok
 	}
-	for i := len(t.small) - 1; i >= 0; i-- {
+	for i := t.n - 1; i >= 0; i-- {
 		if t.small[i].id == id {
 			return t.small[i].v, true
 		}
@@ -86,14 +74,15 @@ func (t *idTable[T]) put(id int, v T) {
 		t.big[id] = v
 		return
 	}
-	for i := range t.small {
+	for i := range t.n {
 		if t.small[i].id == id {
 			t.small[i].v = v
 			return
 		}
 	}
-	if len(t.small) < cap(t.small) || len(t.small) < 16 {
-		t.small = append(t.small, idEntry[T]{id, v})
+	if t.n < len(t.small) {
+		t.small[t.n] = idEntry[T]{id, v}
+		t.n++
 		return
 	}
 	t.big = make(map[int]T, 64)
@@ -101,21 +90,17 @@ func (t *idTable[T]) put(id int, v T) {
 		t.big[e.id] = e.v
 	}
 	t.big[id] = v
+	clear(t.small[:])
+	t.n = 0
 }
 
 func (t *idTable[T]) reset() {
-	clear(t.small)
-	t.small = t.small[:0]
+	clear(t.small[:t.n])
+	t.n = 0
 	t.big = nil
 }
 
 func (d *decoder) init(o UnmarshalOptions) {
-	d.props = d.propsArr[:0]
-	d.items = d.itemsArr[:0]
-	d.tbuf = d.tbufArr[:0]
-	d.objs.small = d.objsArr[:0]
-	d.tns.small = d.tnsArr[:0]
-	d.scratch = d.scratchArr[:0]
 	d.cipher = o.Cipher
 	d.maxDepth = o.MaxDepth
 	if d.maxDepth <= 0 {
@@ -125,23 +110,6 @@ func (d *decoder) init(o UnmarshalOptions) {
 	if d.maxRefs <= 0 {
 		d.maxRefs = DefaultMaxRefs
 	}
-}
-
-// release drops every reference the decoder holds (into the input, the
-// result and the options) before it goes back to decoderPool. The stacks
-// (props, items, ents, tbuf) clear what they pop, so their inline arrays
-// are already zero; zeroing the whole decoder instead cost a write barrier
-// for each of its few hundred pointer slots whenever the garbage collector
-// was running, a tenth of the client's CPU on a stream of small objects.
-func (d *decoder) release() {
-	d.data, d.pos, d.base = nil, 0, 0
-	d.cipher, d.maxDepth, d.maxRefs, d.depth = nil, 0, 0, 0
-	d.resetRefs()
-	d.objs.small, d.tns.small = nil, nil
-	d.zones, d.intern = nil, nil
-	d.scratch, d.scratch2, d.arena = nil, nil, nil
-	d.props, d.items, d.ents, d.tbuf = nil, nil, nil, nil
-	d.attrN, d.hasN, d.refID, d.hasRef = "", false, 0, false
 }
 
 // resetRefs forgets the RefIds of earlier values.
@@ -211,6 +179,11 @@ func (d *decoder) makeString(b []byte) string {
 		return string(b)
 	}
 	if cap(d.arena)-len(d.arena) < len(b) {
+		if len(b) < tinyString {
+			// Not worth a new chunk: the runtime's tiny allocator packs
+			// strings this short together already.
+			return string(b)
+		}
 		// The strings still to come are no longer than the input still
 		// to read, which for a small value is far less than its length.
 		d.arena = make([]byte, 0, len(b)+min(max(len(d.data)-d.pos, 0), 4096))
@@ -219,6 +192,10 @@ func (d *decoder) makeString(b []byte) string {
 	d.arena = append(d.arena, b...)
 	return unsafe.String(&d.arena[n], len(b))
 }
+
+// tinyString is the runtime's tiny-allocation size: shorter strings
+// without pointers share 16-byte blocks.
+const tinyString = 16
 
 // root decodes data as exactly one value with optional surrounding
 // whitespace, comments and processing instructions.
@@ -276,6 +253,9 @@ func (d *decoder) checkUTF8() error {
 // next positions d.pos at the next child start tag and returns true, or
 // consumes the parent's end tag and returns false.
 func (d *decoder) next(parent []byte) (bool, error) {
+	if i := d.pos; i+1 < len(d.data) && d.data[i] == '<' && isNameByte(d.data[i+1]) {
+		return true, nil // the usual case: a child's start tag right away
+	}
 	if err := d.skipMisc(); err != nil {
 		return false, err
 	}
@@ -599,36 +579,10 @@ func (d *decoder) object(q []byte, empty bool, at int) (*Object, error) {
 
 func (d *decoder) typeNames(q []byte, empty bool, at int) ([]string, error) {
 	hasRef, id := d.hasRef, d.refID
-	base := len(d.tbuf)
-	defer func() {
-		clear(d.tbuf[base:]) // see release
-		d.tbuf = d.tbuf[:base]
-	}()
-	if !empty {
-		for {
-			more, err := d.next(q)
-			if err != nil {
-				return nil, err
-			}
-			if !more {
-				break
-			}
-			cat := d.pos
-			cq, cempty, err := d.startTag()
-			if err != nil {
-				return nil, err
-			}
-			if string(localName(cq)) != "T" {
-				return nil, d.formatErr(cq, cat, "unexpected element in <TN>", nil)
-			}
-			t, err := d.text(cq, cempty)
-			if err != nil {
-				return nil, err
-			}
-			d.tbuf = append(d.tbuf, d.internString(t))
-		}
+	names, err := d.typeNameList(q, empty)
+	if err != nil {
+		return nil, err
 	}
-	names := typeNameLists.get(d.tbuf[base:])
 	if hasRef {
 		if err := d.addRef(at); err != nil {
 			return nil, err
@@ -638,16 +592,27 @@ func (d *decoder) typeNames(q []byte, empty bool, at int) ([]string, error) {
 	return names, nil
 }
 
-// properties decodes the children of <Props> or <MS>.
-func (d *decoder) properties(q []byte, empty bool) ([]Property, error) {
+// tnEnd is the end tag that follows a <TN> content recentTypeNames keeps.
+const tnEnd = "</TN>"
+
+// typeNameList reads the <T> children of a <TN> and its end tag. The
+// objects of an output stream nearly always repeat one list byte for byte,
+// each in its own message, so the input is first compared with the recent
+// lists (recentTypeNames) and parsed only when it matches none.
+func (d *decoder) typeNameList(q []byte, empty bool) ([]string, error) {
 	if empty {
 		return nil, nil
 	}
-	base := len(d.props)
-	defer func() {
-		clear(d.props[base:])
-		d.props = d.props[:base]
-	}()
+	start := d.pos
+	cacheable := string(q) == "TN"
+	if cacheable {
+		if names, n, ok := recentTypeNames.get(d.data[start:]); ok {
+			d.pos = start + n
+			return names, nil
+		}
+	}
+	var local [16]string // see properties
+	list := local[:0]
 	for {
 		more, err := d.next(q)
 		if err != nil {
@@ -661,18 +626,62 @@ func (d *decoder) properties(q []byte, empty bool) ([]Property, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := d.attrN
+		if string(localName(cq)) != "T" {
+			return nil, d.formatErr(cq, cat, "unexpected element in <TN>", nil)
+		}
+		t, err := d.text(cq, cempty)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, d.internString(t))
+	}
+	names := typeNameLists.get(list)
+	// Parsing the same bytes gives the same list; the parse reads nothing
+	// beyond the end tag, which is kept in its usual form only.
+	if cacheable && string(d.data[d.pos-len(tnEnd):d.pos]) == tnEnd {
+		recentTypeNames.put(d.data[start:d.pos], names)
+	}
+	return names, nil
+}
+
+// properties decodes the children of <Props> or <MS>.
+func (d *decoder) properties(q []byte, empty bool) ([]Property, error) {
+	if empty {
+		return nil, nil
+	}
+	// The list is gathered in a local array, on the goroutine's stack
+	// (where writes cost no write barrier), and copied out at its final
+	// size; longer lists grow onto the heap.
+	var local [16]Property
+	props := local[:0]
+	for {
+		more, err := d.next(q)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		cat := d.pos
+		cq, cempty, err := d.startTag()
+		if err != nil {
+			return nil, err
+		}
+		name, err := d.nameAttr()
+		if err != nil {
+			return nil, err
+		}
 		v, err := d.value(cq, cempty, cat)
 		if err != nil {
 			return nil, err
 		}
-		d.props = append(d.props, Property{Name: name, Value: v})
+		props = append(props, Property{Name: name, Value: v})
 	}
-	if len(d.props) == base {
+	if len(props) == 0 {
 		return nil, nil
 	}
-	out := make([]Property, len(d.props)-base)
-	copy(out, d.props[base:])
+	out := make([]Property, len(props))
+	copy(out, props)
 	return out, nil
 }
 
@@ -681,11 +690,8 @@ func (d *decoder) list(q []byte, empty bool) ([]any, error) {
 	if empty {
 		return []any{}, nil
 	}
-	base := len(d.items)
-	defer func() {
-		clear(d.items[base:])
-		d.items = d.items[:base]
-	}()
+	var local [16]any // see properties
+	items := local[:0]
 	for {
 		more, err := d.next(q)
 		if err != nil {
@@ -703,10 +709,10 @@ func (d *decoder) list(q []byte, empty bool) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.items = append(d.items, v)
+		items = append(items, v)
 	}
-	out := make([]any, len(d.items)-base)
-	copy(out, d.items[base:])
+	out := make([]any, len(items))
+	copy(out, items)
 	return out, nil
 }
 
@@ -715,11 +721,8 @@ func (d *decoder) dict(q []byte, empty bool) ([]DictEntry, error) {
 	if empty {
 		return []DictEntry{}, nil
 	}
-	base := len(d.ents)
-	defer func() {
-		clear(d.ents[base:])
-		d.ents = d.ents[:base]
-	}()
+	var local [16]DictEntry // see properties
+	ents := local[:0]
 	for {
 		more, err := d.next(q)
 		if err != nil {
@@ -751,7 +754,10 @@ func (d *decoder) dict(q []byte, empty bool) ([]DictEntry, error) {
 			if err != nil {
 				return nil, err
 			}
-			name := d.attrN
+			name, err := d.nameAttr()
+			if err != nil {
+				return nil, err
+			}
 			v, err := d.value(cq, cempty, cat)
 			if err != nil {
 				return nil, err
@@ -768,10 +774,10 @@ func (d *decoder) dict(q []byte, empty bool) ([]DictEntry, error) {
 		if !haveKey || !haveValue {
 			return nil, d.formatErr(eq, eat, "dictionary entry without Key or Value", nil)
 		}
-		d.ents = append(d.ents, e)
+		ents = append(ents, e)
 	}
-	out := make([]DictEntry, len(d.ents)-base)
-	copy(out, d.ents[base:])
+	out := make([]DictEntry, len(ents))
+	copy(out, ents)
 	return out, nil
 }
 

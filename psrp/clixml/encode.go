@@ -24,8 +24,8 @@ type encoder struct {
 	refIDFirst bool
 	buf        []byte
 	nextRef    int
-	refs       idTable[*Object] // by RefId; looked up by pointer below
-	refMap     map[*Object]int  // used once there are many objects
+	refs       []idEntry[*Object] // looked up by pointer below
+	refMap     map[*Object]int    // used once there are many objects
 	nextTN     int
 	tnList     []tnWritten            // type-name lists written so far
 	tns        map[string][]tnWritten // the same keyed by first name, once tnList is long
@@ -487,7 +487,7 @@ func (e *encoder) refID(o *Object) (int, bool) {
 		id, ok := e.refMap[o]
 		return id, ok
 	}
-	for _, r := range e.refs.small {
+	for _, r := range e.refs {
 		if r.v == o {
 			return r.id, true
 		}
@@ -500,15 +500,15 @@ func (e *encoder) addRef(o *Object, id int) {
 		e.refMap[o] = id
 		return
 	}
-	if len(e.refs.small) < 32 {
-		if e.refs.small == nil {
-			e.refs.small = e.refArr[:0]
+	if len(e.refs) < 32 {
+		if e.refs == nil {
+			e.refs = e.refArr[:0]
 		}
-		e.refs.small = append(e.refs.small, idEntry[*Object]{id, o})
+		e.refs = append(e.refs, idEntry[*Object]{id, o})
 		return
 	}
 	e.refMap = make(map[*Object]int, 64)
-	for _, r := range e.refs.small {
+	for _, r := range e.refs {
 		e.refMap[r.v] = r.id
 	}
 	e.refMap[o] = id

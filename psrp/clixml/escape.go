@@ -136,6 +136,15 @@ func parseX(b []byte) (uint16, bool) {
 
 // needsUnescape reports whether b may contain an _xHHHH_ escape.
 func needsUnescape(b []byte) bool {
+	if len(b) <= shortText {
+		// Names and short values: a plain loop costs less than the call.
+		for i := 0; i+6 < len(b); i++ {
+			if b[i] == '_' && (b[i+1] == 'x' || b[i+1] == 'X') {
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		i := bytes.IndexByte(b, '_')
 		if i < 0 || i+6 >= len(b) {

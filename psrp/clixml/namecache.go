@@ -97,3 +97,50 @@ func (c *typeNameCache) get(names []string) []string {
 	slot.Store(&list)
 	return list
 }
+
+// typeNameSourceCache remembers the raw content of recent <TN> elements
+// (the bytes between the start tag and a "</TN>" end tag, which they
+// include) with the list each decodes to, so that the list repeated by
+// every object of a stream is parsed once: a hit costs a comparison of
+// those bytes with the input, where parsing cost a start tag, a text and an
+// interned name per type. It holds a few entries, replaced in turn: an
+// output stream rarely mixes more than a couple of types.
+type typeNameSourceCache struct {
+	next    atomic.Uint32
+	entries [typeNameSources]atomic.Pointer[typeNameSource]
+}
+
+type typeNameSource struct {
+	raw   string // a copy of the content and end tag
+	names []string
+}
+
+const (
+	typeNameSources = 8
+	// maxTypeNameSource bounds the content the cache takes.
+	maxTypeNameSource = 1 << 10
+)
+
+var recentTypeNames = &typeNameSourceCache{}
+
+// get returns the list of the entry whose content and end tag begin data,
+// and their length.
+func (c *typeNameSourceCache) get(data []byte) ([]string, int, bool) {
+	for i := range c.entries {
+		e := c.entries[i].Load()
+		if e != nil && len(e.raw) <= len(data) && string(data[:len(e.raw)]) == e.raw {
+			return e.names, len(e.raw), true
+		}
+	}
+	return nil, 0, false
+}
+
+// put remembers that raw (content and end tag) decodes to names, a list
+// typeNameCache handed out (shared and never modified).
+func (c *typeNameSourceCache) put(raw []byte, names []string) {
+	if len(raw) > maxTypeNameSource {
+		return
+	}
+	i := c.next.Add(1) % typeNameSources
+	c.entries[i].Store(&typeNameSource{raw: string(raw), names: names})
+}

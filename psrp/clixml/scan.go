@@ -15,15 +15,25 @@ import (
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
-func isNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == ':' || c == '-' || c == '.' || c >= 0x80
-}
+func isNameByte(c byte) bool { return nameBytes[c] }
+
+// nameBytes marks the bytes of element and attribute names: one load per
+// byte where the comparisons took a dozen branches on the scanner's
+// hottest loop.
+var nameBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '_' || c == ':' || c == '-' || c == '.' || c >= 0x80
+	}
+	return t
+}()
 
 // localName strips a namespace prefix.
 func localName(q []byte) []byte {
-	if i := bytes.LastIndexByte(q, ':'); i >= 0 {
-		return q[i+1:]
+	for i := len(q) - 1; i >= 0; i-- { // names are short: no call
+		if q[i] == ':' {
+			return q[i+1:]
+		}
 	}
 	return q
 }
@@ -94,7 +104,6 @@ func (d *decoder) startTag() (qname []byte, empty bool, err error) {
 	}
 	qname = data[ns:i]
 	d.hasN, d.hasRef = false, false
-	d.attrN = ""
 	for {
 		sp := i
 		for i < len(data) && isSpace(data[i]) {
@@ -138,27 +147,28 @@ func (d *decoder) startTag() (qname []byte, empty bool, err error) {
 		if i >= len(data) || (data[i] != '"' && data[i] != '\'') {
 			return nil, false, d.syntaxErr(i, "expected quoted attribute value")
 		}
-		q := data[i]
 		vs := i + 1
-		k := bytes.IndexByte(data[vs:], q)
-		if k < 0 {
+		k, decode := scanAttrValue(data[vs:], data[i])
+		switch {
+		case k == -1:
 			return nil, false, d.syntaxErr(i, "unterminated attribute value")
-		}
-		val := data[vs : vs+k]
-		if bytes.IndexByte(val, '<') >= 0 {
+		case k == -2:
 			return nil, false, d.syntaxErr(vs, "'<' in attribute value")
 		}
+		val := data[vs : vs+k]
 		i = vs + k + 1
 		switch string(aname) {
 		case "N":
-			s, err := d.attrString(val, vs)
-			if err != nil {
-				return nil, false, err
+			if decode {
+				// Rare: check the references now, as for any tag.
+				if d.scratch, err = d.appendCharData(d.scratch[:0], val, vs, true); err != nil {
+					return nil, false, err
+				}
 			}
-			d.attrN, d.hasN = s, true
+			d.hasN, d.nStart, d.nEnd, d.nDecode = true, vs, vs+k, decode
 		case "RefId":
 			v := val
-			if bytes.IndexByte(v, '&') >= 0 {
+			if decode {
 				if v, err = d.appendCharData(d.scratch[:0], v, vs, true); err != nil {
 					return nil, false, err
 				}
@@ -172,10 +182,39 @@ func (d *decoder) startTag() (qname []byte, empty bool, err error) {
 	}
 }
 
-// attrString decodes an attribute value: entities, whitespace
-// normalization, then _xHHHH_ escapes.
-func (d *decoder) attrString(val []byte, at int) (string, error) {
-	if attrNeedsDecoding(val) {
+// scanAttrValue finds the quote q that ends an attribute value at the
+// start of b and returns its index, -1 if there is none or -2 if a '<'
+// comes first, and whether the value holds a reference or white space that
+// attribute-value normalization replaces. Values are short names and
+// numbers, for which one loop beats an IndexByte call per question.
+func scanAttrValue(b []byte, q byte) (end int, decode bool) {
+	for k, c := range b {
+		switch c {
+		case q:
+			return k, decode
+		case '<':
+			return -2, false
+		case '&', '\t', '\n', '\r':
+			decode = true
+		}
+	}
+	return -1, false
+}
+
+// nameAttr returns the N attribute of the start tag just read, "" if it
+// has none. The name is made a string only by the callers that use it
+// (properties and dictionary entries), right after the tag.
+func (d *decoder) nameAttr() (string, error) {
+	if !d.hasN {
+		return "", nil
+	}
+	return d.attrString(d.data[d.nStart:d.nEnd], d.nStart, d.nDecode)
+}
+
+// attrString decodes an attribute value (entities and whitespace
+// normalization when decode says so, then _xHHHH_ escapes).
+func (d *decoder) attrString(val []byte, at int, decode bool) (string, error) {
+	if decode {
 		b, err := d.appendCharData(d.scratch[:0], val, at, true)
 		if err != nil {
 			return "", err
@@ -184,19 +223,6 @@ func (d *decoder) attrString(val []byte, at int) (string, error) {
 		val = b
 	}
 	return d.internString(val), nil
-}
-
-// attrNeedsDecoding reports whether an attribute value holds a reference
-// or white space that attribute-value normalisation replaces. Values are
-// short names, for which one loop beats four IndexByte calls.
-func attrNeedsDecoding(val []byte) bool {
-	for _, c := range val {
-		switch c {
-		case '&', '\t', '\n', '\r':
-			return true
-		}
-	}
-	return false
 }
 
 // endTag reads "</qname>" at d.pos.
@@ -229,12 +255,12 @@ func (d *decoder) text(qname []byte, empty bool) ([]byte, error) {
 	}
 	data := d.data
 	i := d.pos
-	j := bytes.IndexByte(data[i:], '<')
+	j, plain := plainText(data[i:])
 	if j < 0 {
 		return nil, d.syntaxErr(len(data), "unexpected end of input in <"+string(qname)+">")
 	}
 	seg := data[i : i+j]
-	if i+j+1 < len(data) && data[i+j+1] == '/' && bytes.IndexByte(seg, '&') < 0 && bytes.IndexByte(seg, '\r') < 0 {
+	if plain && i+j+1 < len(data) && data[i+j+1] == '/' {
 		d.pos = i + j
 		if err := d.endTag(qname); err != nil {
 			return nil, err
@@ -284,6 +310,32 @@ func (d *decoder) text(qname []byte, empty bool) ([]byte, error) {
 			return nil, d.syntaxErr(i, "unexpected '<'")
 		}
 	}
+}
+
+// shortText is the length up to which the scanner looks at bytes in a
+// plain loop rather than with bytes.IndexByte: the call and its vector
+// set-up cost more than a few loop rounds, and most CLIXML texts and names
+// (numbers, booleans, property names) are this short.
+const shortText = 32
+
+// plainText returns the index of the first '<' in b (-1 if none) and
+// whether the text before it is plain: free of references and of carriage
+// returns, so that it is its own value.
+func plainText(b []byte) (end int, plain bool) {
+	for k, c := range b[:min(len(b), shortText)] {
+		switch c {
+		case '<':
+			return k, true
+		case '&', '\r':
+			return bytes.IndexByte(b, '<'), false
+		}
+	}
+	end = bytes.IndexByte(b, '<')
+	if end < 0 {
+		return -1, false
+	}
+	seg := b[:end]
+	return end, bytes.IndexByte(seg, '&') < 0 && bytes.IndexByte(seg, '\r') < 0
 }
 
 func appendNormalizedCR(dst, b []byte) []byte {

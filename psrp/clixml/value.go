@@ -33,6 +33,10 @@ type Object struct {
 	// ToString is the object's string form (<ToString>); valid when HasToString.
 	ToString    string
 	HasToString bool
+	// Kind says which container the object is, if any. (It sits beside
+	// HasToString so that the two share a word: a stream of objects is
+	// mostly Objects.)
+	Kind ContainerKind
 	// Value is the primitive the object wraps (an enum's I32, a string with
 	// notes), or nil.
 	Value any
@@ -40,8 +44,6 @@ type Object struct {
 	Props []Property
 	// Members holds the extended properties (<MS>), in wire order.
 	Members []Property
-	// Kind says which container the object is, if any.
-	Kind ContainerKind
 	// Items holds the elements of a list, enumerable, stack or queue.
 	Items []any
 	// Entries holds the entries of a dictionary.
