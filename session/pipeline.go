@@ -193,6 +193,32 @@ func (p *Pipeline) waitRoom(ctx context.Context) error {
 	}
 }
 
+// drain takes every queued record at once, waiting for one: what Wait
+// collects, without a lock and a wake-up per record. The queue goes on in
+// spare (emptied), so that two buffers serve the whole pipeline. ok is false
+// once the pipeline has ended and everything was consumed.
+func (p *Pipeline) drain(spare []Record) ([]Record, bool) {
+	for {
+		p.mu.Lock()
+		if len(p.queue) > 0 {
+			rs := p.queue
+			p.queue, p.queuedBytes = spare[:0], 0
+			p.mu.Unlock()
+			p.notify() // room for the receive loop
+			return rs, true
+		}
+		fin := p.finished
+		p.mu.Unlock()
+		if fin {
+			return nil, false
+		}
+		select {
+		case <-p.wake:
+		case <-p.done:
+		}
+	}
+}
+
 // next pops the next record, waiting for one; ok is false once the pipeline
 // has ended and everything was consumed.
 func (p *Pipeline) next() (Record, bool) {
@@ -283,14 +309,19 @@ func (p *Pipeline) finalErr() error {
 // Stopped *PipelineError once the server confirmed, or the Failed one if it
 // failed first. Result.State says which.
 func (p *Pipeline) Wait() (*Result, error) {
+	var batch []Record
 	for {
-		r, ok := p.next()
+		rs, ok := p.drain(batch)
 		if !ok {
 			break
 		}
 		p.mu.Lock()
-		p.result.add(r)
+		for _, r := range rs {
+			p.result.add(r)
+		}
 		p.mu.Unlock()
+		clear(rs)
+		batch = rs[:0]
 	}
 	err := p.finalErr()
 	p.mu.Lock()
