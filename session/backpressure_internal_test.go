@@ -14,28 +14,8 @@ import (
 // the rest), and everything arrives once the consumer reads.
 func TestBackpressureHoldsTheQueue(t *testing.T) {
 	t.Parallel()
-	srv := sessiontest.NewServer()
-	t.Cleanup(srv.Close)
 	const n = 3 * maxQueued
-	srv.Handle("Flood", func(ctx context.Context, c *sessiontest.Call) error {
-		for i := range n {
-			if err := c.WriteOutput(int32(i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := New(ctx, srv.URL, WithHTTPClient(srv.Client()), WithAllowUnencrypted())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	p, err := s.StartScript(ctx, "Flood")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startFlood(t, n, func(i int) any { return int32(i) })
 	queued := func() int {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -71,29 +51,9 @@ func TestBackpressureHoldsTheQueue(t *testing.T) {
 // nothing holds about maxQueuedBytes of 1 MiB strings, not 4096 of them.
 func TestBackpressureBoundsQueuedBytes(t *testing.T) {
 	t.Parallel()
-	srv := sessiontest.NewServer()
-	t.Cleanup(srv.Close)
 	const n, size = 48, 1 << 20
 	chunk := strings.Repeat("x", size)
-	srv.Handle("Flood-Big", func(ctx context.Context, c *sessiontest.Call) error {
-		for range n {
-			if err := c.WriteOutput(chunk); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := New(ctx, srv.URL, WithHTTPClient(srv.Client()), WithAllowUnencrypted())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
-	p, err := s.StartScript(ctx, "Flood-Big")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startFlood(t, n, func(int) any { return chunk })
 	queued := func() (int, int) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -119,4 +79,32 @@ func TestBackpressureBoundsQueuedBytes(t *testing.T) {
 	if err != nil || len(res.Output) != n {
 		t.Fatalf("Wait: %d outputs, %v; want %d", len(res.Output), err, n)
 	}
+}
+
+// startFlood starts a pipeline on a new endpoint whose handler writes n
+// outputs, item(i) each, as fast as the client takes them.
+func startFlood(t *testing.T, n int, item func(int) any) *Pipeline {
+	t.Helper()
+	srv := sessiontest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.Handle("Flood", func(ctx context.Context, c *sessiontest.Call) error {
+		for i := range n {
+			if err := c.WriteOutput(item(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	s, err := New(ctx, srv.URL, WithHTTPClient(srv.Client()), WithAllowUnencrypted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	p, err := s.StartScript(ctx, "Flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

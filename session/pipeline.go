@@ -197,49 +197,45 @@ func (p *Pipeline) waitRoom(ctx context.Context) error {
 // collects, without a lock and a wake-up per record. The queue goes on in
 // spare (emptied), so that two buffers serve the whole pipeline. ok is false
 // once the pipeline has ended and everything was consumed.
-func (p *Pipeline) drain(spare []Record) ([]Record, bool) {
-	for {
-		p.mu.Lock()
-		if len(p.queue) > 0 {
-			rs := p.queue
-			p.queue, p.queuedBytes = spare[:0], 0
-			p.mu.Unlock()
-			p.notify() // room for the receive loop
-			return rs, true
-		}
-		fin := p.finished
-		p.mu.Unlock()
-		if fin {
-			return nil, false
-		}
-		select {
-		case <-p.wake:
-		case <-p.done:
-		}
-	}
+func (p *Pipeline) drain(spare []Record) (rs []Record, ok bool) {
+	ok = p.take(func() {
+		rs = p.queue
+		p.queue, p.queuedBytes = spare[:0], 0
+	})
+	return rs, ok
 }
 
 // next pops the next record, waiting for one; ok is false once the pipeline
 // has ended and everything was consumed.
-func (p *Pipeline) next() (Record, bool) {
+func (p *Pipeline) next() (r Record, ok bool) {
+	ok = p.take(func() {
+		r = p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.queuedBytes -= recordSize(r)
+		if len(p.queue) == 0 {
+			p.queue = nil // let the backing array go
+		}
+	})
+	return r, ok
+}
+
+// take waits until a record is queued and runs pop under p.mu to take from
+// the queue, then makes room for the receive loop; it reports false once
+// the pipeline has ended and everything was consumed.
+func (p *Pipeline) take(pop func()) bool {
 	for {
 		p.mu.Lock()
 		if len(p.queue) > 0 {
-			r := p.queue[0]
-			p.queue[0] = nil
-			p.queue = p.queue[1:]
-			p.queuedBytes -= recordSize(r)
-			if len(p.queue) == 0 {
-				p.queue = nil // let the backing array go
-			}
+			pop()
 			p.mu.Unlock()
 			p.notify() // room for the receive loop
-			return r, true
+			return true
 		}
 		fin := p.finished
 		p.mu.Unlock()
 		if fin {
-			return nil, false
+			return false
 		}
 		select {
 		case <-p.wake:

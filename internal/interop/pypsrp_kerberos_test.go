@@ -1,0 +1,131 @@
+package interop_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gopsrp/gopsrp/internal/kdctest"
+	"github.com/gopsrp/gopsrp/internal/peertest"
+	"github.com/gopsrp/gopsrp/session/sessiontest"
+)
+
+// kerberosProtection is how pypsrp protected its messages: the multipart
+// content type of its sealed messages and the mechanism its auth context
+// negotiated.
+type kerberosProtection struct {
+	Encryption string `json:"encryption"`
+	Mechanism  string `json:"mechanism"`
+}
+
+// kerberosResult is what testdata/pypsrp_kerberos.py prints.
+type kerberosResult struct {
+	ExecutePS struct {
+		Output    string `json:"output"`
+		HadErrors bool   `json:"had_errors"`
+		kerberosProtection
+	} `json:"execute_ps"`
+	Output    []string           `json:"output"`
+	HadErrors bool               `json:"had_errors"`
+	Errors    []string           `json:"errors"`
+	Pool      kerberosProtection `json:"pool"`
+	Exception string             `json:"exception"`
+}
+
+// pypsrp's Kerberos (pyspnego over python3-gssapi and MIT krb5), unmodified,
+// with a ticket a real MIT KDC issued to kinit, against an endpoint that
+// requires every message sealed over plain HTTP (AllowUnencrypted false, as
+// on Windows): Client.execute_ps and a RunspacePool pipeline, with the
+// Kerberos scheme and with Negotiate.
+//
+// pyspnego 0.12 offers Kerberos only when it can import both gssapi and
+// krb5 (pykrb5, which Debian does not package), although with a ticket in
+// the default cache it never calls into krb5; testdata/krb5stub stands in
+// for that import. pypsrp is given no password, so Negotiate cannot fall
+// back to NTLM: success means Kerberos did the work.
+func TestPypsrpKerberosAgainstEndpoint(t *testing.T) {
+	stub, err := filepath.Abs(filepath.Join("testdata", "krb5stub"))
+	require.NoError(t, err)
+	pyPath := stub + ":" + peertest.PeerSource(t, peertest.Pypsrp, "pypsrp") + ":" + peertest.PeerSource(t, peertest.Pyspnego, "spnego")
+	py := peertest.Python(t, pyPath, "pypsrp.client", "requests", "cryptography", "gssapi")
+	kinit := kdctest.SkipUnlessAvailable(t, "kinit", "krb5-user")
+
+	kdc := kdctest.Start(t)
+	kdc.AddUser(t, user, password)
+	kt, err := keytab.Load(kdc.AddService(t, "HTTP/localhost"))
+	require.NoError(t, err)
+	ccache := "FILE:" + filepath.Join(t.TempDir(), "ccache")
+	cmd := exec.Command(kinit, user+"@"+kdc.Realm)
+	cmd.Env = append(append(os.Environ(), kdc.Env()...), "KRB5CCNAME="+ccache)
+	cmd.Stdin = strings.NewReader(password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kinit: %v: %s", err, out)
+	}
+
+	for _, tc := range []struct {
+		auth       string
+		encryption string
+		mechanism  string
+	}{
+		{"kerberos", "application/HTTP-Kerberos-session-encrypted", "kerberos"},
+		{"negotiate", "application/HTTP-SPNEGO-session-encrypted", "kerberos"},
+	} {
+		t.Run(tc.auth, func(t *testing.T) {
+			srv := newServer(t, false, sessiontest.AuthConfig{Negotiate: true, Kerberos: true}, func(s *sessiontest.Server) {
+				s.Keytab = kt
+				s.ServicePrincipal = "HTTP/localhost"
+			})
+			text := "hello-" + tc.auth
+			r := runKerberosPeer(t, py, pyPath, append(kdc.Env(), "KRB5CCNAME="+ccache,
+				"PEER_PORT="+port(t, srv), "PEER_AUTH="+tc.auth, "PEER_HOSTNAME=localhost", "PEER_TEXT="+text)...)
+
+			assert.Equal(t, text, strings.TrimSpace(r.ExecutePS.Output), "execute_ps output")
+			assert.False(t, r.ExecutePS.HadErrors, "execute_ps had errors")
+			assert.Equal(t, []string{text}, r.Output, "pipeline output")
+			assert.False(t, r.HadErrors, "pipeline had errors")
+			if assert.Len(t, r.Errors, 1) {
+				assert.Contains(t, r.Errors[0], "boom "+text)
+			}
+			want := kerberosProtection{Encryption: tc.encryption, Mechanism: tc.mechanism}
+			assert.Equal(t, want, r.ExecutePS.kerberosProtection, "execute_ps protection")
+			assert.Equal(t, want, r.Pool, "pool protection")
+		})
+	}
+}
+
+// runKerberosPeer runs testdata/pypsrp_kerberos.py with env and decodes its
+// JSON line.
+func runKerberosPeer(t *testing.T, py, pythonPath string, env ...string) kerberosResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", "pypsrp_kerberos.py"))
+	cmd.Env = append(peerEnv(pythonPath), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("pypsrp_kerberos.py: %v\nstderr:\n%s", err, stderr.String())
+	}
+	line := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	var r kerberosResult
+	if err := json.Unmarshal(line, &r); err != nil {
+		t.Fatalf("pypsrp_kerberos.py printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
+	}
+	if r.Exception != "" {
+		t.Fatalf("pypsrp_kerberos.py failed: %s\nstderr:\n%s", r.Exception, stderr.String())
+	}
+	return r
+}
