@@ -6,7 +6,6 @@ import (
 	"io/fs"
 
 	"github.com/gopsrp/gopsrp/internal/filecopy"
-	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
 
 // File transfer (Copy-Item -ToSession / -FromSession): CopyTo and CopyFrom
@@ -44,7 +43,7 @@ type CopyError struct {
 	Path   string
 	Remote bool
 	Err    error
-	Record *clixml.ErrorRecord
+	Record *ErrorRecord
 	// cause is the pipeline or I/O error behind Err, kept for errors.As.
 	cause error
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gopsrp/gopsrp/auth"
 	"github.com/gopsrp/gopsrp/psrp"
-	"github.com/gopsrp/gopsrp/psrp/clixml"
 	"github.com/gopsrp/gopsrp/wsman"
 )
 
@@ -50,7 +49,7 @@ var ErrNoInput = errors.New("session: pipeline does not accept input (start it w
 // PipelineError reports a pipeline that ended Failed or Stopped. Record is
 // the terminating error the server sent (nil if it sent none).
 type PipelineError struct {
-	Record *clixml.ErrorRecord
+	Record *ErrorRecord
 	State  PipelineState
 }
 
@@ -73,7 +72,7 @@ func (e *PipelineError) Is(target error) bool {
 }
 
 // Unwrap returns the terminating ErrorRecord, so that errors.As finds a
-// *clixml.ErrorRecord in a pipeline's error; nil without one.
+// *ErrorRecord in a pipeline's error; nil without one.
 func (e *PipelineError) Unwrap() error {
 	if e == nil || e.Record == nil {
 		return nil
@@ -97,7 +96,7 @@ func (e *brokenError) Unwrap() []error { return []error{ErrBroken, e.cause} }
 // PoolError reports a runspace pool that the server broke or closed, with
 // the ErrorRecord it sent.
 type PoolError struct {
-	Record *clixml.ErrorRecord
+	Record *ErrorRecord
 }
 
 // Error returns the record's message.

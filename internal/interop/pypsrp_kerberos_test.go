@@ -72,20 +72,28 @@ func TestPypsrpKerberosAgainstEndpoint(t *testing.T) {
 		t.Fatalf("kinit: %v: %s", err, out)
 	}
 
+	spnego := "application/HTTP-SPNEGO-session-encrypted"
 	for _, tc := range []struct {
-		auth       string
+		name string
+		auth string
+		// offered are the schemes the endpoint's 401 names.
+		offered sessiontest.AuthConfig
+		// encryption is the content type of pypsrp's sealed messages,
+		// which follows the scheme it picked from the 401.
 		encryption string
-		mechanism  string
 	}{
-		{"kerberos", "application/HTTP-Kerberos-session-encrypted", "kerberos"},
-		{"negotiate", "application/HTTP-SPNEGO-session-encrypted", "kerberos"},
+		// As Windows does, the endpoint offers Negotiate and Kerberos;
+		// pypsrp picks Negotiate and sends a bare Kerberos token in it.
+		{"kerberos", "kerberos", sessiontest.AuthConfig{Negotiate: true, Kerberos: true}, spnego},
+		{"kerberos scheme", "kerberos", sessiontest.AuthConfig{Kerberos: true}, "application/HTTP-Kerberos-session-encrypted"},
+		{"negotiate", "negotiate", sessiontest.AuthConfig{Negotiate: true, Kerberos: true}, spnego},
 	} {
-		t.Run(tc.auth, func(t *testing.T) {
-			srv := newServer(t, false, sessiontest.AuthConfig{Negotiate: true, Kerberos: true}, func(s *sessiontest.Server) {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, false, tc.offered, func(s *sessiontest.Server) {
 				s.Keytab = kt
 				s.ServicePrincipal = "HTTP/localhost"
 			})
-			text := "hello-" + tc.auth
+			text := "hello-" + strings.ReplaceAll(tc.name, " ", "-")
 			r := runKerberosPeer(t, py, pyPath, append(kdc.Env(), "KRB5CCNAME="+ccache,
 				"PEER_PORT="+port(t, srv), "PEER_AUTH="+tc.auth, "PEER_HOSTNAME=localhost", "PEER_TEXT="+text)...)
 
@@ -96,7 +104,7 @@ func TestPypsrpKerberosAgainstEndpoint(t *testing.T) {
 			if assert.Len(t, r.Errors, 1) {
 				assert.Contains(t, r.Errors[0], "boom "+text)
 			}
-			want := kerberosProtection{Encryption: tc.encryption, Mechanism: tc.mechanism}
+			want := kerberosProtection{Encryption: tc.encryption, Mechanism: "kerberos"}
 			assert.Equal(t, want, r.ExecutePS.kerberosProtection, "execute_ps protection")
 			assert.Equal(t, want, r.Pool, "pool protection")
 		})
