@@ -162,8 +162,7 @@ func TestPypsrpAgainstEndpoint(t *testing.T) {
 // pywinrm 0.3 cannot seal Kerberos messages, so this endpoint allows
 // plaintext: the handshake (AP-REQ, mutual authentication) is what is
 // checked here; internal/kerberos checks sealing against MIT GSSAPI.
-// (pypsrp's Kerberos needs pyspnego's pykrb5 binding, which Debian does not
-// package.)
+// pypsrp's Kerberos, with sealing, is TestPypsrpKerberosAgainstEndpoint.
 func TestPywinrmKerberosAgainstEndpoint(t *testing.T) {
 	py := peertest.Python(t, "", "winrm", "requests_kerberos")
 	kdc := kdctest.Start(t)

@@ -61,8 +61,9 @@ type everydayResult struct {
 // streams, and disconnect + connect by the same and by a new client.
 // pypsrp's Client.copy and fetch are covered by TestPypsrpCopyFetch
 // (pypsrp_copy_test.go): the endpoint knows their scripts by their exact
-// text and carries them out on its own disk. pypsrp's
-// Kerberos needs pyspnego's krb5 binding, which Debian does not package.
+// text and carries them out on its own disk. pypsrp's Kerberos is
+// TestPypsrpKerberosAgainstEndpoint (a ticket from kinit: with a password,
+// pyspnego needs the krb5 binding, pykrb5, which Debian does not package).
 func TestPypsrpEverydayCalls(t *testing.T) {
 	pyPath := peertest.PeerSource(t, peertest.Pypsrp, "pypsrp") + ":" + peertest.PeerSource(t, peertest.Pyspnego, "spnego")
 	py := peertest.Python(t, pyPath, "pypsrp.client", "requests", "cryptography")
