@@ -15,8 +15,12 @@ type CredSSP struct {
 	// Username is `DOMAIN\user` or "user@domain"; the server logs on as
 	// this user with Password.
 	Username, Password string
-	// Kerberos uses Kerberos (through SPNEGO) inside instead of NTLM.
-	Kerberos bool
+	// Kerberos, if set, authenticates with Kerberos (through SPNEGO)
+	// inside instead of NTLM, with its settings (krb5.conf, ticket cache,
+	// service principal); without credentials of its own (password,
+	// keytab or ticket cache) it uses Username and Password above, which
+	// are delegated either way.
+	Kerberos *Kerberos
 	// MinServerVersion refuses servers below this CredSSP version (e.g. 5,
 	// the first with the nonce that fixes CVE-2018-0886); zero accepts all.
 	MinServerVersion int
@@ -35,7 +39,14 @@ func (m *CredSSP) mayAuthenticateServer(string) bool { return false }
 // Windows expects. The outer channel bindings do not apply: CredSSP binds
 // the inner authentication to its own TLS key through pubKeyAuth.
 func (m *CredSSP) newInitiator(t target) (gss.Initiator, error) {
-	inner, err := newNegotiateInitiator(&Kerberos{Username: m.Username, Password: m.Password}, m.Username, m.Password, !m.Kerberos, target{host: t.host})
+	k := Kerberos{Username: m.Username, Password: m.Password}
+	if m.Kerberos != nil {
+		k = *m.Kerberos
+		if k.Username == "" && k.Password == "" && k.KeytabPath == "" && k.CCachePath == "" {
+			k.Username, k.Password = m.Username, m.Password
+		}
+	}
+	inner, err := newNegotiateInitiator(&k, m.Username, m.Password, m.Kerberos == nil, target{host: t.host})
 	if err != nil {
 		return nil, err
 	}

@@ -305,6 +305,24 @@ func TestKerberosFullSession(t *testing.T) {
 			fullSessionAt(t, srv, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), session.WithAuth(tc.mech))
 		}
 	}
+	// CredSSP with Kerberos inside (SPNEGO in the TLS channel) delegates the
+	// password, as with NTLM inside.
+	{
+		srv := authServer(t, false, sessiontest.AuthConfig{CredSSP: true}, func(s *sessiontest.Server) {
+			s.Keytab = kt
+			s.ServicePrincipal = "HTTP/localhost"
+			// NTLM inside would fail: the endpoint's own password for
+			// alice differs from the KDC's, so only Kerberos gets in.
+			s.Users = map[string]string{authUser: "not-" + authPassword}
+		})
+		fullSessionAt(t, srv, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1), session.WithAuth(&auth.CredSSP{
+			Username: authUser, Password: authPassword, Kerberos: &auth.Kerberos{ConfigPath: kdc.ConfPath}}),
+			session.WithTrustedHosts("localhost"))
+		got := srv.DelegatedCredentials()
+		if len(got) == 0 || got[0].User != authUser || got[0].Password != authPassword {
+			t.Errorf("CredSSP with Kerberos delegated %+v, want %s's password", got, authUser)
+		}
+	}
 	// Delegation (double hop): the endpoint receives a forwarded TGT for
 	// the user; without Delegate it receives nothing.
 	for _, delegate := range []bool{false, true} {
