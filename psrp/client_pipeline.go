@@ -315,7 +315,7 @@ func (pl *ClientPipeline) process(body Body) error {
 	}
 	switch b := body.(type) {
 	case *PipelineOutput:
-		ev.push(PipelineOutputEvent{PipelineID: id, Value: b.Value})
+		ev.pushOutput(PipelineOutputEvent{PipelineID: id, Value: b.Value})
 	case *ErrorRecord:
 		r := b.Record
 		ev.push(PipelineErrorEvent{PipelineID: id, Record: &r})
@@ -350,7 +350,7 @@ func (pl *ClientPipeline) process(body Body) error {
 		pl.setState(b.State, b.Error, nil)
 	case *RunspaceAvailability:
 		// GET_COMMAND_METADATA answers its count this way on some servers.
-		ev.push(PipelineOutputEvent{PipelineID: id, Value: b.Available})
+		ev.pushOutput(PipelineOutputEvent{PipelineID: id, Value: b.Available})
 	default:
 		return &ProtocolError{Msg: fmt.Sprintf("unexpected %v message for pipeline %v", body.MessageType(), id), Err: ErrUnexpectedMessage, PipelineID: id}
 	}

@@ -57,7 +57,7 @@ type ClientPool struct {
 
 	out    outbox
 	defrag Defragmenter
-	events eventQueue[Event]
+	events clientEvents
 
 	pipelines map[uuid.UUID]*ClientPipeline
 	// closed remembers the IDs of recently closed pipelines, so that what
@@ -272,6 +272,13 @@ func (p *ClientPool) DataToSend(max int) (Payload, bool) { return p.out.next(max
 // NextEvent returns the next event, or false when there is none. Events
 // queue up until taken: drain them after every Receive.
 func (p *ClientPool) NextEvent() (Event, bool) { return p.events.pop() }
+
+// AppendEvents takes every queued event, in order, and appends them to dst:
+// the batch form of NextEvent for a loop that drains the pool after each
+// Receive. It costs no allocation per output object when dst has room, so
+// a transport that reuses dst handles a large pipeline's objects without
+// boxing each into an Event.
+func (p *ClientPool) AppendEvents(dst []QueuedEvent) []QueuedEvent { return p.events.appendTo(dst) }
 
 // nextCallID returns a fresh call ID for a runspace request.
 func (p *ClientPool) nextCallID() int64 {

@@ -251,6 +251,46 @@ func (HostResponseReceived) serverEvent()     {}
 func (RunspaceRequestAnswered) serverEvent()  {}
 func (SessionKeyExchanged) serverEvent()      {}
 
+// QueuedEvent is one event as ClientPool.AppendEvents hands them over. An
+// output object, by far the most frequent event, is kept out of the Event
+// interface (whose boxing would cost an allocation per object): Event is
+// nil and Output holds it. Any other event is in Event.
+type QueuedEvent struct {
+	Event  Event
+	Output PipelineOutputEvent
+}
+
+// Get returns the event as NextEvent would (boxing an output object).
+func (q QueuedEvent) Get() Event {
+	if q.Event != nil {
+		return q.Event
+	}
+	return q.Output
+}
+
+// clientEvents is ClientPool's event queue.
+type clientEvents struct{ q eventQueue[QueuedEvent] }
+
+func (c *clientEvents) push(e Event) { c.q.push(QueuedEvent{Event: e}) }
+
+func (c *clientEvents) pushOutput(e PipelineOutputEvent) { c.q.push(QueuedEvent{Output: e}) }
+
+func (c *clientEvents) pop() (Event, bool) {
+	q, ok := c.q.pop()
+	if !ok {
+		return nil, false
+	}
+	return q.Get(), true
+}
+
+// appendTo moves every queued event to dst.
+func (c *clientEvents) appendTo(dst []QueuedEvent) []QueuedEvent {
+	dst = append(dst, c.q.items[c.q.head:]...)
+	clear(c.q.items)
+	c.q.items, c.q.head = c.q.items[:0], 0
+	return dst
+}
+
 // eventQueue is a FIFO that does not keep delivered events alive.
 type eventQueue[T any] struct {
 	items []T

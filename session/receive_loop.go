@@ -45,7 +45,7 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 	}
 	// One slice for the events of every stream, recycled: handleEvents
 	// does not keep it.
-	buf := eventBuffers.Get().(*[]psrp.Event)
+	buf := eventBuffers.Get().(*[]psrp.QueuedEvent)
 	events := (*buf)[:0]
 	defer func() {
 		clear(events)
@@ -108,13 +108,13 @@ func (s *Session) receive(ctx context.Context, p *Pipeline) (done, got bool, err
 // eventBuffers recycles receive's event slices: a stream can carry a
 // thousand messages, and growing a new slice for each response was about
 // 7% of what a large pipeline allocated.
-var eventBuffers = sync.Pool{New: func() any { return new([]psrp.Event) }}
+var eventBuffers = sync.Pool{New: func() any { return new([]psrp.QueuedEvent) }}
 
 // brokenCause finds why psrp broke the pool in events, for the session's
 // reason.
-func brokenCause(events []psrp.Event) error {
+func brokenCause(events []psrp.QueuedEvent) error {
 	for _, ev := range events {
-		if e, ok := ev.(psrp.PoolStateChanged); ok && e.State == psrp.RunspacePoolBroken {
+		if e, ok := ev.Event.(psrp.PoolStateChanged); ok && e.State == psrp.RunspacePoolBroken {
 			if e.Cause != nil {
 				return e.Cause
 			}
@@ -134,20 +134,14 @@ func (s *Session) opTimeout() time.Duration {
 	return wsman.DefaultOperationTimeout
 }
 
-func (s *Session) drainEventsLocked() []psrp.Event {
+func (s *Session) drainEventsLocked() []psrp.QueuedEvent {
 	return s.appendEventsLocked(nil)
 }
 
 // appendEventsLocked is drainEventsLocked appending to evs, so that a
 // loop can reuse one slice.
-func (s *Session) appendEventsLocked(evs []psrp.Event) []psrp.Event {
-	for {
-		ev, ok := s.pool.NextEvent()
-		if !ok {
-			return evs
-		}
-		evs = append(evs, ev)
-	}
+func (s *Session) appendEventsLocked(evs []psrp.QueuedEvent) []psrp.QueuedEvent {
+	return s.pool.AppendEvents(evs)
 }
 
 // poolIdleDelay is how long an opened pool that nothing has needed yet
@@ -420,13 +414,14 @@ func (s *Session) stopRemote(p *Pipeline) {
 
 // handleEvents routes the pool's events: records to their pipeline, state
 // changes to the session or pipeline, host calls to the Host.
-func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
+func (s *Session) handleEvents(ctx context.Context, events []psrp.QueuedEvent) {
 	// Outputs come in runs for one pipeline, looked up once per run; any
 	// other event ends the run (it may end the pipeline).
 	var outTo *Pipeline
 	var outID uuid.UUID
 	for _, ev := range events {
-		if e, ok := ev.(psrp.PipelineOutputEvent); ok {
+		if ev.Event == nil {
+			e := ev.Output
 			if outTo == nil || e.PipelineID != outID {
 				outTo, outID = s.pipelineByID(e.PipelineID), e.PipelineID
 			}
@@ -436,7 +431,7 @@ func (s *Session) handleEvents(ctx context.Context, events []psrp.Event) {
 			continue
 		}
 		outTo = nil
-		switch e := ev.(type) {
+		switch e := ev.Event.(type) {
 		case psrp.PoolStateChanged:
 			s.poolStateChanged(e)
 		case psrp.PipelineErrorEvent:

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gopsrp/gopsrp/psrp/clixml"
 )
@@ -70,10 +71,19 @@ type Result struct {
 	State PipelineState
 }
 
+// minOutputCap is the first capacity of Result.Output.
+const minOutputCap = 64
+
 // add appends rec to the matching stream.
 func (r *Result) add(rec Record) {
 	switch v := rec.(type) {
 	case Output:
+		if len(r.Output) == cap(r.Output) {
+			// Double: append grows a large slice by about a quarter, which
+			// copies a big pipeline's output (and has the GC scan the
+			// copies) several times over.
+			r.Output = slices.Grow(r.Output, max(len(r.Output), minOutputCap))
+		}
 		r.Output = append(r.Output, v.Value)
 	case *ErrorRecord:
 		r.Errors = append(r.Errors, v)

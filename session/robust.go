@@ -43,10 +43,17 @@ import (
 //     WithReconnectWindow).
 //   - Input: a Send whose answer arrived is never sent again. One whose
 //     answer was lost is sent again once the session is back, since the
-//     client cannot know whether it arrived; its PSRP fragments are
+//     client cannot know whether it arrived. Once the server has shown
+//     robust connection support (its Receive answers echo the
+//     OperationID), every Send carries a fresh wsmv:OperationID too, and
+//     the one sent again carries the same id marked as a retransmission:
+//     the server answers it from what it kept and does not take the input
+//     a second time (MS-WSMV 3.1.4.1.39). Against a server without that
+//     support the Send goes again as it was: its PSRP fragments are
 //     numbered (ObjectId, FragmentId), and a server that drops fragments
-//     it already has (as the emulated endpoint, sessiontest, does) takes it
-//     once.
+//     it already has (as the emulated endpoint, sessiontest, does) takes
+//     it once, but one that does not (older WinRM) may take the input of
+//     that Send twice.
 //   - Other requests (Command, Signal, Delete, runspace requests) are not
 //     repeated: their caller gets the network error, as before, though the
 //     session itself recovers.
@@ -86,8 +93,16 @@ type robustConfig struct {
 // (RobustStats.LostAnswers counts such answers): a pipeline may miss
 // objects, fail on a half-received one, or end with an error matching
 // ErrOutputLost when its end was in the lost answer; a lost answer to the
-// pool's Receive may lose pool messages, or break the session. Input is
-// not affected.
+// pool's Receive may lose pool messages, or break the session.
+//
+// Input: a Send whose answer the network lost is sent again once the
+// session is back. Against a server with robust connection support it is
+// marked as a retransmission of its wsmv:OperationID, and the server
+// answers from what it kept without taking the input again: nothing is
+// repeated. Against a server without it, the Send goes again as it was,
+// and its input arrives once only if the server drops PSRP fragments it
+// already has (the emulated endpoint, sessiontest, does); older WinRM may
+// take it twice.
 func WithReconnectWindow(d time.Duration) SessionOption {
 	return func(c *poolConfig) { c.robust = robustConfig{window: max(d, 0), set: true} }
 }
@@ -380,13 +395,16 @@ func (s *Session) endOutage(o *outage, err error) {
 }
 
 // send sends data on stream to the pool (cmd "") or a command. A Send
-// whose answer the network lost is sent again once the session is back
-// (the server drops PSRP fragments it already has), within the reconnect
-// window from the first failure.
+// whose answer the network lost is sent again once the session is back,
+// within the reconnect window from the first failure: as a retransmission
+// of its OperationID when the server supports robust connections (it
+// answers from its cache and does not take the input again), else as it
+// was (a server that drops PSRP fragments it already has takes it once).
 func (s *Session) send(ctx context.Context, cmd, stream string, data []byte) error {
 	var first time.Time
+	o := wsman.SendOptions{OperationID: s.sendOp()}
 	for {
-		err := s.wsc.Send(ctx, s.shell, cmd, stream, data, false)
+		err := s.wsc.Send(ctx, s.shell, cmd, stream, data, false, o)
 		if err == nil {
 			return nil
 		}
@@ -398,5 +416,22 @@ func (s *Session) send(ctx context.Context, cmd, stream string, data []byte) err
 		if err := s.rideOut(ctx, err); err != nil {
 			return err
 		}
+		if o.OperationID != uuid.Nil && s.rob.echoes.Load() {
+			o.Retransmit = true
+		} else {
+			// The server no longer shows robust support: a header it must
+			// understand could be refused, so the Send goes as it was.
+			o = wsman.SendOptions{}
+		}
 	}
+}
+
+// sendOp returns the wsmv:OperationID for a new Send: a fresh one once
+// the server has shown robust connection support (it echoed a Receive's),
+// uuid.Nil before that or with the robust connection off.
+func (s *Session) sendOp() uuid.UUID {
+	if s.cfg.robust.reconnectWindow() == 0 || !s.rob.echoes.Load() {
+		return uuid.Nil
+	}
+	return uuid.New()
 }

@@ -327,6 +327,52 @@ func TestRobustOffBreaksAtOnce(t *testing.T) {
 
 func TestRobustInputAcrossCutArrivesOnce(t *testing.T) {
 	srv := newServer(t)
+	checkSequence(t, inputAcrossCuts(t, srv, open(t, srv)), 20)
+}
+
+// TestRobustInputOnceByOperationID is TestRobustInputAcrossCutArrivesOnce
+// against an endpoint that does not drop repeated PSRP fragments: only the
+// Send's OperationID, retransmitted after the cut, keeps the endpoint from
+// taking the input twice.
+func TestRobustInputOnceByOperationID(t *testing.T) {
+	srv := sessiontest.NewUnstartedServer()
+	srv.DisableInputDeduplication = true
+	srv.Start()
+	t.Cleanup(srv.Close)
+	rec, ops := recordOperationIDsOf(srv, wsman.ActionSend)
+	checkSequence(t, inputAcrossCuts(t, srv, open(t, srv, rec)), 20)
+	n, repeat := ops.retransmissions()
+	if n == 0 || !repeat {
+		t.Errorf("%d Sends retransmitted (all of an earlier OperationID: %v); want the cut Sends sent again", n, repeat)
+	}
+	ops.mu.Lock()
+	sent := len(ops.sent)
+	ops.mu.Unlock()
+	if sent < 20+n {
+		t.Errorf("%d Sends carried an OperationID; want every one of the 20 inputs' and %d retransmissions", sent, n)
+	}
+}
+
+// TestRobustInputTwiceWithoutOperationID is the case the OperationID is
+// for: an endpoint without robust connection support that does not drop
+// repeated PSRP fragments either (as older WinRM may) takes the input of
+// a Send whose answer was cut twice. The session still rides the cuts out.
+func TestRobustInputTwiceWithoutOperationID(t *testing.T) {
+	srv := sessiontest.NewUnstartedServer()
+	srv.DisableInputDeduplication = true
+	srv.DisableRobustConnections = true
+	srv.Start()
+	t.Cleanup(srv.Close)
+	if out := inputAcrossCuts(t, srv, open(t, srv)); len(out) <= 20 {
+		t.Fatalf("got %d objects from 20 inputs; want the input of the cut Sends repeated, or this test proves nothing", len(out))
+	}
+}
+
+// inputAcrossCuts sends 20 inputs to a pipeline of s while the answers to
+// the first two Sends are cut, and returns the pipeline's output (its
+// input echoed).
+func inputAcrossCuts(t *testing.T, srv *sessiontest.Server, s *session.Session) []any {
+	t.Helper()
 	srv.Handle("Test-Echo", func(ctx context.Context, c *sessiontest.Call) error {
 		for v, err := range c.Input(ctx) {
 			if err != nil {
@@ -338,7 +384,6 @@ func TestRobustInputAcrossCutArrivesOnce(t *testing.T) {
 		}
 		return nil
 	})
-	s := open(t, srv)
 	states := watchRobust(t, s)
 	ctx := testContext(t)
 	p, err := s.StartScript(ctx, "Test-Echo", session.WithOpenInput())
@@ -360,8 +405,8 @@ func TestRobustInputAcrossCutArrivesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	checkSequence(t, res.Output, 20)
 	states.waitOpenedAgain(t)
+	return res.Output
 }
 
 // TestRobustSoak cuts the connection at random points of a long pipeline
@@ -468,9 +513,10 @@ func waitRecovered(t *testing.T, s *session.Session, before int64, mayPass bool)
 // operationIDs is an http.RoundTripper that records the wsmv:OperationID
 // headers of the Receives a client sends.
 type operationIDs struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	sent []string // "first <id>" or "again <id>"
+	base   http.RoundTripper
+	action string // the requests recorded: wsman.ActionReceive or ActionSend
+	mu     sync.Mutex
+	sent   []string // "first <id>" or "again <id>"
 }
 
 var operationIDRE = regexp.MustCompile(`<wsmv:OperationID s:mustUnderstand="(true|false)">([^<]*)</wsmv:OperationID>`)
@@ -481,7 +527,7 @@ func (o *operationIDs) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m := operationIDRE.FindSubmatch(body); m != nil && bytes.Contains(body, []byte(wsman.ActionReceive+"<")) {
+	if m := operationIDRE.FindSubmatch(body); m != nil && bytes.Contains(body, []byte(o.action+"<")) {
 		kind := "first "
 		if string(m[1]) == "true" {
 			kind = "again "
@@ -496,7 +542,7 @@ func (o *operationIDs) RoundTrip(req *http.Request) (*http.Response, error) {
 	return o.base.RoundTrip(clone)
 }
 
-// retransmissions returns how many Receives were sent again, and whether
+// retransmissions returns how many requests were sent again, and whether
 // each repeated the OperationID of a Receive sent before.
 func (o *operationIDs) retransmissions() (n int, allRepeat bool) {
 	o.mu.Lock()
@@ -514,8 +560,15 @@ func (o *operationIDs) retransmissions() (n int, allRepeat bool) {
 	return n, allRepeat
 }
 
+// recordOperationIDs records the OperationIDs of the Receives sent to srv.
 func recordOperationIDs(srv *sessiontest.Server) (session.Option, *operationIDs) {
-	o := &operationIDs{base: srv.Client().Transport}
+	return recordOperationIDsOf(srv, wsman.ActionReceive)
+}
+
+// recordOperationIDsOf records the OperationIDs of the requests with the
+// given action sent to srv.
+func recordOperationIDsOf(srv *sessiontest.Server, action string) (session.Option, *operationIDs) {
+	o := &operationIDs{base: srv.Client().Transport, action: action}
 	return session.WithHTTPClient(&http.Client{Transport: o}), o
 }
 

@@ -240,15 +240,42 @@ func (c *Client) Command(ctx context.Context, shell ShellRef, commandID string, 
 	return "", &ProtocolError{Op: "Command", Kind: ErrUnexpectedResponse, Msg: "no rsp:CommandResponse/rsp:CommandId in body"}
 }
 
+// SendOptions are the optional settings of Send: its robust connection
+// headers (MS-WSMV 3.1.4.1.39), as for a Receive.
+type SendOptions struct {
+	// OperationID, when not uuid.Nil, goes as the wsmv:OperationID header
+	// ("uuid:" + the GUID), with wsmv:SequenceId 1, as
+	// ReceiveOptions.OperationID does. A server with robust connection
+	// support keeps its answer to the Send under that id, so that a Send
+	// whose answer was lost can be sent again (Retransmit) and answered
+	// from what the server kept, without taking the input a second time.
+	// A server without that support ignores the header. Give every new
+	// Send a fresh id (uuid.New).
+	OperationID uuid.UUID
+	// Retransmit sends this Send as a repeat of the earlier one with the
+	// same OperationID whose answer never arrived: the header carries
+	// s:mustUnderstand="true". Set it only once the server has shown
+	// robust connection support (it echoed a Receive's OperationID): a
+	// server that does not know the header must refuse a request that
+	// requires it to be understood.
+	Retransmit bool
+}
+
 // Send sends data on an input stream ("stdin", or "pr" for host responses)
 // of the shell (commandID empty) or of a command. end marks the stream's end.
-func (c *Client) Send(ctx context.Context, shell ShellRef, commandID, stream string, data []byte, end bool) error {
+// opts, if given, are the robust connection headers (the last one counts).
+func (c *Client) Send(ctx context.Context, shell ShellRef, commandID, stream string, data []byte, end bool, opts ...SendOptions) error {
 	if err := shell.check("Send"); err != nil {
 		return err
 	}
+	var o SendOptions
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
 	stream = orDefault(stream, "stdin")
 	r := &request{op: "Send", action: ActionSend, resourceURI: shell.resource(), selectors: shell.selectors(),
-		sizeHint: base64.StdEncoding.EncodedLen(len(data)) + 256,
+		sizeHint:    base64.StdEncoding.EncodedLen(len(data)) + 256,
+		operationID: o.OperationID, retransmit: o.Retransmit && o.OperationID != uuid.Nil,
 		body: func(b *bytes.Buffer) {
 			b.WriteString(`<rsp:Send><rsp:Stream Name="`)
 			esc(b, stream)

@@ -30,11 +30,23 @@ import (
 // robust connection support.
 //
 // Input is the other direction: a Send whose answer was lost is sent again
-// by the client, which cannot know whether it arrived. The PSRP fragments
-// it carries are numbered (ObjectId, FragmentId, increasing per sender), so
-// the shell drops those it already took for that target and stream.
+// by the client, which cannot know whether it arrived. A Send carrying a
+// wsmv:OperationID is kept the same way, per target (its first stream's
+// command, or the pool), apart from the Receives: its answer is echoed
+// and kept, a retransmission of that id gets the kept answer and the
+// input is not taken again (as the spec says: the server answers from its
+// cache and does not perform the operation again), and a new id drops the
+// kept one. A retransmission the shell has no answer for (the first one
+// never arrived, or failed) is taken as a new Send.
+//
+// As a second line of defence, for clients that send no OperationID or
+// servers without robust support: the PSRP fragments a Send carries are
+// numbered (ObjectId, FragmentId, increasing per sender), so the shell
+// drops those it already took for that target and stream, unless
+// Server.DisableInputDeduplication says not to (a test then shows that
+// the OperationID alone keeps input from arriving twice).
 
-// robustOp is the robust-connection headers of one Receive.
+// robustOp is the robust-connection headers of one Receive or Send.
 type robustOp struct {
 	id         uuid.UUID // uuid.Nil: none, or ignored
 	text       string    // the OperationID as the client wrote it, for the echo
@@ -45,7 +57,7 @@ type robustOp struct {
 // any form uuid.Parse takes (the longest is "urn:uuid:" + 36).
 const maxOperationIDText = 45
 
-// robustOpOf reads the robust-connection headers of a Receive.
+// robustOpOf reads the robust-connection headers of a Receive or Send.
 func (s *Server) robustOpOf(req *request) (robustOp, *soapFault) {
 	h := &req.Header
 	v := strings.TrimSpace(h.OperationID.Value)
@@ -90,10 +102,11 @@ func (o robustOp) header() string {
 	return `<p:OperationID s:mustUnderstand="false">` + esc(o.text) + `</p:OperationID><p:SequenceId>1</p:SequenceId>`
 }
 
-// replayed is the robust-connection state of one target.
+// replayed is the robust-connection state of one target, for one kind of
+// request (Receive or Send).
 type replayed struct {
 	op      uuid.UUID   // the current operation
-	body    string      // its answer (the rsp:ReceiveResponse element), once it took output
+	body    string      // its answer (the rsp:ReceiveResponse or rsp:SendResponse element), once it took output or input
 	retired []uuid.UUID // operations acknowledged since, oldest first
 }
 
@@ -105,10 +118,16 @@ const maxRetired = 8
 // arrives, before it waits for output. A new OperationID acknowledges the
 // kept answer of the previous one. Called with sh.mu held.
 func (sh *shell) admitLocked(id uuid.UUID, op robustOp) *soapFault {
+	return admitOp(&sh.replay, id, op)
+}
+
+// admitOp registers op, a new operation of target id or a retransmission,
+// in m, the kept answers of one kind of request.
+func admitOp(m *map[uuid.UUID]replayed, id uuid.UUID, op robustOp) *soapFault {
 	if op.id == uuid.Nil {
 		return nil
 	}
-	r := sh.replay[id]
+	r := (*m)[id]
 	switch {
 	case op.id == r.op && op.retransmit:
 		return nil // answered with the kept answer, or served if there is none yet
@@ -124,10 +143,10 @@ func (sh *shell) admitLocked(id uuid.UUID, op robustOp) *soapFault {
 		r.retired = append(r.retired, r.op)
 	}
 	r.op, r.body = op.id, ""
-	if sh.replay == nil {
-		sh.replay = make(map[uuid.UUID]replayed)
+	if *m == nil {
+		*m = make(map[uuid.UUID]replayed)
 	}
-	sh.replay[id] = r
+	(*m)[id] = r
 	return nil
 }
 
@@ -151,13 +170,42 @@ func (sh *shell) replayLocked(id uuid.UUID, op robustOp) (body string, replay, s
 // until the client acknowledges it. Called with sh.mu held, in the same
 // critical section as the replayLocked that found op current.
 func (sh *shell) rememberLocked(id uuid.UUID, op robustOp, body string) {
+	rememberOp(sh.replay, id, op, body)
+}
+
+// rememberOp keeps body as the answer of op in m if op is still the
+// current operation of target id.
+func rememberOp(m map[uuid.UUID]replayed, id uuid.UUID, op robustOp, body string) {
 	if op.id == uuid.Nil {
 		return
 	}
-	if r, ok := sh.replay[id]; ok && r.op == op.id {
+	if r, ok := m[id]; ok && r.op == op.id {
 		r.body = body
-		sh.replay[id] = r
+		m[id] = r
 	}
+}
+
+// admitSendLocked registers the operation of a Send to target id, as
+// admitLocked does for a Receive (a new OperationID drops the kept answer
+// of the previous Send). For a retransmission of the Send the shell took,
+// it returns that Send's kept answer (replay true): the input must not be
+// taken again. Called with sh.mu held.
+func (sh *shell) admitSendLocked(id uuid.UUID, op robustOp) (body string, replay bool, f *soapFault) {
+	if op.id == uuid.Nil {
+		return "", false, nil
+	}
+	if f := admitOp(&sh.sendReplay, id, op); f != nil {
+		return "", false, f
+	}
+	r := sh.sendReplay[id]
+	return r.body, op.retransmit && r.body != "", nil
+}
+
+// rememberSendLocked keeps body, the answer of the Send op to target id
+// that took its input, for a retransmission. Called with sh.mu held, in
+// the same critical section as the admitSendLocked that admitted it.
+func (sh *shell) rememberSendLocked(id uuid.UUID, op robustOp, body string) {
+	rememberOp(sh.sendReplay, id, op, body)
 }
 
 // inputKey names one input stream of one target.

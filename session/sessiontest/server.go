@@ -143,9 +143,18 @@ type Server struct {
 	AssignShellIDs bool
 	// DisableRobustConnections makes the endpoint a server without robust
 	// connection support (MS-WSMV 3.1.4.1.39), as older WinRM: it ignores
-	// a Receive's wsmv:OperationID and echoes none, so a Receive whose
-	// answer the network lost cannot be answered again. See replay.go.
+	// the wsmv:OperationID of a Receive or Send and echoes none, so a
+	// Receive whose answer the network lost cannot be answered again, and
+	// only the fragment de-duplication keeps a repeated Send from giving
+	// its input twice. See replay.go.
 	DisableRobustConnections bool
+	// DisableInputDeduplication makes the endpoint take every PSRP
+	// fragment a Send carries, even one it already took, as a server that
+	// relies on robust connections alone would: a Send repeated without a
+	// retransmitted wsmv:OperationID then gives its input twice. Tests set
+	// it to show that the OperationID alone keeps input from arriving
+	// twice. See replay.go.
+	DisableInputDeduplication bool
 	// TLSCertificate is the certificate StartTLS serves (with its private
 	// key). Nil means a self-signed one generated for 127.0.0.1 and
 	// localhost, valid for a day.

@@ -45,10 +45,12 @@ type shell struct {
 	exclusive     bool
 	// reap deletes the shell when it stays disconnected longer than idle.
 	reap *time.Timer
-	// replay keeps the last answer to a robust Receive per target, and
-	// inputSeen the last input fragment per target and stream (replay.go).
-	replay    map[uuid.UUID]replayed
-	inputSeen map[inputKey]fragPos
+	// replay keeps the last answer to a robust Receive per target,
+	// sendReplay that to a robust Send, and inputSeen the last input
+	// fragment per target and stream (replay.go).
+	replay     map[uuid.UUID]replayed
+	sendReplay map[uuid.UUID]replayed
+	inputSeen  map[inputKey]fragPos
 
 	wakeMu sync.Mutex
 	wake   chan struct{}
@@ -147,7 +149,7 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 	s.reapIdle()
 
 	action := h.Action
-	var body string
+	var body, echo string // echo: robust-connection headers of the answer (replay.go)
 	var f *soapFault
 	switch action {
 	case wsman.ActionCreate:
@@ -157,7 +159,7 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 	case wsman.ActionCommand:
 		body, f = s.opCommand(req, user)
 	case wsman.ActionSend:
-		body, f = s.opSend(req, user)
+		body, echo, f = s.opSend(req, user)
 	case wsman.ActionReceive:
 		return s.opReceive(ctx, req, user, maxEnv, timeout)
 	case wsman.ActionSignal:
@@ -180,7 +182,7 @@ func (s *Server) dispatch(ctx context.Context, req *request, user, ip string) ([
 	if f != nil {
 		return nil, f
 	}
-	resp := responseEnvelope(action+"Response", h.MessageID, body)
+	resp := responseEnvelopeWith(action+"Response", h.MessageID, echo, body)
 	if len(resp) > maxEnv {
 		return nil, faultEnvelopeTooSmall(len(resp), maxEnv)
 	}
@@ -459,54 +461,82 @@ func commandID(s string) (uuid.UUID, bool) {
 	return id, err == nil
 }
 
-func (s *Server) opSend(req *request, user string) (string, *soapFault) {
+// opSend gives input to the pool or a command. A Send with a
+// wsmv:OperationID is answered with it echoed, and a retransmission of one
+// the shell already took is answered from what it kept, without taking
+// the input again (replay.go).
+func (s *Server) opSend(req *request, user string) (body, echo string, f *soapFault) {
 	sh, f := s.lookup(req, user)
 	if f != nil {
-		return "", f
+		return "", "", f
 	}
 	if req.Body.Send == nil {
-		return "", faultInvalidParameter("The Send request has no rsp:Send element. ")
+		return "", "", faultInvalidParameter("The Send request has no rsp:Send element. ")
+	}
+	op, f := s.robustOpOf(req)
+	if f != nil {
+		return "", "", f
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.deleted || sh.be == nil {
-		return "", faultShellNotFound()
+		return "", "", faultShellNotFound()
 	}
 	if f := sh.refuse(req); f != nil {
-		return "", f
+		return "", "", f
 	}
 	sh.lastActive = time.Now()
+	target := uuid.Nil // the operation's target: its first stream's
+	if sts := req.Body.Send.Streams; len(sts) > 0 {
+		id, ok := commandID(sts[0].CommandID)
+		if !ok {
+			return "", "", faultCommandNotFound()
+		}
+		target = id
+	}
+	kept, replay, f := sh.admitSendLocked(target, op)
+	if f != nil {
+		return "", "", f
+	}
+	if replay {
+		return kept, op.header(), nil
+	}
 	for _, st := range req.Body.Send.Streams {
 		id, ok := commandID(st.CommandID)
 		if !ok {
-			return "", faultCommandNotFound()
+			return "", "", faultCommandNotFound()
 		}
 		if id != uuid.Nil {
 			c := sh.commands[id]
 			if c == nil || c.finished {
-				return "", faultCommandNotFound()
+				return "", "", faultCommandNotFound()
 			}
 			if c.detached {
-				return "", faultShellDisconnected()
+				return "", "", faultShellDisconnected()
 			}
 		}
 		name := st.Name
 		if name != "stdin" && name != "pr" {
-			return "", faultInvalidParameter("The stream " + name + " is not an input stream of this shell. ")
+			return "", "", faultInvalidParameter("The stream " + name + " is not an input stream of this shell. ")
 		}
 		data, err := decodeB64(st.Data)
 		if err != nil {
-			return "", faultInvalidParameter("The stream data is not valid base64. ")
+			return "", "", faultInvalidParameter("The stream data is not valid base64. ")
 		}
-		if data = sh.dropRepeatedLocked(id, name, data); len(data) == 0 {
+		if !s.DisableInputDeduplication {
+			data = sh.dropRepeatedLocked(id, name, data)
+		}
+		if len(data) == 0 {
 			continue // all of it arrived before: a Send repeated after a lost answer
 		}
 		if err := sh.be.Input(id, name, data); err != nil {
-			return "", faultInvalidParameter("The data was refused: " + err.Error() + " ")
+			return "", "", faultInvalidParameter("The data was refused: " + err.Error() + " ")
 		}
 	}
 	sh.notify()
-	return `<rsp:SendResponse/>`, nil
+	body = `<rsp:SendResponse/>`
+	sh.rememberSendLocked(target, op, body)
+	return body, op.header(), nil
 }
 
 func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
@@ -541,7 +571,8 @@ func (s *Server) opSignal(req *request, user string) (string, *soapFault) {
 	// closes it, as the Windows plug-in does.
 	if code != wsman.SignalPSCtrlC {
 		delete(sh.commands, id)
-		delete(sh.replay, id) // its last answer need not be kept (replay.go)
+		delete(sh.replay, id) // its last answers need not be kept (replay.go)
+		delete(sh.sendReplay, id)
 		for i, o := range sh.order {
 			if o == id {
 				sh.order = append(sh.order[:i], sh.order[i+1:]...)
