@@ -63,17 +63,20 @@ func Example() {
 		if err != nil {
 			return err // a *session.PipelineError carries the terminating ErrorRecord
 		}
-		for _, obj := range res.Output {
-			svc := obj.(*clixml.Object)
-			status, _ := svc.Member("Status")
-			fmt.Println(status)
+		type service struct{ Name, Status string } // an enum decodes as its name
+		services, err := session.Collect[service](res)
+		if err != nil {
+			return err
+		}
+		for _, svc := range services {
+			fmt.Println(svc.Name, svc.Status)
 		}
 		return nil
 	}
 	if err := use(context.Background(), srv.URL, "Sup3r-Secret!pw"); err != nil {
 		log.Fatal(err)
 	}
-	// Output: Running
+	// Output: WinRM Running
 }
 
 // A default Windows host (http://host:5985/wsman, Negotiate, encryption

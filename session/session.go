@@ -282,7 +282,7 @@ func (s *Session) open(ctx context.Context) error {
 			// reaching us (cancelled, timed out, connection lost): delete
 			// the shell it asked for, so that none is left behind.
 			s.shell = wsman.ShellRef{ID: commandID(s.pool.ID()), ResourceURI: s.cfg.resourceURI()}
-			err = s.deleteAfterFailedOpen(err)
+			s.deleteInterruptedCreate()
 		}
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -329,6 +329,30 @@ func (s *Session) deleteAfterFailedOpen(cause error) error {
 	defer cancel()
 	_ = s.wsc.Delete(ctx, s.shell)
 	return cause
+}
+
+// interruptedCreateRetries are the pauses before each further Delete of a
+// shell whose Create was interrupted: the server may still be creating it
+// when the first Delete arrives (it then says the shell does not exist).
+var interruptedCreateRetries = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond}
+
+// deleteInterruptedCreate deletes the shell an interrupted Create asked for,
+// best effort: until the server deletes it or answers anything but "not
+// found", a few times over a second.
+func (s *Session) deleteInterruptedCreate() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	for i := 0; ; i++ {
+		err := s.wsc.Delete(ctx, s.shell)
+		if !errors.Is(err, wsman.ErrShellNotFound) || i == len(interruptedCreateRetries) {
+			return
+		}
+		select {
+		case <-time.After(interruptedCreateRetries[i]):
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // envelopeOverhead is a conservative size of a Send envelope without its
