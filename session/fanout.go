@@ -187,11 +187,68 @@ type FanoutProgress struct {
 // not begun fail with ctx's error without being contacted. Invoke returns
 // once every session it opened is closed.
 func (f *Fanout) Invoke(ctx context.Context, targets []string, ps *PowerShell) ([]TargetResult, error) {
+	return f.invoke(ctx, targets, f.openTarget(targets), ps)
+}
+
+// InvokeSessions runs ps on sessions already open, like Invoke-Command
+// -Session: at most ThrottleLimit at once, each session's outcome in
+// order, as Invoke. The sessions stay open (and cancelling ctx stops the
+// pipelines, not the sessions); each TargetResult's Target is the
+// session's URL. A session must not appear twice unless it has a runspace
+// for each.
+func (f *Fanout) InvokeSessions(ctx context.Context, sessions []*Session, ps *PowerShell) ([]TargetResult, error) {
+	return f.invoke(ctx, sessionURLs(sessions), openSessions(sessions), ps)
+}
+
+// RecordsSessions streams the records of ps on sessions already open, as
+// Records does for targets; the sessions stay open.
+func (f *Fanout) RecordsSessions(ctx context.Context, sessions []*Session, ps *PowerShell) iter.Seq2[TargetRecord, error] {
+	return f.records(ctx, sessionURLs(sessions), openSessions(sessions), ps)
+}
+
+// opener gives the session of target i, and whether the fan-out owns it
+// (opened it, and closes it at the end).
+type opener func(ctx context.Context, i int) (s *Session, owned bool, err error)
+
+// openTarget opens a new session to each target with the fan-out's options.
+func (f *Fanout) openTarget(targets []string) opener {
+	return func(ctx context.Context, i int) (*Session, bool, error) {
+		opts := f.Options
+		if f.HostOptions != nil {
+			opts = append(opts[:len(opts):len(opts)], f.HostOptions(targets[i])...)
+		}
+		s, err := New(ctx, targets[i], opts...)
+		return s, true, err
+	}
+}
+
+// openSessions hands out the caller's sessions, which it keeps.
+func openSessions(sessions []*Session) opener {
+	return func(_ context.Context, i int) (*Session, bool, error) {
+		if sessions[i] == nil {
+			return nil, false, fmt.Errorf("session: fan-out: session %d is nil", i)
+		}
+		return sessions[i], false, nil
+	}
+}
+
+// sessionURLs names each session by its URL, as the fan-out's targets.
+func sessionURLs(sessions []*Session) []string {
+	urls := make([]string, len(sessions))
+	for i, s := range sessions {
+		if s != nil {
+			urls[i] = s.URL()
+		}
+	}
+	return urls
+}
+
+func (f *Fanout) invoke(ctx context.Context, targets []string, open opener, ps *PowerShell) ([]TargetResult, error) {
 	results := make([]TargetResult, len(targets))
 	for i, t := range targets {
 		results[i].Target = t
 	}
-	f.run(ctx, targets, func(ctx context.Context, i int, s *Session, running func()) error {
+	f.run(ctx, targets, open, func(ctx context.Context, i int, s *Session, running func()) error {
 		p, err := s.Start(ctx, ps, f.StartOptions...)
 		if err != nil {
 			return err
@@ -231,6 +288,10 @@ func (f *Fanout) Invoke(ctx context.Context, targets []string, ps *PowerShell) (
 // Cancelling ctx stops them too; the hosts then yield their errors (ctx's
 // error, for those not begun).
 func (f *Fanout) Records(ctx context.Context, targets []string, ps *PowerShell) iter.Seq2[TargetRecord, error] {
+	return f.records(ctx, targets, f.openTarget(targets), ps)
+}
+
+func (f *Fanout) records(ctx context.Context, targets []string, open opener, ps *PowerShell) iter.Seq2[TargetRecord, error] {
 	return func(yield func(TargetRecord, error) bool) {
 		type item struct {
 			rec TargetRecord
@@ -250,7 +311,7 @@ func (f *Fanout) Records(ctx context.Context, targets []string, ps *PowerShell) 
 		}
 		go func() {
 			defer close(finished)
-			f.run(runCtx, targets, func(ctx context.Context, i int, s *Session, running func()) error {
+			f.run(runCtx, targets, open, func(ctx context.Context, i int, s *Session, running func()) error {
 				p, err := s.Start(ctx, ps, f.StartOptions...)
 				if err != nil {
 					return err
@@ -291,12 +352,13 @@ func (f *Fanout) Records(ctx context.Context, targets []string, ps *PowerShell) 
 	}
 }
 
-// run works on every target, at most ThrottleLimit at once: it opens a
-// session, calls work (which reports the pipeline's start with running),
-// closes the session and hands the outcome to done, in the goroutine that
+// run works on every target, at most ThrottleLimit at once: it gets the
+// session from open, calls work (which reports the pipeline's start with
+// running), closes the session if open made it, and hands the outcome to
+// done, in the goroutine that
 // worked on the host. Targets not begun when ctx ends are handed to done
 // with ctx's error. run returns when every host is done.
-func (f *Fanout) run(ctx context.Context, targets []string,
+func (f *Fanout) run(ctx context.Context, targets []string, open opener,
 	work func(ctx context.Context, i int, s *Session, running func()) error,
 	done func(i int, err *TargetError)) {
 	limit := f.ThrottleLimit
@@ -315,7 +377,7 @@ func (f *Fanout) run(ctx context.Context, targets []string,
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for i, target := range targets {
+	for i := range targets {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -331,23 +393,23 @@ func (f *Fanout) run(ctx context.Context, targets []string,
 			defer wg.Done()
 			defer func() { <-slots }()
 			prog.event(i, TargetOpening, nil)
-			finish(i, f.runHost(ctx, i, target, work, func() { prog.event(i, TargetRunning, nil) }))
+			finish(i, runHost(ctx, i, open, work, func() { prog.event(i, TargetRunning, nil) }))
 		}()
 	}
 }
 
-// runHost opens the session to one target, runs work on it and closes it.
-func (f *Fanout) runHost(ctx context.Context, i int, target string,
+// runHost gets the session of target i, runs work on it and, if the
+// fan-out opened it, closes it.
+func runHost(ctx context.Context, i int, open opener,
 	work func(ctx context.Context, i int, s *Session, running func()) error, running func()) error {
-	opts := f.Options
-	if f.HostOptions != nil {
-		opts = append(opts[:len(opts):len(opts)], f.HostOptions(target)...)
-	}
-	s, err := New(ctx, target, opts...)
+	s, owned, err := open(ctx, i)
 	if err != nil {
 		return err
 	}
 	err = work(ctx, i, s, running)
+	if !owned {
+		return err
+	}
 	// Close even when ctx ended, so that the shell does not outlive the
 	// fan-out on the host. Its error does not change the host's outcome:
 	// the pipeline's result is had.

@@ -513,3 +513,49 @@ func TestFanoutErrorText(t *testing.T) {
 		t.Errorf("errors.As through TargetError to the record failed")
 	}
 }
+
+// Invoke-Command -Session: the pipelines run on sessions the caller opened,
+// which stay open and usable afterwards.
+func TestFanoutOnOpenSessions(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	var sessions []*session.Session
+	for range 3 {
+		srv := newServer(t)
+		sessions = append(sessions, open(t, srv))
+	}
+	var f session.Fanout
+	results, err := f.InvokeSessions(ctx, sessions, session.Script("Write-Output hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if r.Target != sessions[i].URL() || len(r.Result.Output) != 1 || r.Result.Output[0] != "hi" {
+			t.Errorf("result %d = %+v", i, r)
+		}
+	}
+	n := 0
+	for rec, err := range f.RecordsSessions(ctx, sessions, session.Script("Write-Output again")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := rec.Record.(session.Output); !ok || o.Value != "again" {
+			t.Errorf("record %+v", rec)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Errorf("%d records, want 3", n)
+	}
+	for i, s := range sessions {
+		if s.State() != session.StateOpened {
+			t.Errorf("session %d is %v after the fan-out, want Opened", i, s.State())
+		}
+	}
+	// A nil session fails alone.
+	results, err = f.InvokeSessions(ctx, []*session.Session{sessions[0], nil}, session.Script("Write-Output hi"))
+	var fe *session.FanoutError
+	if !errors.As(err, &fe) || len(fe.Failed) != 1 || results[0].Err != nil {
+		t.Errorf("with a nil session: %v, %+v", err, results)
+	}
+}
