@@ -13,8 +13,11 @@
 // MessageID ("uuid:" + uppercase GUID) per request, a SessionId constant for
 // the life of the Client (disconnect and reconnect rely on it), and
 // MaxEnvelopeSize, OperationTimeout, Locale and DataLocale from the Client's
-// fields. Responses must relate to the request (wsa:RelatesTo), or the call
-// fails with a *ProtocolError.
+// fields. A Receive or Send may also carry the robust-connection headers of
+// MS-WSMV 3.1.4.1.39 (wsmv:OperationID and wsmv:SequenceId: ReceiveOptions,
+// SendOptions), with which a request whose answer was lost is retransmitted
+// and answered from the server's cache. Responses must relate to the
+// request (wsa:RelatesTo), or the call fails with a *ProtocolError.
 //
 // # Errors
 //
