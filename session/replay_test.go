@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,8 +123,11 @@ type replayScenario struct {
 	evidence int
 	shells   []*replayShell
 	// winrs holds the shell positions of WinRS cmd shells, which
-	// winrsreplay drives after the PowerShell pools.
+	// winrsreplay drives.
 	winrs map[int]bool
+	// order is every shell's position (PowerShell and WinRS) in recorded
+	// Create order, the order the runner drives them in, each to its end.
+	order []int
 	// exchangeKey is the recorded client's RSA key when the recording was
 	// made with pypsrp's fixed key (the key-exchange vector), so that our
 	// client can send the same PUBLIC_KEY and read the recorded answer.
@@ -130,6 +135,7 @@ type replayScenario struct {
 }
 
 type replayShell struct {
+	pos        int // the shell's position (its place in Create order)
 	init       *psrp.InitRunspacePool
 	noProfile  bool
 	configName string
@@ -203,6 +209,7 @@ func (sh *replayShell) replayStepFor(callID int64) *replayStep {
 type replayPipeline struct {
 	create    *psrp.CreatePipeline
 	createdAt int // the recorded Command
+	cmd       int // its command position (commands of every shell count)
 	// leftRunning: a later nested pipeline runs in this one, which the
 	// recording leaves running (no final state); stopAt is the recorded
 	// ctrl_c Signal that stops it, 0 if none.
@@ -242,12 +249,12 @@ const (
 	// of its pool is left running for it to nest in, which the session API
 	// refuses (ErrNoOuterPipeline). Evidence: its Command.
 	reasonNested
-	// reasonCmdFirst: a WinRS cmd shell is created before a PowerShell
-	// pool. The runner opens the pools first, then the cmd shells, and the
-	// replay server numbers shells in creation order. Evidence: the cmd
-	// shell's Create.
-	// Evidence: the first Create.
-	reasonCmdFirst
+	// reasonInterleaved: the recorded shells interleave: a Command of a
+	// shell follows a Command of a shell created after it. The runner
+	// drives each shell to its end in Create order, and the replay server
+	// numbers commands in creation order, so it cannot reproduce that.
+	// Evidence: the Command of the earlier shell.
+	reasonInterleaved
 	// reasonHostUnscripted: the recorded host answered a call the replay
 	// host cannot be scripted for. Evidence: the Send of the answer.
 	reasonHostUnscripted
@@ -302,7 +309,7 @@ func replayBody(t *testing.T, e *replay.Entry, m replay.Message) psrp.Body {
 func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 	t.Helper()
 	sc := &replayScenario{winrs: map[int]bool{}}
-	firstCmd := -1 // the Create of the first WinRS cmd shell
+	lastCmdShell := -1 // the latest shell (by Create order) a Command went to
 	shells := map[int]*replayShell{}
 	pipes := map[int]*replayPipeline{}
 	clientAsm := map[int]*replay.Assembler{} // per shell: client ObjectIds count across the pool
@@ -316,17 +323,12 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 	for _, e := range conv.Entries {
 		switch e.Action() {
 		case "Create":
+			sc.order = append(sc.order, e.Shell)
 			if !strings.HasPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/") {
 				sc.winrs[e.Shell] = true
-				if firstCmd < 0 {
-					firstCmd = e.Index
-				}
 				continue
 			}
-			if firstCmd >= 0 {
-				sc.replaySkip(reasonCmdFirst, firstCmd, "a WinRS cmd shell is created before a PowerShell pool; the runner opens the pools first and the replay server numbers shells in creation order")
-			}
-			sh := &replayShell{noProfile: strings.Contains(e.Request, `Name="WINRS_NOPROFILE"`)}
+			sh := &replayShell{pos: e.Shell, noProfile: strings.Contains(e.Request, `Name="WINRS_NOPROFILE"`)}
 			if cfg := strings.TrimPrefix(e.Req.ResourceURI, "http://schemas.microsoft.com/powershell/"); cfg != "Microsoft.PowerShell" {
 				sh.configName = cfg
 			}
@@ -354,11 +356,15 @@ func replayAnalyze(t *testing.T, conv *replay.Conversation) *replayScenario {
 			}
 			sh.steps = append(sh.steps, st)
 		case "Command":
+			if e.Shell < lastCmdShell {
+				sc.replaySkip(reasonInterleaved, e.Index, "the recorded shells interleave (a Command of shell %d follows one of shell %d, created later); the runner drives each shell to its end in Create order", e.Shell, lastCmdShell)
+			}
+			lastCmdShell = max(lastCmdShell, e.Shell)
 			sh := shells[e.Shell]
 			if sh == nil {
-				continue // a WinRS command, already skipped
+				continue // a WinRS command: winrsreplay drives it
 			}
-			p := &replayPipeline{createdAt: e.Index}
+			p := &replayPipeline{createdAt: e.Index, cmd: e.Command}
 			pipes[e.Command] = p
 			sh.pipelines = append(sh.pipelines, p)
 			sh.steps = append(sh.steps, &replayStep{pipeline: p})
@@ -618,7 +624,7 @@ func replayOpenClose(t *testing.T, conv *replay.Conversation, sc *replayScenario
 	assert.Equal(t, session.StateOpened, s.State())
 	require.NoError(t, s.Close(ctx), "close")
 	for _, e := range srv.Unserved() {
-		if e.Shell == 0 && e.Command < 0 && e.Action() == "Receive" && e.Index <= sh.openedAt {
+		if e.Shell == sh.pos && e.Command < 0 && e.Action() == "Receive" && e.Index <= sh.openedAt {
 			t.Errorf("recorded pool Receive #%d during the open was never requested", e.Index)
 		}
 	}
@@ -631,7 +637,30 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 	srv := replay.NewServer(t, conv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for i, sh := range sc.shells {
+	pools := map[int]*replayShell{} // shell position → PowerShell pool
+	for _, sh := range sc.shells {
+		pools[sh.pos] = sh
+	}
+	var wsc *wsman.Client
+	if len(sc.winrs) > 0 {
+		// pypsrp's Client runs native commands in WinRS cmd shells on the
+		// same connection, before or after its pools: driven through the
+		// winrs client over the session Client's WS-Man client.
+		c, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
+		require.NoError(t, err)
+		defer c.Close()
+		wsc = c.WSMan()
+	}
+	// Each shell is driven to its end in recorded Create order, the order
+	// the replay server numbers shells and commands in.
+	i := -1 // the pool's place among the pools
+	for _, pos := range sc.order {
+		if sc.winrs[pos] {
+			winrsreplay.Replay(ctx, t, conv, srv, wsc, winrsreplay.Shell(pos))
+			continue
+		}
+		sh := pools[pos]
+		i++
 		host := replayScriptedHost(t, sh)
 		s, err := session.New(ctx, srv.URL, replayOptions(srv, sc, sh, host)...)
 		if len(sh.poolStates) == 0 || sh.poolStates[len(sh.poolStates)-1] != psrp.RunspacePoolOpened {
@@ -671,15 +700,6 @@ func replayRun(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 			assert.Error(t, err, "%s: the outer pipeline ended without a final state", r.what)
 		}
 		replayCheckHostCalls(t, i, sh, host)
-	}
-	if len(sc.winrs) > 0 {
-		// pypsrp's Client runs native commands in WinRS cmd shells on the
-		// same connection: driven through the winrs client over the
-		// session Client's WS-Man client.
-		c, err := session.NewClient(srv.URL, session.WithHTTPClient(srv.Client()), session.WithAllowUnencrypted())
-		require.NoError(t, err)
-		defer c.Close()
-		winrsreplay.Replay(ctx, t, conv, srv, c.WSMan())
 	}
 
 	replayCheckSent(t, srv, sc)
@@ -744,13 +764,14 @@ var replayCallIDRE = regexp.MustCompile(`<I64 N="ci">(-?[0-9]+)</I64>`)
 func replayRewriteCallIDs(t *testing.T, conv *replay.Conversation, sc *replayScenario) {
 	t.Helper()
 	ours := map[int]map[int64]int64{} // shell → recorded → ours
-	for i, sh := range sc.shells {
-		ours[i] = map[int64]int64{}
+	for _, sh := range sc.shells {
+		m := map[int64]int64{}
+		ours[sh.pos] = m // by position: WinRS shells count too
 		n := int64(0)
 		for _, st := range sh.steps {
 			if st.isRunspaceCall() {
 				n++
-				ours[i][st.callID] = n
+				m[st.callID] = n
 			}
 		}
 	}
@@ -1055,13 +1076,13 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 	for i, sh := range sc.shells {
 		if sc.exchangeKey != nil {
 			// Same key: the same PUBLIC_KEY, byte for byte.
-			replayEqual(t, fmt.Sprintf("shell %d: PUBLIC_KEY blobs", i), sh.publicKeys, publicKeys[i])
+			replayEqual(t, fmt.Sprintf("shell %d: PUBLIC_KEY blobs", i), sh.publicKeys, publicKeys[sh.pos])
 		} else {
-			assert.Len(t, publicKeys[i], len(sh.publicKeys), "shell %d: PUBLIC_KEY messages", i)
+			assert.Len(t, publicKeys[sh.pos], len(sh.publicKeys), "shell %d: PUBLIC_KEY messages", i)
 		}
 	}
 	for i, sh := range sc.shells {
-		got := inits[i]
+		got := inits[sh.pos] // positions count the WinRS shells too
 		if !assert.NotNil(t, got, "shell %d: our client sent no INIT_RUNSPACEPOOL", i) {
 			continue
 		}
@@ -1070,7 +1091,7 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 		replayEqualMap(t, fmt.Sprintf("shell %d: ApplicationArguments", i), sh.init.ApplicationArguments, got.ApplicationArguments)
 	}
 	for i, p := range wantPipes {
-		got := creates[i]
+		got := creates[p.cmd]
 		if !assert.NotNil(t, got, "pipeline %d: our client sent no complete CREATE_PIPELINE", i) {
 			continue
 		}
@@ -1079,7 +1100,7 @@ func replayCheckSent(t *testing.T, srv *replay.Server, sc *replayScenario) {
 		assert.Equal(t, p.create.NoInput, got.NoInput, "pipeline %d: NoInput", i)
 		assert.Equal(t, p.create.IsNested, got.IsNested, "pipeline %d: IsNested", i)
 		assert.Equal(t, p.create.PowerShell.IsNested, got.PowerShell.IsNested, "pipeline %d: PowerShell.IsNested", i)
-		replayEqual(t, fmt.Sprintf("pipeline %d: input", i), p.input, inputs[i])
+		replayEqual(t, fmt.Sprintf("pipeline %d: input", i), p.input, inputs[p.cmd])
 	}
 }
 
@@ -1659,16 +1680,28 @@ func replayCheckReason(conv *replay.Conversation, r replayReason, evidence int) 
 		if req.Action == "Command" && replayNestedRE.MatchString(payload.String()) {
 			return nil
 		}
-	case reasonCmdFirst:
-		if req.Action != "Create" || req.IsPSRP() {
+	case reasonInterleaved:
+		if req.Action != "Command" || req.ShellID == "" {
 			break
 		}
-		for _, o := range conv.Entries[evidence+1:] {
-			if q, _ := captures.ParseEnvelope(o.Request); q.Action == "Create" && q.IsPSRP() {
+		// A shell is created where its ShellId first appears: in the
+		// Create request (PowerShell) or its response (WinRS).
+		created := map[string]int{}
+		for _, o := range conv.Entries {
+			q, _ := captures.ParseEnvelope(o.Request)
+			a, _ := captures.ParseEnvelope(o.Response)
+			for _, id := range []string{q.ShellID, a.ShellID} {
+				if _, ok := created[id]; !ok && id != "" {
+					created[id] = o.Index
+				}
+			}
+		}
+		for _, o := range conv.Entries[:evidence] {
+			if q, _ := captures.ParseEnvelope(o.Request); q.Action == "Command" && created[q.ShellID] > created[req.ShellID] {
 				return nil
 			}
 		}
-		return fmt.Errorf("entry %d: no PowerShell pool is created after the cmd shell", evidence)
+		return fmt.Errorf("entry %d: no Command of a later-created shell precedes it", evidence)
 	case reasonHostUnscripted:
 		for _, b := range req.Blobs {
 			if req.Action == "Send" && b.Stream == "pr" {
@@ -1726,4 +1759,83 @@ func replayPayloadText(soap string) string {
 		}
 	}
 	return b.String()
+}
+
+// replayRecordedMessages returns the recorded exchanges of a capture file
+// as the loader's YAML list items ("- request: ...").
+func replayRecordedMessages(t *testing.T, name string) []string {
+	t.Helper()
+	dir, err := replay.CapturesDir()
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(t, err)
+	body, ok := strings.CutPrefix(string(data), "messages:\n")
+	require.True(t, ok, "%s: not a list of messages", name)
+	items := strings.Split(strings.TrimSuffix(body, "\n"), "\n- ")
+	for k := 1; k < len(items); k++ {
+		items[k] = "- " + items[k]
+	}
+	require.True(t, strings.HasPrefix(items[0], "- "), "%s: first message", name)
+	return items
+}
+
+// replayJoin builds a conversation from recorded exchanges, in the
+// loader's format.
+func replayJoin(t *testing.T, name string, parts ...[]string) *replay.Conversation {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("messages:\n")
+	for _, p := range parts {
+		for _, m := range p {
+			b.WriteString(m + "\n")
+		}
+	}
+	conv, err := replay.Parse(name, []byte(b.String()))
+	require.NoError(t, err)
+	return conv
+}
+
+// TestReplayCmdShellsBeforePool: a conversation that runs native commands
+// in WinRS cmd shells before it opens a PowerShell pool (pypsrp's Client
+// calling execute_cmd, then execute_ps, on one connection) replays in full,
+// in recorded order: the shells are driven one by one in Create order.
+// Built from two real recordings, each with its own ShellIds and
+// MessageIDs. Shells whose Commands interleave cannot be driven that way,
+// and the runner says so with a reason the recording bears out.
+func TestReplayCmdShellsBeforePool(t *testing.T) {
+	t.Parallel()
+	cmd := replayRecordedMessages(t, "test_client_execute_cmd.yml")
+	ps := replayRecordedMessages(t, "test_client_execute_ps.yml")
+
+	t.Run("cmd then ps", func(t *testing.T) {
+		conv := replayJoin(t, "execute_cmd+execute_ps", cmd, ps)
+		older, err := conv.WithServerShellIDs()
+		require.NoError(t, err)
+		sc := replayAnalyze(t, conv)
+		require.Empty(t, sc.skip)
+		require.Equal(t, []int{0, 1, 2}, sc.order)
+		require.True(t, sc.winrs[0] && sc.winrs[1] && !sc.winrs[2], "shells 0 and 1 are cmd shells, 2 the pool")
+		require.Len(t, sc.shells, 1)
+		for i := range conv.Entries {
+			assert.Error(t, replayCheckReason(conv, reasonInterleaved, i), "entry %d", i)
+		}
+		replayRun(t, conv, sc)
+		t.Run("server-assigned ShellIds", func(t *testing.T) {
+			replayRun(t, older, sc)
+		})
+	})
+
+	t.Run("interleaved", func(t *testing.T) {
+		// The pool's first pipeline runs between the first cmd shell's
+		// Create and its Command.
+		k := slices.IndexFunc(ps, func(m string) bool { return strings.Contains(m, "/shell/Command</wsa:Action>") })
+		require.Positive(t, k)
+		conv := replayJoin(t, "interleaved", cmd[:1], ps[:k+1], cmd[1:], ps[k+1:])
+		sc := replayAnalyze(t, conv)
+		require.Equal(t, reasonInterleaved, sc.reason, sc.skip)
+		e := conv.Entries[sc.evidence]
+		assert.Equal(t, "Command", e.Action())
+		assert.Equal(t, 0, e.Shell, "the first cmd shell's Command")
+		assert.NoError(t, replayCheckReason(conv, sc.reason, sc.evidence))
+	})
 }

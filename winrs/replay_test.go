@@ -55,3 +55,33 @@ func TestReplayWinRSCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayWinRSShellByShell: winrsreplay.Shell drives one cmd shell of a
+// conversation and nothing else, so that a caller can drive the shells in
+// recorded Create order with other shells (PowerShell pools) between them.
+// test_client_execute_cmd opens two cmd shells one after the other.
+func TestReplayWinRSShellByShell(t *testing.T) {
+	t.Parallel()
+	dir, err := replay.CapturesDir()
+	require.NoError(t, err)
+	conv, err := replay.Load(filepath.Join(dir, "test_client_execute_cmd.yml"))
+	require.NoError(t, err)
+	srv := replay.NewServer(t, conv, replay.WithIdleReceive(5*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wsc := wsman.NewClient(srv.URL, srv.Client())
+
+	winrsreplay.Replay(ctx, t, conv, srv, wsc, winrsreplay.Shell(0))
+	left := srv.Unserved()
+	require.NotEmpty(t, left, "the second shell is not driven yet")
+	for _, e := range left {
+		require.Equal(t, 1, e.Shell, "recorded %s #%d: only the second shell's exchanges are left", e.Action(), e.Index)
+	}
+
+	winrsreplay.Replay(ctx, t, conv, srv, wsc, winrsreplay.Shell(1))
+	require.Empty(t, srv.Unserved())
+	require.Empty(t, srv.Unmatched())
+	for _, r := range srv.Received() {
+		require.NotNil(t, r.Entry, "every request has its recorded answer")
+	}
+}

@@ -8,10 +8,11 @@
 //
 // It is one mechanism for every test that replays cmd shells: winrs's own
 // replay of the test_winrs_* captures, and session's replay of the
-// test_client_* captures, where pypsrp's Client opened cmd shells after its
-// PowerShell pools on the same connection. The replay server numbers shells
-// in creation order, so a caller drives the shells that come first (the
-// PowerShell ones) before calling Replay.
+// test_client_* captures, where pypsrp's Client opened cmd shells on the
+// connection of its PowerShell pools, after them or before. The replay
+// server numbers shells in creation order, so a caller drives the shells in
+// recorded Create order: Replay with Shell(pos) drives one cmd shell, so
+// that the PowerShell shells around it can be driven by other means.
 //
 // The package is test infrastructure: only tests import it.
 package winrsreplay
@@ -109,6 +110,25 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Option narrows what Replay drives.
+type Option func(*config)
+
+type config struct {
+	only  bool
+	shell int
+}
+
+// Shell makes Replay drive only the cmd shell at recorded position pos
+// (positions count every shell in creation order, PowerShell ones too) and
+// check only the requests to it, so that a caller can drive the shells of
+// a conversation one at a time in recorded Create order.
+func Shell(pos int) Option {
+	return func(c *config) { c.only, c.shell = true, pos }
+}
+
+// wants reports whether the entry's shell is one Replay drives.
+func (c config) wants(e *replay.Entry) bool { return !c.only || e.Shell == c.shell }
+
 // Replay drives the WinRS shells of conv, in recorded order, through the
 // winrs client over wsc against srv, which serves conv, and then checks
 // every cmd-shell request the client sent against the recorded one that
@@ -119,8 +139,12 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // recorded exchanges never requested (Server.Unserved) nor the requests
 // without a recorded counterpart (Server.Unmatched): the caller, which may
 // have driven other shells of the conversation, does.
-func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *replay.Server, wsc *wsman.Client) {
+func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *replay.Server, wsc *wsman.Client, opts ...Option) {
 	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cmds := map[int]*recordedCmd{}
 	for _, e := range conv.Entries {
 		switch e.Action() {
@@ -161,7 +185,7 @@ func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *r
 	var sh *winrs.Shell
 	started := map[int]string{} // command position → CommandId, for commands driven at the wsman layer
 	for _, e := range conv.Entries {
-		if e.Req.ResourceURI != wsman.ResourceCmd {
+		if e.Req.ResourceURI != wsman.ResourceCmd || !cfg.wants(e) {
 			continue
 		}
 		what := fmt.Sprintf("%s #%d", e.Action(), e.Index)
@@ -279,18 +303,18 @@ func Replay(ctx context.Context, t testing.TB, conv *replay.Conversation, srv *r
 		}
 	}
 
-	checkSent(t, srv)
+	checkSent(t, srv, cfg)
 }
 
 // checkSent compares each request of the client with the recorded one
 // that answered it.
-func checkSent(t testing.TB, srv *replay.Server) {
+func checkSent(t testing.TB, srv *replay.Server, cfg config) {
 	t.Helper()
 	stdin := map[int][2]string{} // command → recorded, sent
 	for _, r := range srv.Received() {
 		e := r.Entry
-		if e == nil || e.Req.ResourceURI != wsman.ResourceCmd {
-			continue // unmatched, or a request to another resource
+		if e == nil || e.Req.ResourceURI != wsman.ResourceCmd || !cfg.wants(e) {
+			continue // unmatched, a request to another resource or shell
 		}
 		what := fmt.Sprintf("%s #%d", e.Action(), e.Index)
 		assert.Equal(t, e.Req.ActionURI, r.Env.ActionURI, what)
