@@ -211,3 +211,27 @@ func TestPywinrmAgainstEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// runPeerScript runs testdata/<script> with py, pythonPath and env, within
+// timeout, and decodes the JSON line it prints last into an R.
+func runPeerScript[R any](t *testing.T, script string, timeout time.Duration, py, pythonPath string, env ...string) R {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", script))
+	cmd.Env = append(peerEnv(pythonPath), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\nstderr:\n%s", script, err, stderr.String())
+	}
+	line := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	var r R
+	if err := json.Unmarshal(line, &r); err != nil {
+		t.Fatalf("%s printed %q: %v\nstderr:\n%s", script, stdout.String(), err, stderr.String())
+	}
+	return r
+}

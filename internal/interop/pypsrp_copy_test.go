@@ -2,10 +2,7 @@ package interop_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -50,7 +47,7 @@ func TestPypsrpCopyFetch(t *testing.T) {
 			if tc.tls {
 				ssl = "1"
 			}
-			r := runCopyScript(t, py, pyPath, "PEER_PORT="+port(t, srv), "PEER_SSL="+ssl, "PEER_AUTH=ntlm",
+			r := runPeerScript[map[string]string](t, "pypsrp_copy.py", 90*time.Second, py, pyPath, "PEER_PORT="+port(t, srv), "PEER_SSL="+ssl, "PEER_AUTH=ntlm",
 				"PEER_USER="+user, "PEER_PASSWORD="+password, "KRB5_CONFIG=/dev/null",
 				"PEER_SRC="+src, `PEER_DEST=C:\data\copied.bin`, "PEER_FETCHED="+fetched,
 				`PEER_MISSING=C:\data\nope.bin`, `PEER_DIR=C:\data\sub`)
@@ -68,30 +65,4 @@ func TestPypsrpCopyFetch(t *testing.T) {
 			assert.Contains(t, r["PEER_DIR"], `The path at 'C:\data\sub' is a directory, src must be a file`)
 		})
 	}
-}
-
-// runCopyScript runs testdata/pypsrp_copy.py and decodes its JSON line.
-func runCopyScript(t *testing.T, py, pythonPath string, env ...string) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", "pypsrp_copy.py"))
-	cmd.Env = append(peerEnv(pythonPath), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("pypsrp_copy.py: %v\nstderr:\n%s", err, stderr.String())
-	}
-	line := bytes.TrimSpace(stdout.Bytes())
-	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
-		line = line[i+1:]
-	}
-	var r map[string]string
-	if err := json.Unmarshal(line, &r); err != nil {
-		t.Fatalf("pypsrp_copy.py printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
-	}
-	if r["exception"] != "" {
-		t.Fatalf("pypsrp failed: %s\nstderr:\n%s", r["exception"], stderr.String())
-	}
-	return r
 }

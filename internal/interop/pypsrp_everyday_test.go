@@ -1,11 +1,6 @@
 package interop_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -78,7 +73,7 @@ func TestPypsrpEverydayCalls(t *testing.T) {
 			if tc.tls {
 				ssl = "1"
 			}
-			r := runEveryday(t, py, pyPath, "PEER_PORT="+port(t, srv), "PEER_SSL="+ssl, "PEER_AUTH=ntlm",
+			r := runPeerScript[everydayResult](t, "pypsrp_everyday.py", 90*time.Second, py, pyPath, "PEER_PORT="+port(t, srv), "PEER_SSL="+ssl, "PEER_AUTH=ntlm",
 				"PEER_USER="+user, "PEER_PASSWORD="+password, "KRB5_CONFIG=/dev/null")
 			t.Logf("pypsrp's steps took %v s", r.Seconds)
 
@@ -119,30 +114,4 @@ func TestPypsrpEverydayCalls(t *testing.T) {
 			assert.Equal(t, []any{"new client"}, r.NewClient)
 		})
 	}
-}
-
-// runEveryday runs testdata/pypsrp_everyday.py and decodes its JSON line.
-func runEveryday(t *testing.T, py, pythonPath string, env ...string) everydayResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", "pypsrp_everyday.py"))
-	cmd.Env = append(peerEnv(pythonPath), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("pypsrp_everyday.py: %v\nstderr:\n%s", err, stderr.String())
-	}
-	line := bytes.TrimSpace(stdout.Bytes())
-	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
-		line = line[i+1:]
-	}
-	var r everydayResult
-	if err := json.Unmarshal(line, &r); err != nil {
-		t.Fatalf("pypsrp_everyday.py printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
-	}
-	if r.Exception != "" {
-		t.Fatalf("pypsrp failed: %s\nstderr:\n%s", r.Exception, stderr.String())
-	}
-	return r
 }

@@ -1,9 +1,6 @@
 package interop_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,7 +91,7 @@ func TestPypsrpKerberosAgainstEndpoint(t *testing.T) {
 				s.ServicePrincipal = "HTTP/localhost"
 			})
 			text := "hello-" + strings.ReplaceAll(tc.name, " ", "-")
-			r := runKerberosPeer(t, py, pyPath, append(kdc.Env(), "KRB5CCNAME="+ccache,
+			r := runPeerScript[kerberosResult](t, "pypsrp_kerberos.py", 60*time.Second, py, pyPath, append(kdc.Env(), "KRB5CCNAME="+ccache,
 				"PEER_PORT="+port(t, srv), "PEER_AUTH="+tc.auth, "PEER_HOSTNAME=localhost", "PEER_TEXT="+text)...)
 
 			assert.Equal(t, text, strings.TrimSpace(r.ExecutePS.Output), "execute_ps output")
@@ -109,31 +106,4 @@ func TestPypsrpKerberosAgainstEndpoint(t *testing.T) {
 			assert.Equal(t, want, r.Pool, "pool protection")
 		})
 	}
-}
-
-// runKerberosPeer runs testdata/pypsrp_kerberos.py with env and decodes its
-// JSON line.
-func runKerberosPeer(t *testing.T, py, pythonPath string, env ...string) kerberosResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", "pypsrp_kerberos.py"))
-	cmd.Env = append(peerEnv(pythonPath), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("pypsrp_kerberos.py: %v\nstderr:\n%s", err, stderr.String())
-	}
-	line := bytes.TrimSpace(stdout.Bytes())
-	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
-		line = line[i+1:]
-	}
-	var r kerberosResult
-	if err := json.Unmarshal(line, &r); err != nil {
-		t.Fatalf("pypsrp_kerberos.py printed %q: %v\nstderr:\n%s", stdout.String(), err, stderr.String())
-	}
-	if r.Exception != "" {
-		t.Fatalf("pypsrp_kerberos.py failed: %s\nstderr:\n%s", r.Exception, stderr.String())
-	}
-	return r
 }
