@@ -13,10 +13,12 @@ func twoChannels(t *testing.T, fs *fakeServer, tr *Transport) {
 	t.Helper()
 	fs.block = make(chan struct{})
 	fs.blocked = make(chan struct{}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if _, _, err := do(context.Background(), tr, fs.srv.URL, "x"); err != nil {
+			if _, _, err := do(ctx, tr, fs.srv.URL, "x"); err != nil {
 				t.Error(err)
 			}
 		})

@@ -88,7 +88,11 @@ func benchCopy(b *testing.B, size int64, from bool) {
 			}
 			b.StopTimer()
 			close(stop)
-			<-sampled
+			select {
+			case <-sampled:
+			case <-time.After(10 * time.Second):
+				b.Fatal("the heap sampler did not stop")
+			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
 	}

@@ -241,7 +241,7 @@ func TestStopPipeline(t *testing.T) {
 		if stopped || len(r.output) == 0 {
 			return
 		}
-		<-started
+		recv(t, started, "the handler's start")
 		stopped = true
 		require.NoError(t, r.pl.BeginStop())
 		rep := c.post(env{action: wsman.ActionSignal, shellID: c.shell,
@@ -378,10 +378,10 @@ func TestDeleteStopsHandlers(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, pl.Invoke())
 	c.flush()
-	<-running
+	recv(t, running, "the handler's start")
 	r := c.post(env{action: wsman.ActionDelete, shellID: c.shell})
 	require.Equal(t, 200, r.status)
-	assert.ErrorIs(t, <-ended, context.Canceled)
+	assert.ErrorIs(t, recv(t, ended, "the handler's end"), context.Canceled)
 	assert.Empty(t, s.Shells())
 }
 
