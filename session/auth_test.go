@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gopsrp/gopsrp/auth"
+	"github.com/gopsrp/gopsrp/internal/endpointtest"
 	"github.com/gopsrp/gopsrp/internal/kdctest"
 	"github.com/gopsrp/gopsrp/session"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
@@ -35,19 +36,7 @@ const (
 // the schemes of enabled, encryption required (AllowUnencrypted false).
 func authServer(t *testing.T, useTLS bool, enabled sessiontest.AuthConfig, configure func(*sessiontest.Server)) *sessiontest.Server {
 	t.Helper()
-	srv := sessiontest.NewUnstartedServer()
-	srv.Users = map[string]string{authUser: authPassword}
-	srv.Auth = enabled
-	if configure != nil {
-		configure(srv)
-	}
-	if useTLS {
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	return srv
+	return endpointtest.Start(t, useTLS, map[string]string{authUser: authPassword}, enabled, configure)
 }
 
 // baseTransport is a transport that trusts srv's certificate, for the

@@ -23,6 +23,7 @@ import (
 	"github.com/masterzen/winrm"
 	"go.uber.org/goleak"
 
+	"github.com/gopsrp/gopsrp/internal/endpointtest"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
 	"github.com/gopsrp/gopsrp/winrmtransport"
 )
@@ -38,19 +39,7 @@ const (
 // enabled, message encryption required as on Windows.
 func authServer(t *testing.T, useTLS bool, enabled sessiontest.AuthConfig, configure func(*sessiontest.Server)) *sessiontest.Server {
 	t.Helper()
-	srv := sessiontest.NewUnstartedServer()
-	srv.Users = map[string]string{testUser: testPassword}
-	srv.Auth = enabled
-	if configure != nil {
-		configure(srv)
-	}
-	if useTLS {
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	return srv
+	return endpointtest.Start(t, useTLS, map[string]string{testUser: testPassword}, enabled, configure)
 }
 
 // endpointOf is the masterzen/winrm Endpoint of srv, addressed as host

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopsrp/gopsrp/internal/endpointtest"
 	"github.com/gopsrp/gopsrp/internal/kdctest"
 	"github.com/gopsrp/gopsrp/internal/peertest"
 	"github.com/gopsrp/gopsrp/session/sessiontest"
@@ -97,19 +98,7 @@ func checkPSRP(t *testing.T, r peerResult, text string) {
 // Negotiate (and what auth enables), encryption required.
 func newServer(t *testing.T, useTLS bool, auth sessiontest.AuthConfig, configure func(*sessiontest.Server)) *sessiontest.Server {
 	t.Helper()
-	srv := sessiontest.NewUnstartedServer()
-	srv.Users = map[string]string{user: password}
-	srv.Auth = auth
-	if configure != nil {
-		configure(srv)
-	}
-	if useTLS {
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	return srv
+	return endpointtest.Start(t, useTLS, map[string]string{user: password}, auth, configure)
 }
 
 func TestPypsrpAgainstEndpoint(t *testing.T) {
