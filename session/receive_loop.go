@@ -161,32 +161,14 @@ const pipelineWakeDelay = 500 * time.Millisecond
 // holds until a Receive comes. So the Receive starts, for good, at the first
 // of: a Send on the pool stream, a pipeline outliving its first Receive
 // round or running for pipelineWakeDelay, a Connect or Reconnect, or the
-// pool being open for poolIdleDelay. The zero value holds back.
+// pool being open for poolIdleDelay.
 type poolDemand struct {
-	mu     sync.Mutex
-	wanted chan struct{} // closed by want
-	done   bool
-}
-
-func (d *poolDemand) ch() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.wanted == nil {
-		d.wanted = make(chan struct{})
-	}
-	return d.wanted
+	once   sync.Once
+	wanted chan struct{} // closed by want; made with the session
 }
 
 // want starts the pool's Receive; later calls do nothing.
-func (d *poolDemand) want() {
-	ch := d.ch()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.done {
-		d.done = true
-		close(ch)
-	}
-}
+func (d *poolDemand) want() { d.once.Do(func() { close(d.wanted) }) }
 
 // awaitPoolDemand returns once the opened pool's Receive is wanted, the link
 // goes down with nothing in flight (the loop then parks as usual), or ctx
@@ -197,7 +179,7 @@ func (s *Session) awaitPoolDemand(ctx context.Context) bool {
 	default:
 		return true
 	}
-	wanted := s.demand.ch()
+	wanted := s.demand.wanted
 	select {
 	case <-wanted:
 		return true

@@ -202,6 +202,7 @@ func (c *Client) newSession(pcfg poolConfig, own bool) *Session {
 	if s.host == nil {
 		s.host = DefaultHost{}
 	}
+	s.demand.wanted = make(chan struct{})
 	return s
 }
 
