@@ -269,7 +269,7 @@ func networkFailure(err error) bool {
 		// What net/http reports of a connection that broke under it.
 		return true
 	}
-	return strings.Contains(err.Error(), "connection reset") // wrapped without %w by some layer
+	return false
 }
 
 // rideOut is called by a request of the session that failed with err. If
