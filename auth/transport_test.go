@@ -513,8 +513,13 @@ func TestTransportWaitHonoursContext(t *testing.T) {
 		t.Errorf("waited %v", d)
 	}
 	close(fs.block)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked request did not end within 10 s")
 	}
 	if n := fs.conns.Load(); n != 1 {
 		t.Errorf("%d connections with MaxChannels 1", n)

@@ -371,7 +371,7 @@ func (h *receiveHold) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // stateLog collects the session's state changes until the watch ends.
-func stateLog(w <-chan session.StateChange) func() []session.State {
+func stateLog(t *testing.T, w <-chan session.StateChange) func() []session.State {
 	var states []session.State
 	done := make(chan struct{})
 	go func() {
@@ -382,7 +382,14 @@ func stateLog(w <-chan session.StateChange) func() []session.State {
 			}
 		}
 	}()
-	return func() []session.State { <-done; return states }
+	return func() []session.State {
+		select {
+		case <-done:
+		case <-time.After(testTimeout):
+			t.Fatal("the Watch channel was not closed")
+		}
+		return states
+	}
 }
 
 // TestDisconnectKeepsOutputOfReceiveInFlight is the race of Disconnect with
@@ -404,7 +411,7 @@ func TestDisconnectKeepsOutputOfReceiveInFlight(t *testing.T) {
 	tap.release = tap.answered // the answer arrives after the Disconnect's
 	s := open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}))
 	ctx := testContext(t)
-	states := stateLog(s.Watch(ctx))
+	states := stateLog(t, s.Watch(ctx))
 
 	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {
@@ -458,7 +465,7 @@ func TestDisconnectDoesNotWaitForSlowReceive(t *testing.T) {
 	tap := newReceiveHold(srv.Client().Transport, release, func(string) bool { return armed })
 	s := open(t, srv, session.WithHTTPClient(&http.Client{Transport: tap}), session.WithOperationTimeout(time.Minute))
 	ctx := testContext(t)
-	states := stateLog(s.Watch(ctx))
+	states := stateLog(t, s.Watch(ctx))
 
 	p, err := s.Start(ctx, psrp.Script("Test-Gate"))
 	if err != nil {

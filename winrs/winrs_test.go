@@ -118,7 +118,7 @@ func TestCodePageOverride(t *testing.T) {
 		return 0, nil
 	})
 	require.NoError(t, sh.Command("probe").Run(testCtx(t)))
-	assert.Equal(t, uint32(437), <-cp)
+	assert.Equal(t, uint32(437), within(t, cp))
 }
 
 // TestArgumentsRoundTrip checks that QuoteArg's quoting comes back intact
@@ -133,7 +133,7 @@ func TestArgumentsRoundTrip(t *testing.T) {
 		return 0, nil
 	})
 	require.NoError(t, sh.Command(`C:\Program Files\argv.exe`, args...).Run(testCtx(t)))
-	assert.Equal(t, args, <-got)
+	assert.Equal(t, args, within(t, got))
 }
 
 func TestStdinStreams(t *testing.T) {
@@ -358,4 +358,17 @@ func TestOutputIntactAcrossManyReceives(t *testing.T) {
 	require.NoError(t, cmd.Run(testCtx(t)))
 	assert.True(t, bytes.Equal(wantOut.Bytes(), stdout.Bytes()), "stdout differs (%d bytes, want %d)", stdout.Len(), wantOut.Len())
 	assert.True(t, bytes.Equal(wantErr.Bytes(), stderr.Bytes()), "stderr differs (%d bytes, want %d)", stderr.Len(), wantErr.Len())
+}
+
+// within takes the value a handler left in ch, failing the test if there is
+// none within 10 s.
+func within[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler left no value within 10 s")
+		panic("unreachable")
+	}
 }

@@ -411,7 +411,9 @@ func TestConcurrentUse(t *testing.T) {
 			if i%2 == 0 {
 				c.SetMaxEnvelopeSize(512000)
 			}
-			errc <- c.Delete(context.Background(), ShellRef{ID: "S"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			errc <- c.Delete(ctx, ShellRef{ID: "S"})
 		}()
 	}
 	for range n {

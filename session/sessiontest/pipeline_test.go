@@ -60,7 +60,7 @@ func TestPipelineCommandsChain(t *testing.T) {
 			res := c.run(invocation{ps: ps})
 			assert.Equal(t, psrp.PipelineCompleted, res.state)
 			assert.Equal(t, []any{"banana"}, res.output)
-			got := []string{<-seen, <-seen}
+			got := []string{recv(t, seen, "a command's call"), recv(t, seen, "a command's call")}
 			assert.ElementsMatch(t, []string{"Get-Thing 0/2", "Where-Thing 1/2 Get-Thing|Where-Thing"}, got)
 		})
 	}
@@ -102,7 +102,7 @@ func TestPipelineInputReachesFirstCommand(t *testing.T) {
 	res := c.run(invocation{ps: psrp.Cmd("Write-Output").AddCommand("Where-Thing").Param("Like", "i"), input: []any{"kiwi", "fig", "plum"}})
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Equal(t, []any{"kiwi", "fig"}, res.output)
-	assert.Equal(t, "Where-Thing 1/2 Write-Output|Where-Thing", <-seen)
+	assert.Equal(t, "Where-Thing 1/2 Write-Output|Where-Thing", recv(t, seen, "the call"))
 }
 
 // A later command's error fails the pipeline and stops the commands
@@ -136,7 +136,7 @@ func TestPipelineLaterCommandFails(t *testing.T) {
 	assert.Equal(t, psrp.PipelineFailed, res.state)
 	require.NotNil(t, res.stateErr)
 	assert.Equal(t, "the third one is bad", res.stateErr.Exception.Message)
-	assert.ErrorIs(t, <-stopped, context.Canceled)
+	assert.ErrorIs(t, recv(t, stopped, "the producer's end"), context.Canceled)
 }
 
 // A command that returns before its input ended stops the commands
@@ -165,7 +165,7 @@ func TestPipelineReaderReturnsEarly(t *testing.T) {
 	res := c.run(invocation{ps: psrp.Cmd("Get-Endless").AddCommand("Select-First")})
 	assert.Equal(t, psrp.PipelineCompleted, res.state)
 	assert.Equal(t, []any{int32(0)}, res.output)
-	assert.ErrorIs(t, <-stopped, context.Canceled)
+	assert.ErrorIs(t, recv(t, stopped, "the producer's end"), context.Canceled)
 }
 
 // Statements run in turn; a later statement with a command that has no
